@@ -1,0 +1,238 @@
+"""Where "the current span" lives, and the tracer proxy set as the global tracer.
+
+Spans are remembered twice:
+
+- in context variables, one per level plus "the current span", so each
+  thread and each asyncio task sees its own;
+- run-wide, the most recently opened span still open at each level, as the
+  fallback for threads that start without a copy of the context: chaoslib's
+  thread pools for background activities, or threads an extension starts.
+
+:class:`TracerProxy` is what ``opentracing.tracer`` holds while a run is
+traced. It behaves as the real tracer and adds the attributes the original
+README promised (``tracer.activity_span`` and friends), answered for the
+calling context. When no run is traced, importing :mod:`chaostracing` puts a
+no-op proxy in place of OpenTracing's no-op tracer, so those attributes
+exist and read ``None``.
+"""
+import contextvars
+import threading
+from typing import Any, Dict, List, Optional
+
+import opentracing
+
+__all__ = [
+    "LEVELS",
+    "TracerProxy",
+    "current_span",
+    "install",
+    "install_noop_proxy",
+    "level_var",
+    "restore",
+    "set_current_span",
+]
+
+LEVELS = ("experiment", "hypothesis", "method", "rollback", "activity")
+
+_current: contextvars.ContextVar = contextvars.ContextVar(
+    "chaostracing_current_span", default=None
+)
+_level_vars: Dict[str, contextvars.ContextVar] = {
+    level: contextvars.ContextVar(f"chaostracing_{level}_span", default=None)
+    for level in LEVELS
+}
+
+
+def level_var(level: str) -> contextvars.ContextVar:
+    return _level_vars[level]
+
+
+def current_span() -> Optional[opentracing.Span]:
+    """The span of the calling context, else ``None``.
+
+    The innermost of: a ``@traced_activity`` function or an instrumented
+    request under way, the activity being run. In a thread that did not
+    inherit the context, the most recently started activity still open.
+
+    >>> import chaostracing
+    >>> chaostracing.current_span() is None  # no run is traced here
+    True
+    """
+    span = _current.get()
+    if span is None:
+        tracer = opentracing.tracer
+        if isinstance(tracer, TracerProxy):
+            span = tracer._open_span("activity")
+    return span
+
+
+def set_current_span(span: Optional[opentracing.Span]) -> contextvars.Token:
+    """Make ``span`` current; pass the returned token to ``reset``."""
+    return _current.set(span)
+
+
+def reset_current_span(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+class TracerProxy(opentracing.Tracer):
+    """The real tracer, plus ``experiment_span`` ... ``activity_span``.
+
+    Spans started through the proxy with no explicit parent become children
+    of :func:`current_span`, so code written against ``opentracing.tracer``
+    joins the experiment's trace without threading spans by hand.
+    """
+
+    def __init__(self, tracer: opentracing.Tracer) -> None:
+        # no super().__init__: scope_manager is the real tracer's
+        self._tracer = tracer
+        self._lock = threading.Lock()
+        self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
+
+    # -- the README's attributes -------------------------------------------
+    @property
+    def experiment_span(self) -> Optional[opentracing.Span]:
+        return self._for_level("experiment")
+
+    @property
+    def hypothesis_span(self) -> Optional[opentracing.Span]:
+        return self._for_level("hypothesis")
+
+    @property
+    def method_span(self) -> Optional[opentracing.Span]:
+        return self._for_level("method")
+
+    @property
+    def rollback_span(self) -> Optional[opentracing.Span]:
+        return self._for_level("rollback")
+
+    @property
+    def activity_span(self) -> Optional[opentracing.Span]:
+        return self._for_level("activity")
+
+    @property
+    def wrapped(self) -> opentracing.Tracer:
+        """The tracer of the provider."""
+        return self._tracer
+
+    # -- opentracing.Tracer --------------------------------------------------
+    @property
+    def scope_manager(self):
+        return self._tracer.scope_manager
+
+    @property
+    def active_span(self):
+        return self._tracer.active_span
+
+    def start_span(
+        self,
+        operation_name=None,
+        child_of=None,
+        references=None,
+        tags=None,
+        start_time=None,
+        ignore_active_span=False,
+    ):
+        if child_of is None and not references and not ignore_active_span:
+            if self._tracer.active_span is None:
+                child_of = current_span()
+        return self._tracer.start_span(
+            operation_name=operation_name,
+            child_of=child_of,
+            references=references,
+            tags=tags,
+            start_time=start_time,
+            ignore_active_span=ignore_active_span,
+        )
+
+    def start_active_span(
+        self,
+        operation_name,
+        child_of=None,
+        references=None,
+        tags=None,
+        start_time=None,
+        ignore_active_span=False,
+        finish_on_close=True,
+    ):
+        span = self.start_span(
+            operation_name=operation_name,
+            child_of=child_of,
+            references=references,
+            tags=tags,
+            start_time=start_time,
+            ignore_active_span=ignore_active_span,
+        )
+        return self.scope_manager.activate(span, finish_on_close)
+
+    def inject(self, span_context, format, carrier):
+        if isinstance(span_context, opentracing.Span):
+            span_context = span_context.context
+        return self._tracer.inject(span_context, format, carrier)
+
+    def extract(self, format, carrier):
+        return self._tracer.extract(format, carrier)
+
+    def __getattr__(self, name: str) -> Any:
+        # anything else the provider's tracer offers (jaeger's service_name..)
+        return getattr(self._tracer, name)
+
+    # -- bookkeeping used by the run ----------------------------------------
+    def _opened(self, level: str, span: opentracing.Span) -> None:
+        with self._lock:
+            self._open[level].append(span)
+
+    def _closed(self, level: str, span: opentracing.Span) -> None:
+        with self._lock:
+            spans = self._open[level]
+            for index in range(len(spans) - 1, -1, -1):
+                if spans[index] is span:
+                    del spans[index]
+                    break
+
+    def _open_span(self, level: str) -> Optional[opentracing.Span]:
+        spans = self._open[level]
+        try:
+            return spans[-1]
+        except IndexError:
+            return None
+
+    def _for_level(self, level: str) -> Optional[opentracing.Span]:
+        span = _level_vars[level].get()
+        return span if span is not None else self._open_span(level)
+
+
+_saved: List[Any] = []
+
+
+def install(proxy: TracerProxy) -> None:
+    """Make ``proxy`` the global tracer, remembering what it replaces."""
+    _saved.append((opentracing.tracer, opentracing.is_tracer_registered))
+    opentracing.tracer = proxy
+    opentracing.is_tracer_registered = True
+
+
+def restore(proxy: TracerProxy) -> None:
+    """Put back the tracer :func:`install` replaced, if ``proxy`` is still set.
+
+    When someone else replaced the global tracer meanwhile, theirs is kept.
+    """
+    if not _saved:
+        return
+    tracer, registered = _saved.pop()
+    if opentracing.tracer is proxy:
+        opentracing.tracer = tracer
+        opentracing.is_tracer_registered = registered
+
+
+def install_noop_proxy() -> None:
+    """Replace OpenTracing's default no-op tracer by a no-op proxy.
+
+    Only the untouched default is replaced (a tracer someone registered is
+    left alone), so ``opentracing.tracer.activity_span`` reads ``None``
+    instead of raising ``AttributeError`` in extensions when tracing is off.
+    """
+    if type(opentracing.tracer) is opentracing.Tracer:
+        registered = opentracing.is_tracer_registered
+        opentracing.tracer = TracerProxy(opentracing.tracer)
+        opentracing.is_tracer_registered = registered

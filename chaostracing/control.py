@@ -1,0 +1,214 @@
+"""The Chaos Toolkit control: one distributed trace per ``chaos run``.
+
+Declare it in an experiment (or a hypothesis, an activity, or the settings'
+global controls)::
+
+    "configuration": {"tracing_provider": "jaeger", "tracing_port": 6831},
+    "controls": [{"name": "chaostracing",
+                  "provider": {"type": "python",
+                               "module": "chaostracing.control"}}]
+
+Each hook is a line that calls :class:`~chaostracing.run.TracedRun`, inside
+:func:`_guarded`: chaoslib only logs a failing control at DEBUG, so our own
+failures are logged here, once, at WARNING, and the run goes on untraced.
+"""
+import functools
+import logging
+import os
+from typing import Any, Callable, Dict, List, Optional
+
+from chaostracing import context as ctx
+from chaostracing.config import ConfigError, load_config, validate_arguments
+from chaostracing.providers import ProviderUnavailable, make_backend
+from chaostracing.redact import Redactor, secret_values
+from chaostracing.run import TracedRun
+
+__all__ = [
+    "configure_control",
+    "validate_control",
+    "cleanup_control",
+    "before_experiment_control",
+    "after_experiment_control",
+    "before_hypothesis_control",
+    "after_hypothesis_control",
+    "before_method_control",
+    "after_method_control",
+    "before_rollback_control",
+    "after_rollback_control",
+    "before_activity_control",
+    "after_activity_control",
+]
+logger = logging.getLogger("chaostoolkit")
+
+#: the run being traced, between configure_control and cleanup_control
+_run: Optional[TracedRun] = None
+#: set by our own test suite so that internal errors fail the tests
+_RAISE_ERRORS = os.environ.get("CHAOSTRACING_RAISE_ERRORS") == "1"
+_warned: List[str] = []
+
+
+def _guarded(hook: Callable) -> Callable:
+    @functools.wraps(hook)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        global _run
+        try:
+            hook(*args, **kwargs)
+        except Exception as error:
+            if _RAISE_ERRORS:
+                raise
+            _warn_once(
+                f"chaostracing: internal error in {hook.__name__} "
+                f"({type(error).__name__}: {error}); the run goes on untraced"
+            )
+            logger.debug("chaostracing internal error", exc_info=True)
+            if _run is not None:
+                _run.disabled = True
+
+    return wrapper
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.append(message)
+        logger.warning(message)
+
+
+@_guarded
+def configure_control(
+    configuration: Dict[str, Any] = None,
+    secrets: Dict[str, Any] = None,
+    settings: Dict[str, Any] = None,
+    experiment: Dict[str, Any] = None,
+    **arguments: Any,
+) -> None:
+    """Build the tracer of the run from the configuration and arguments."""
+    global _run
+    if _run is not None:
+        return  # declared twice (e.g. globally and in the experiment)
+    _warned.clear()
+    if arguments and (configuration or secrets):
+        from chaoslib import substitute
+
+        arguments = substitute(arguments, configuration, secrets)
+    try:
+        config = load_config(configuration, arguments)
+    except ConfigError as error:
+        _warn_once(f"chaostracing: {error}; the run goes on untraced")
+        return
+    if not config.enabled:
+        logger.info(
+            "chaostracing: no tracing_provider configured, tracing is off"
+        )
+        return
+    redactor = Redactor(config.max_tag_length)
+    redactor.add_secrets(secret_values(secrets))
+    try:
+        backend = make_backend(config, redactor)
+    except ProviderUnavailable as error:
+        _warn_once(f"chaostracing: {error}; the run goes on untraced")
+        return
+    run = TracedRun(backend, config, redactor)
+    ctx.install(run.proxy)
+    _run = run
+    logger.debug("chaostracing: sending spans to the %s", backend.description)
+
+
+def validate_control(control: Dict[str, Any]) -> None:
+    """Warn about bad control arguments before the run starts.
+
+    This only warns: a tracing mistake must never stop the experiment.
+    """
+    provider = control.get("provider") or {}
+    arguments = provider.get("arguments") or {}
+    if not isinstance(arguments, dict):
+        logger.warning(
+            "chaostracing: the control's provider arguments are %r: "
+            "expected a mapping; tracing will be off",
+            type(arguments).__name__,
+        )
+        return
+    # values such as "${tracing_host}" are only known at run time
+    static = {
+        k: v
+        for k, v in arguments.items()
+        if not (isinstance(v, str) and "${" in v)
+    }
+    for error in validate_arguments(static):
+        logger.warning("chaostracing: %s", error)
+
+
+@_guarded
+def cleanup_control() -> None:
+    """Finish what is still open, deliver every span, restore the tracer."""
+    global _run
+    run, _run = _run, None
+    if run is None:
+        return
+    try:
+        left = run.finish_all("interrupted")
+        if left:
+            logger.debug("chaostracing: finished %d span(s) left open", left)
+    finally:
+        ctx.restore(run.proxy)
+        _shutdown(run)
+
+
+def _shutdown(run: TracedRun) -> None:
+    timeout = run.config.flush_timeout
+    delivered = run.backend.close(timeout)
+    sender = getattr(run.backend.tracer, "chaostracing_sender", None)
+    problem = getattr(sender, "problem", None)
+    if problem:
+        return  # already reported, once, when it happened
+    if not delivered:
+        _warn_once(
+            f"chaostracing: spans were still being sent to the "
+            f"{run.backend.description} after {timeout:g}s "
+            "(tracing_flush_timeout); some may be missing from the trace"
+        )
+    dropped = getattr(sender, "dropped", 0)
+    if dropped:
+        _warn_once(
+            f"chaostracing: {dropped} span(s) dropped: more than "
+            f"{run.config.max_queue_size} waited to be sent "
+            "(tracing_max_queue_size)"
+        )
+
+
+def _active() -> Optional[TracedRun]:
+    run = _run
+    if run is None or getattr(run, "disabled", False):
+        return None
+    return run
+
+
+def _hook(level: str, when: str) -> Callable:
+    if when == "before":
+
+        def before(context: Any, **kwargs: Any) -> None:
+            run = _active()
+            if run is not None:
+                run.begin(level, context)
+
+        before.__name__ = f"before_{level}_control"
+        return _guarded(before)
+
+    def after(context: Any, state: Any = None, **kwargs: Any) -> None:
+        run = _active()
+        if run is not None:
+            run.end(level, context, state)
+
+    after.__name__ = f"after_{level}_control"
+    return _guarded(after)
+
+
+before_experiment_control = _hook("experiment", "before")
+after_experiment_control = _hook("experiment", "after")
+before_hypothesis_control = _hook("hypothesis", "before")
+after_hypothesis_control = _hook("hypothesis", "after")
+before_method_control = _hook("method", "before")
+after_method_control = _hook("method", "after")
+before_rollback_control = _hook("rollback", "before")
+after_rollback_control = _hook("rollback", "after")
+before_activity_control = _hook("activity", "before")
+after_activity_control = _hook("activity", "after")

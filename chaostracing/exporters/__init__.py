@@ -1,0 +1,1 @@
+"""Exporters: turn finished spans into what a back-end receives."""

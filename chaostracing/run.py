@@ -1,0 +1,302 @@
+"""The span lifecycle of one traced ``chaos run``.
+
+:class:`TracedRun` opens a span when chaoslib enters a level and finishes
+that same span when it leaves it. Open spans are kept in a registry keyed by
+``(level, id(context), thread)``: chaoslib hands the same dict to ``before``
+and ``after``, on the same thread, while background activities and the
+continuous hypothesis run on other threads at the same time. Nothing is ever
+paired by "whatever span is active".
+
+Which phase an activity belongs to comes from the context variable set when
+the phase began on this thread (hypothesis, method or rollback), else, on a
+pool thread without a copy of the context, from the phase open run-wide
+(background activities only exist in the method and the rollbacks).
+"""
+import contextvars
+import logging
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import opentracing
+from opentracing import Format, follows_from
+
+from chaostracing import context as ctx
+from chaostracing.config import TracingConfig
+from chaostracing.providers import Backend
+from chaostracing.redact import Redactor, to_tag_value
+
+__all__ = ["TracedRun"]
+logger = logging.getLogger("chaostoolkit")
+
+_PHASES = ("hypothesis", "method", "rollback")
+#: the phase span (hypothesis, method, rollback) of the calling context
+_phase: contextvars.ContextVar = contextvars.ContextVar(
+    "chaostracing_phase_span", default=None
+)
+_FAILED_STATUSES = ("failed", "aborted", "interrupted")
+
+
+class _Open:
+    """An open span and what must be undone when it finishes."""
+
+    __slots__ = ("span", "level", "tokens", "pending", "finished_at")
+
+    def __init__(self, span: opentracing.Span, level: str) -> None:
+        self.span = span
+        self.level = level
+        self.tokens: List[Tuple[Any, Any]] = []
+        #: probe spans of a hypothesis, finished with it (tolerance is
+        #: known only once chaoslib has checked it, after the activity ends)
+        self.pending: List["_Open"] = []
+        self.finished_at: Optional[float] = None
+
+
+class TracedRun:
+    """One experiment run's spans, from ``configure`` to ``cleanup``."""
+
+    def __init__(
+        self, backend: Backend, config: TracingConfig, redactor: Redactor
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.redactor = redactor
+        self.proxy = ctx.TracerProxy(backend.tracer)
+        self._registry: Dict[Tuple[str, int, int], _Open] = {}
+        self._lock = threading.Lock()
+        self._root: Optional[opentracing.Span] = None
+        self._method_done = False
+        #: set after an internal error: later hooks do nothing
+        self.disabled = False
+        self.trace_id: Optional[str] = None
+
+    # -- opening and closing --------------------------------------------------
+    def begin(self, level: str, context: Any) -> None:
+        key = (level, id(context), threading.get_ident())
+        with self._lock:
+            if key in self._registry:
+                # the control is declared twice (global and experiment):
+                # the first declaration owns the span
+                return
+        parent, references = self._parent_for(level)
+        tags = {"chaostoolkit.type": level}
+        tags.update(_describe(level, context))
+        span = self.proxy.wrapped.start_span(
+            operation_name=_operation_name(level, context),
+            child_of=parent,
+            references=references,
+            tags=tags,
+            ignore_active_span=True,
+        )
+        entry = _Open(span, level)
+        var = ctx.level_var(level)
+        entry.tokens.append((var, var.set(span)))
+        if level in _PHASES:
+            entry.tokens.append((_phase, _phase.set(span)))
+        if level == "activity":
+            entry.tokens.append((ctx._current, ctx._current.set(span)))
+        with self._lock:
+            self._registry[key] = entry
+            if self._root is None:
+                self._root = span
+                self.trace_id = _trace_id_of(self.proxy.wrapped, span)
+                logger.info("chaostracing: trace id %s", self.trace_id)
+        self.proxy._opened(level, span)
+
+    def end(self, level: str, context: Any, state: Any) -> None:
+        key = (level, id(context), threading.get_ident())
+        with self._lock:
+            entry = self._registry.pop(key, None)
+        if entry is None:
+            return
+        for var, token in reversed(entry.tokens):
+            var.reset(token)
+        self.proxy._closed(level, entry.span)
+        if level == "method":
+            self._method_done = True
+        _record(entry.span, level, state, self.config.max_tag_length)
+        hypothesis = _phase.get()
+        if (
+            level == "activity"
+            and hypothesis is not None
+            and self._is_hypothesis(hypothesis)
+        ):
+            entry.finished_at = time.time()
+            owner = self._entry_of(hypothesis)
+            if owner is not None:
+                owner.pending.append(entry)
+                return
+        if level == "hypothesis":
+            self._finish_probes(entry, state)
+        entry.span.finish()
+
+    def finish_all(self, reason: str) -> int:
+        """Finish every span still open (the run was cut short)."""
+        with self._lock:
+            entries = list(self._registry.values())
+            self._registry.clear()
+        # innermost first, so that children end before their parents
+        order = {lv: i for i, lv in enumerate(reversed(ctx.LEVELS))}
+        entries.sort(key=lambda e: order[e.level])
+        for entry in entries:
+            self.proxy._closed(entry.level, entry.span)
+            for probe in entry.pending:
+                probe.span.finish(finish_time=probe.finished_at)
+            entry.span.set_tag("chaostoolkit.status", reason)
+            entry.span.set_tag("error", True)
+            entry.span.finish()
+        return len(entries)
+
+    # -- internals ------------------------------------------------------------
+    def _parent_for(self, level: str):
+        proxy = self.proxy
+        parent = None
+        if level in _PHASES:
+            parent = proxy._open_span("experiment")
+        elif level == "activity":
+            parent = _phase.get()
+            if parent is None:
+                parent = _latest(
+                    proxy._open_span("method"), proxy._open_span("rollback")
+                )
+            if parent is None:
+                parent = proxy._open_span("experiment")
+        if parent is None and self._root is not None:
+            # a control declared on a hypothesis or an activity only: keep
+            # every span of the run in one trace
+            return None, [follows_from(self._root.context)]
+        return parent, None
+
+    def _is_hypothesis(self, span: opentracing.Span) -> bool:
+        return any(s is span for s in self.proxy._open["hypothesis"])
+
+    def _entry_of(self, span: opentracing.Span) -> Optional[_Open]:
+        with self._lock:
+            for entry in self._registry.values():
+                if entry.span is span:
+                    return entry
+        return None
+
+    def _finish_probes(self, entry: _Open, state: Any) -> None:
+        runs = state.get("probes", []) if isinstance(state, Mapping) else []
+        for index, probe in enumerate(entry.pending):
+            if index < len(runs) and "tolerance_met" in runs[index]:
+                met = bool(runs[index]["tolerance_met"])
+                probe.span.set_tag("chaostoolkit.tolerance_met", met)
+                if not met:
+                    probe.span.set_tag("error", True)
+            probe.span.finish(finish_time=probe.finished_at)
+        entry.pending.clear()
+        phase = "during" if self.proxy._open_span("method") else (
+            "after" if self._method_done else "before"
+        )
+        entry.span.set_tag("chaostoolkit.hypothesis.phase", phase)
+
+
+def _latest(*spans: Optional[opentracing.Span]) -> Optional[opentracing.Span]:
+    live = [s for s in spans if s is not None]
+    if not live:
+        return None
+    return max(live, key=lambda s: getattr(s, "start_time", 0) or 0)
+
+
+def _trace_id_of(tracer: opentracing.Tracer, span: opentracing.Span) -> str:
+    trace_id = getattr(span.context, "trace_id", None)
+    if isinstance(trace_id, int):
+        return format(trace_id, "032x" if trace_id >> 64 else "016x")
+    carrier: Dict[str, str] = {}
+    try:
+        tracer.inject(span.context, Format.TEXT_MAP, carrier)
+    except Exception:
+        return ""
+    return next(iter(carrier.values()), "")
+
+
+def _operation_name(level: str, context: Any) -> str:
+    if level == "method":
+        return "Method"
+    if level == "rollback":
+        return "Rollbacks"
+    if isinstance(context, Mapping):
+        name = context.get("title") or context.get("name")
+        if isinstance(name, str) and name:
+            return name
+    return level
+
+
+def _describe(level: str, context: Any) -> Dict[str, Any]:
+    if not isinstance(context, Mapping):
+        return {}
+    if level == "experiment":
+        tags = {}
+        if isinstance(context.get("title"), str):
+            tags["chaostoolkit.experiment.title"] = context["title"]
+        return tags
+    if level != "activity":
+        return {}
+    tags: Dict[str, Any] = {}
+    for key, tag in (("type", "activity.type"), ("name", "activity.name")):
+        if isinstance(context.get(key), str):
+            tags[f"chaostoolkit.{tag}"] = context[key]
+    if context.get("background"):
+        tags["chaostoolkit.activity.background"] = True
+    provider = context.get("provider")
+    if isinstance(provider, Mapping):
+        # only where the code lives: never the arguments (they may hold
+        # secrets chaoslib substitutes at call time)
+        for key in ("type", "module", "func", "url", "path"):
+            value = provider.get(key)
+            if isinstance(value, str):
+                tags[f"chaostoolkit.provider.{key}"] = value
+    return tags
+
+
+def _record(span: opentracing.Span, level: str, state: Any, limit: int):
+    """Tag ``span`` with the outcome chaoslib handed the ``after`` hook."""
+    if level == "activity" and isinstance(state, Mapping):
+        status = state.get("status")
+        if isinstance(status, str):
+            span.set_tag("chaostoolkit.status", status)
+        if "output" in state:
+            output = to_tag_value(state.get("output"), limit)
+            if output is not None:
+                span.set_tag("chaostoolkit.output", output)
+        if status == "failed":
+            _log_error(span, state.get("exception"))
+    elif level == "hypothesis" and isinstance(state, Mapping):
+        met = state.get("steady_state_met")
+        if met is not None:
+            span.set_tag("chaostoolkit.steady_state_met", bool(met))
+            if not met:
+                span.set_tag("error", True)
+    elif level in ("method", "rollback") and isinstance(state, list):
+        failed = sum(
+            1
+            for run in state
+            if isinstance(run, Mapping) and run.get("status") == "failed"
+        )
+        span.set_tag("chaostoolkit.activities", len(state))
+        span.set_tag("chaostoolkit.activities.failed", failed)
+    elif level == "experiment" and isinstance(state, Mapping):
+        status = state.get("status")
+        if isinstance(status, str):
+            span.set_tag("chaostoolkit.status", status)
+            if status in _FAILED_STATUSES:
+                span.set_tag("error", True)
+        if "deviated" in state:
+            span.set_tag("chaostoolkit.deviated", bool(state["deviated"]))
+
+
+def _log_error(span: opentracing.Span, exception: Any) -> None:
+    span.set_tag("error", True)
+    text = "".join(exception) if isinstance(exception, list) else str(exception)
+    last = text.strip().splitlines()[-1] if text.strip() else "activity failed"
+    kind, _, message = last.partition(": ")
+    span.log_kv(
+        {
+            "event": "error",
+            "error.kind": kind if message else "ActivityFailed",
+            "message": message or last,
+            "stack": text,
+        }
+    )

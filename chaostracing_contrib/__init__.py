@@ -1,0 +1,1 @@
+"""Instrumentation of third-party libraries for chaostracing."""

@@ -1,0 +1,1 @@
+"""Example probes and actions for the chaostracing experiments."""

@@ -1,0 +1,48 @@
+"""Actions of the example extension."""
+import time
+
+import opentracing
+import requests
+
+__all__ = ["call_service", "stress", "restore", "fail"]
+
+
+def call_service(url: str, path: str = "/orders") -> int:
+    """Call the demo service, traced the way the original README shows.
+
+    This is the README's snippet, verbatim: an inner span, child of the
+    activity's span, whose context travels in the request's headers.
+    """
+    url = url.rstrip("/") + path
+    headers = {}
+
+    tracer = opentracing.tracer
+    parent_span = tracer.activity_span
+    span = tracer.start_span("my-inner-span", child_of=parent_span)
+    span.set_tag("http.url", url)
+    span.set_tag("span.kind", "client")
+    span.tracer.inject(span, "http_headers", headers)
+
+    r = requests.get(url, headers=headers, timeout=5)
+
+    span.set_tag("http.status_code", r.status_code)
+    span.finish()
+    return r.status_code
+
+
+def stress(url: str, duration: float = 0.2) -> dict:
+    """Put the demo service under pressure for ``duration`` seconds."""
+    requests.post(url.rstrip("/") + "/stress", json={"on": True}, timeout=5)
+    time.sleep(duration)
+    return {"stressed_for": duration}
+
+
+def restore(url: str) -> bool:
+    """Bring the demo service back to normal."""
+    r = requests.post(url.rstrip("/") + "/stress", json={"on": False}, timeout=5)
+    return r.ok
+
+
+def fail(message: str = "this action fails on purpose") -> None:
+    """An action that always fails, to show errors in the trace."""
+    raise RuntimeError(message)

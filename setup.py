@@ -1,0 +1,50 @@
+"""Packaging for chaostoolkit-opentracing (import package ``chaostracing``)."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"',
+    (HERE / "chaostracing" / "__init__.py").read_text(),
+    re.M,
+).group(1)
+
+setup(
+    name="chaostoolkit-opentracing",
+    version=VERSION,
+    description="Chaos Toolkit extension: one distributed trace per run",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["chaostracing*", "chaostracing_contrib*"]),
+    python_requires=">=3.8",
+    install_requires=[
+        "chaostoolkit-lib>=1.40",
+        "opentracing>=2.4,<3",
+        "wrapt>=1.14",
+        "requests>=2.25",
+    ],
+    extras_require={
+        # jaeger-client 4.8 imports six without declaring it (Python 3.11).
+        "jaeger": ["jaeger-client>=4.8,<5", "six>=1.16"],
+        "dev": [
+            "chaostoolkit>=1.19",
+            "jaeger-client>=4.8,<5",
+            "six>=1.16",
+            "pytest>=7",
+            "pytest-timeout>=2.1",
+            "responses>=0.23",
+            "hypothesis>=6",
+        ],
+    },
+    entry_points={
+        "console_scripts": ["chaostracing = chaostracing.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.8",
+        "Programming Language :: Python :: 3.11",
+    ],
+)
