@@ -59,11 +59,12 @@ def current_span() -> Optional[opentracing.Span]:
     True
     """
     span = _current.get()
+    tracer = opentracing.tracer
+    if not isinstance(tracer, TracerProxy):
+        return span
     if span is None:
-        tracer = opentracing.tracer
-        if isinstance(tracer, TracerProxy):
-            span = tracer._open_span("activity")
-    return span
+        return tracer._open_span("activity")
+    return span if tracer._owns(span) else None
 
 
 def set_current_span(span: Optional[opentracing.Span]) -> contextvars.Token:
@@ -88,6 +89,8 @@ class TracerProxy(opentracing.Tracer):
         self._tracer = tracer
         self._lock = threading.Lock()
         self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
+        #: the first span of the run, set by the run
+        self._root: Optional[opentracing.Span] = None
 
     # -- the README's attributes -------------------------------------------
     @property
@@ -135,7 +138,7 @@ class TracerProxy(opentracing.Tracer):
     ):
         if child_of is None and not references and not ignore_active_span:
             if self._tracer.active_span is None:
-                child_of = current_span()
+                child_of = current_span() or self._fallback_parent()
         return self._tracer.start_span(
             operation_name=operation_name,
             child_of=child_of,
@@ -197,9 +200,29 @@ class TracerProxy(opentracing.Tracer):
         except IndexError:
             return None
 
+    def _fallback_parent(self) -> Optional[opentracing.Span]:
+        """Where a span with no parent goes: the innermost open level.
+
+        So that extension code run where the control does not apply (a
+        control declared on the hypothesis only, ``automatic: false``) still
+        joins the run's trace rather than starting traces of its own.
+        """
+        with self._lock:
+            for level in ("hypothesis", "method", "rollback", "experiment"):
+                if self._open[level]:
+                    return self._open[level][-1]
+        return self._root
+
     def _for_level(self, level: str) -> Optional[opentracing.Span]:
         span = _level_vars[level].get()
-        return span if span is not None else self._open_span(level)
+        if span is not None and self._owns(span):
+            return span
+        return self._open_span(level)
+
+    def _owns(self, span: opentracing.Span) -> bool:
+        # a context variable may still hold a span of an earlier run (a pool
+        # thread whose after-hook never came): only this run's spans count
+        return getattr(span, "tracer", None) is self._tracer
 
 
 _saved: List[Any] = []

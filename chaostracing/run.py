@@ -98,7 +98,7 @@ class TracedRun:
         with self._lock:
             self._registry[key] = entry
             if self._root is None:
-                self._root = span
+                self._root = self.proxy._root = span
                 self.trace_id = _trace_id_of(self.proxy.wrapped, span)
                 logger.info("chaostracing: trace id %s", self.trace_id)
         self.proxy._opened(level, span)
