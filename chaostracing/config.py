@@ -47,7 +47,9 @@ _KNOWN_KEYS = (
     "tracing_max_tag_length",
     "tracing_flush_timeout",
     "tracing_max_queue_size",
+    "tracing_propagation",
 )
+PROPAGATION_FORMATS = ("jaeger", "w3c", "b3")
 
 
 class ConfigError(ValueError):
@@ -70,6 +72,8 @@ class TracingConfig:
     flush_timeout: float = 2.0
     #: spans held in memory at most before new ones are dropped and counted
     max_queue_size: int = 100_000
+    #: trace-context headers written by ``inject``
+    propagation: Tuple[str, ...] = ("jaeger",)
     #: where each setting came from, for the log line at start-up
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -131,6 +135,8 @@ def load_config(
             1,
             10_000_000,
         )
+    if "tracing_propagation" in raw:
+        values["propagation"] = _formats(raw["tracing_propagation"])
     return TracingConfig(**values)
 
 
@@ -204,6 +210,20 @@ def _host(value: Any) -> str:
             f"tracing_host is {value!r}: expected a host name or an IP address"
         )
     return host
+
+
+def _formats(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, (list, tuple)) and items:
+        names = tuple(
+            str(i).strip().lower() for i in items if str(i).strip()
+        )
+        if names and all(n in PROPAGATION_FORMATS for n in names):
+            return tuple(dict.fromkeys(names))
+    raise ConfigError(
+        f"tracing_propagation is {value!r}: expected a list of "
+        + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
+    )
 
 
 def _int(key: str, value: Any, low: int, high: int) -> int:

@@ -16,6 +16,7 @@ from chaostracing.exporters.jaeger_thrift import (
 )
 from chaostracing.exporters.records import SpanRecord
 from chaostracing.exporters.udp import UdpSpanSender
+from chaostracing.tracer import Tracer
 
 
 def record(i=1, **changes):
@@ -86,20 +87,19 @@ def test_garbage_is_refused_with_a_value_error():
             decode_datagram(data)
 
 
-class FakeSpan:
-    """The attributes of a finished jaeger-client span the sender reads."""
+class _Keep:
+    def report_span(self, span):
+        pass
 
-    def __init__(self, i, tags=()):
-        from jaeger_client.span_context import SpanContext
-        from jaeger_client.thrift import make_tag
 
-        self.context = SpanContext(trace_id=99, span_id=i + 1, parent_id=None,
-                                   flags=1)
-        self.operation_name = f"span-{i}"
-        self.start_time, self.end_time = 1.0, 2.0
-        self.references = None
-        self.tags = [make_tag(k, v, 10**8, 10**8) for k, v in tags]
-        self.logs = []
+_tracer = Tracer("test", _Keep())
+
+
+def FakeSpan(i, tags=()):
+    """A finished span of our tracer, as the sender receives it."""
+    span = _tracer.start_span(f"span-{i}", tags=dict(tags), start_time=1.0)
+    span.finish(finish_time=2.0)
+    return span
 
 
 def test_the_sender_delivers_a_burst_of_ten_thousand_spans(agent):
@@ -110,6 +110,7 @@ def test_the_sender_delivers_a_burst_of_ten_thousand_spans(agent):
     spans = agent.wait_for(10_000, timeout=10)
     assert len(spans) == 10_000
     assert len({s.span_id for s in spans}) == 10_000
+    assert {s.operation_name for s in spans} == {f"span-{i}" for i in range(10_000)}
     assert sender.dropped == 0
     sender.close()
 

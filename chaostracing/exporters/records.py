@@ -1,14 +1,15 @@
 """A finished span as plain data, whatever tracer produced it.
 
 Exporters work on :class:`SpanRecord` so that the wire formats do not depend
-on a tracer's classes; :func:`from_jaeger_span` converts a jaeger-client span,
-cleaning every string through a :class:`~chaostracing.redact.Redactor`.
+on a tracer's classes; :func:`from_span` converts one of our spans, cleaning
+every string through a :class:`~chaostracing.redact.Redactor` (secrets masked,
+lengths capped) on the exporter's thread, never on the traced one.
 """
 from typing import Any, List, NamedTuple, Optional, Tuple
 
-from chaostracing.redact import Redactor
+from chaostracing.redact import Redactor, to_tag_value
 
-__all__ = ["SpanRecord", "from_jaeger_span", "trim_record"]
+__all__ = ["SpanRecord", "from_span", "trim_record"]
 
 Tag = Tuple[str, Any]
 
@@ -29,30 +30,39 @@ class SpanRecord(NamedTuple):
     logs: List[Tuple[int, List[Tag]]]
 
 
-def from_jaeger_span(span: Any, redactor: Redactor) -> SpanRecord:
-    """Convert a finished ``jaeger_client.Span``."""
+def from_span(span: Any, redactor: Redactor) -> SpanRecord:
+    """Convert a finished :class:`chaostracing.tracer.Span`."""
+    from chaostracing.tracer import reference_kind
+
     context = span.context
-    references = []
-    for ref in span.references or ():
-        kind = FOLLOWS_FROM if ref.type == "follows_from" else CHILD_OF
-        ref_ctx = ref.referenced_context
-        references.append((kind, ref_ctx.trace_id, ref_ctx.span_id))
+    references = [
+        (
+            reference_kind(ref),
+            ref.referenced_context.trace_id,
+            ref.referenced_context.span_id,
+        )
+        for ref in span.references or ()
+        if hasattr(ref.referenced_context, "trace_id")
+    ]
     start = span.start_time
     end = span.end_time if span.end_time is not None else start
-    clean = redactor.clean
+    limit = redactor.max_length
     return SpanRecord(
         trace_id=context.trace_id,
         span_id=context.span_id,
         parent_id=context.parent_id,
         flags=context.flags,
-        operation_name=clean(span.operation_name or ""),
+        operation_name=redactor.clean(str(span.operation_name or "")),
         start_us=int(start * 1_000_000),
         duration_us=max(0, int((end - start) * 1_000_000)),
         references=references,
-        tags=[_tag(t, clean) for t in span.tags],
+        tags=[(str(k), _value(v, redactor, limit)) for k, v in span.tags.items()],
         logs=[
-            (log.timestamp, [_tag(t, clean) for t in log.fields])
-            for log in span.logs
+            (
+                int(timestamp * 1_000_000),
+                [(str(k), _value(v, redactor, limit)) for k, v in fields.items()],
+            )
+            for timestamp, fields in span.logs
         ],
     )
 
@@ -74,19 +84,20 @@ def trim_record(record: SpanRecord, max_length: int) -> SpanRecord:
     )
 
 
-def _tag(tag: Any, clean) -> Tag:
-    # jaeger-client keeps tags as thrift ``Tag`` objects; vType says which
-    # field holds the value (0 string, 1 double, 2 bool, 3 long, 4 binary)
-    kind = tag.vType
-    if kind == 1:
-        return tag.key, tag.vDouble
-    if kind == 2:
-        return tag.key, bool(tag.vBool)
-    if kind == 3:
-        value = tag.vLong
+def _value(value: Any, redactor: Redactor, limit: int) -> Any:
+    if value is True or value is False:
+        return value
+    if isinstance(value, int):
         if -(1 << 63) <= value < (1 << 63):
-            return tag.key, value
-        return tag.key, str(value)
-    if kind == 4:
-        return tag.key, tag.vBinary
-    return tag.key, clean(tag.vStr if tag.vStr is not None else "")
+            return value
+        return str(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:limit])
+    if not isinstance(value, str):
+        # dicts, lists, exceptions...: compact JSON, else repr
+        value = to_tag_value(value, max(limit * 4, 4096))
+        if not isinstance(value, str):
+            return value
+    return redactor.clean(value)

@@ -1,9 +1,8 @@
 """Deliver finished spans to a Jaeger agent over UDP, from one daemon thread.
 
-Why not jaeger-client's own ``Reporter``: it runs on a tornado IOLoop whose
-``close()`` future can hang under tornado 6 when awaited with ``run_sync``,
-and its default queue of 100 spans silently drops most of a burst. This
-sender:
+jaeger-client's own ``Reporter`` runs on a tornado IOLoop whose ``close()``
+future can hang under tornado 6 when awaited with ``run_sync``, and its
+default queue of 100 spans silently drops most of a burst. This sender:
 
 - costs the traced code one ``deque.append`` per span (``report_span``);
 - holds up to ``max_queue_size`` spans, then counts what it drops;
@@ -27,7 +26,7 @@ from chaostracing.exporters.jaeger_thrift import (
     pack_datagrams,
     span_budget,
 )
-from chaostracing.exporters.records import from_jaeger_span, trim_record
+from chaostracing.exporters.records import from_span, trim_record
 from chaostracing.redact import Redactor
 
 __all__ = ["UdpSpanSender"]
@@ -35,7 +34,7 @@ logger = logging.getLogger("chaostoolkit")
 
 
 class UdpSpanSender:
-    """A jaeger-client reporter (``set_process``/``report_span``/``close``)."""
+    """A reporter for :class:`chaostracing.tracer.Tracer`."""
 
     def __init__(
         self,
@@ -45,7 +44,7 @@ class UdpSpanSender:
         max_queue_size: int = 100_000,
         flush_interval: float = 1.0,
         batch_trigger: int = 500,
-        convert: Callable[[Any, Redactor], Any] = from_jaeger_span,
+        convert: Callable[[Any, Redactor], Any] = from_span,
     ) -> None:
         self.host, self.port = host, port
         self.redactor = redactor or Redactor()
@@ -73,7 +72,7 @@ class UdpSpanSender:
         )
         self._thread.start()
 
-    # -- jaeger-client reporter interface ---------------------------------
+    # -- reporter interface ---------------------------------------------------
     def set_process(
         self, service_name: str, tags: Dict[str, Any], max_length: int = 0
     ) -> None:

@@ -1,56 +1,36 @@
-"""The ``jaeger`` provider: jaeger-client's tracer, our UDP sender.
+"""The ``jaeger`` provider: spans to a Jaeger agent over UDP (Thrift compact).
 
-jaeger-client gives the span model, the sampler and the ``uber-trace-id``
-propagation that Jaeger users expect; spans leave through
-:class:`~chaostracing.exporters.udp.UdpSpanSender` instead of jaeger-client's
-tornado reporter (see that module for why). We never call the tracer's
-``close()``: it would return a tornado future.
+Our own :class:`~chaostracing.tracer.Tracer` (Jaeger's span model and
+``uber-trace-id`` propagation) reports to
+:class:`~chaostracing.exporters.udp.UdpSpanSender`. Neither needs
+jaeger-client: importing it would cost more than a traced run may add.
 """
 import socket
 
-from opentracing.scope_managers.contextvars import ContextVarsScopeManager
-
+from chaostracing import __version__
 from chaostracing.config import TracingConfig
 from chaostracing.exporters.udp import UdpSpanSender
-from chaostracing.providers import Backend, ProviderUnavailable
+from chaostracing.providers import Backend
 from chaostracing.redact import Redactor
+from chaostracing.tracer import Tracer
 
 __all__ = ["make_tracer"]
 
 
 def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
-    try:
-        from jaeger_client import Tracer
-        from jaeger_client.sampler import ConstSampler, ProbabilisticSampler
-    except ImportError as error:
-        raise ProviderUnavailable(
-            "tracing_provider 'jaeger' needs the jaeger extra: "
-            "pip install 'chaostoolkit-opentracing[jaeger]' "
-            f"({error})"
-        ) from error
-
     sender = UdpSpanSender(
         config.host,
         config.port,
         redactor=redactor,
         max_queue_size=config.max_queue_size,
     )
-    if config.sampler_rate >= 1.0:
-        sampler = ConstSampler(True)
-    else:
-        sampler = ProbabilisticSampler(config.sampler_rate)
     tracer = Tracer(
         service_name=config.service_name,
         reporter=sender,
-        sampler=sampler,
-        generate_128bit_trace_id=True,
-        # redactor cuts with a visible marker on the sender thread; this
-        # only bounds what a runaway tag keeps in memory meanwhile
-        max_tag_value_length=max(65000, config.max_tag_length),
-        tags={"ip": _local_ip()},
-        scope_manager=ContextVarsScopeManager(),
+        sampler_rate=config.sampler_rate,
+        tags=process_tags(),
+        propagation=config.propagation,
     )
-    # the UDP sender is our reporter: keep a handle for tests and stats
     tracer.chaostracing_sender = sender
 
     def close(timeout: float) -> bool:
@@ -60,9 +40,15 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
     return Backend(tracer, close, where)
 
 
-def _local_ip() -> str:
-    # jaeger-client would otherwise probe the network interfaces itself
+def process_tags() -> dict:
+    """The tags Jaeger shows for the process that sent the spans."""
+    hostname = socket.gethostname()
     try:
-        return socket.gethostbyname(socket.gethostname())
+        ip = socket.gethostbyname(hostname)
     except OSError:
-        return "127.0.0.1"
+        ip = "127.0.0.1"
+    return {
+        "jaeger.version": f"Python-chaostracing-{__version__}",
+        "hostname": hostname,
+        "ip": ip,
+    }

@@ -1,0 +1,107 @@
+"""Wall time a traced ``chaos run`` adds, as a ratio to an untraced run.
+
+A 10-action experiment is run in fresh ``chaos`` processes, three ways, with
+the order rotated each round so drift on a noisy machine hits all alike:
+
+- baseline: no control at all;
+- off: the control declared, no provider configured (the no-op path);
+- jaeger: the control sending to a Jaeger-agent listener on 127.0.0.1.
+
+Prints medians, the added milliseconds and ratios to the baseline. Target:
+jaeger adds at most 50 ms.
+
+    python benchmarks/chaos_run_overhead.py [--rounds 9]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, compile_package, median, report
+
+from chaostracing.agent import AgentReceiver
+
+CONTROL = {"name": "chaostracing",
+           "provider": {"type": "python", "module": "chaostracing.control"}}
+
+
+def experiment(traced: bool, port: int = 0) -> dict:
+    exp = {
+        "title": "ten actions",
+        "description": "benchmark",
+        "method": [
+            {"type": "action", "name": f"action-{i}",
+             "provider": {"type": "python", "module": "os.path",
+                          "func": "exists", "arguments": {"path": "."}}}
+            for i in range(10)
+        ],
+    }
+    if traced:
+        exp["controls"] = [CONTROL]
+    if port:
+        exp["configuration"] = {"tracing_provider": "jaeger",
+                                "tracing_host": "127.0.0.1",
+                                "tracing_port": port}
+    return exp
+
+
+def timed_run(path: Path, work: Path) -> float:
+    chaos = Path(sys.executable).with_name("chaos")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for key in ("JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT"):
+        env.pop(key, None)
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(chaos), "--no-version-check", "--no-log-file",
+         "--settings", str(work / "settings.yaml"), "run",
+         "--journal-path", str(work / "journal.json"), str(path)],
+        env=env, capture_output=True, text=True, cwd=work)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    compile_package()
+    with AgentReceiver() as agent, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "settings.yaml").write_text("{}")
+        variants = {}
+        for name, exp in (("baseline", experiment(False)),
+                          ("off", experiment(True)),
+                          ("jaeger", experiment(True, agent.port))):
+            path = work / f"{name}.json"
+            path.write_text(json.dumps(exp))
+            variants[name] = path
+        names = list(variants)
+        times = {name: [] for name in names}
+        timed_run(variants["baseline"], work)  # warm the disk cache
+        for round_ in range(args.rounds):
+            order = names[round_ % 3:] + names[:round_ % 3]
+            for name in order:
+                times[name].append(timed_run(variants[name], work))
+        # experiment, method, rollbacks (chaoslib always enters them), 10
+        expected = 13 * args.rounds
+        spans = agent.wait_for(expected, timeout=2)
+    base = median(times["baseline"])
+    rows = [(f"{n} median", median(times[n]) * 1000, "ms") for n in names]
+    for n in ("off", "jaeger"):
+        # paired by round: both runs of a round saw the same machine load
+        paired = [t - b for t, b in zip(times[n], times["baseline"])]
+        rows.append((f"{n} added (paired median)", median(paired) * 1000, "ms"))
+        rows.append((f"{n} / baseline", median(times[n]) / base, "x"))
+    report(f"chaos run, 10 actions, {args.rounds} rounds, rotated", rows)
+    print(f"  spans received: {len(spans)} of {expected}"
+          f"  (target: jaeger adds <= 50 ms)")
+
+
+if __name__ == "__main__":
+    main()
