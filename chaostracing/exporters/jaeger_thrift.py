@@ -195,10 +195,21 @@ def _i32_field(out: bytearray, delta: int, value: int) -> None:
 
 def _i64_field(out: bytearray, delta: int, value: int) -> None:
     out.append((delta << 4) | _I64)
-    # ids are unsigned 64-bit numbers carried in a signed i64
-    if value >= 1 << 63:
-        value -= 1 << 64
-    _varint(out, ((value << 1) ^ (value >> 63)) & _MASK64)
+    encoded = _i64_cache.get(value)
+    if encoded is None:
+        # ids are unsigned 64-bit numbers carried in a signed i64
+        signed = value - (1 << 64) if value >= 1 << 63 else value
+        buf = bytearray()
+        _varint(buf, ((signed << 1) ^ (signed >> 63)) & _MASK64)
+        encoded = bytes(buf)
+        if len(_i64_cache) > 4096:
+            _i64_cache.clear()
+        _i64_cache[value] = encoded
+    out += encoded
+
+
+# trace ids and parent ids repeat across the spans of a run: encode them once
+_i64_cache: dict = {}
 
 
 def _list_header(out: bytearray, size: int, etype: int) -> None:
