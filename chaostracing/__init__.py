@@ -4,8 +4,12 @@ The public API for extension authors::
 
     import chaostracing
 
-    span = chaostracing.current_span()   # the span of the running activity
-    tracer = chaostracing.get_tracer()   # the run's tracer, or a no-op one
+    @chaostracing.traced_activity           # a child span for each call
+    def my_probe(url: str) -> bool: ...
+
+    span = chaostracing.current_span()      # the innermost span here
+    tracer = chaostracing.get_tracer()      # the run's tracer, or a no-op one
+    pool.submit(chaostracing.bind_context(work))  # keep the span in a thread
 
 Importing this package makes ``opentracing.tracer.activity_span`` (and the
 other ``*_span`` attributes of the original README) safe to read when no run
@@ -13,9 +17,23 @@ is traced: they are ``None``.
 """
 import opentracing
 
-from chaostracing.context import current_span, install_noop_proxy
+from chaostracing.context import (
+    bind_context,
+    current_span,
+    install_noop_proxy,
+    use_span,
+)
+from chaostracing.decorators import record_exception, traced_activity
 
-__all__ = ["__version__", "current_span", "get_tracer"]
+__all__ = [
+    "__version__",
+    "bind_context",
+    "current_span",
+    "get_tracer",
+    "record_exception",
+    "traced_activity",
+    "use_span",
+]
 __version__ = "0.2.0"
 
 

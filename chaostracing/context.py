@@ -15,21 +15,26 @@ calling context. When no run is traced, importing :mod:`chaostracing` puts a
 no-op proxy in place of OpenTracing's no-op tracer, so those attributes
 exist and read ``None``.
 """
+import contextlib
 import contextvars
+import functools
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import opentracing
 
 __all__ = [
     "LEVELS",
     "TracerProxy",
+    "bind_context",
     "current_span",
     "install",
     "install_noop_proxy",
+    "is_tracing",
     "level_var",
     "restore",
     "set_current_span",
+    "use_span",
 ]
 
 LEVELS = ("experiment", "hypothesis", "method", "rollback", "activity")
@@ -76,6 +81,62 @@ def reset_current_span(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
+@contextlib.contextmanager
+def use_span(span: Optional[opentracing.Span]) -> Iterator[Any]:
+    """Make ``span`` the current span inside the ``with`` block.
+
+    The span is not finished on the way out: whoever started it does that.
+
+    >>> with use_span(None):
+    ...     current_span() is None
+    True
+    """
+    token = _current.set(span)
+    try:
+        yield span
+    finally:
+        _current.reset(token)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bind_context(func: F) -> F:
+    """``func``, to be run elsewhere with the caller's current span.
+
+    Threads and executors do not copy context variables: a span that is
+    current where work is handed off is not current where it runs. Bind the
+    callable where it is handed off::
+
+        pool.submit(chaostracing.bind_context(probe_one), host)
+        threading.Thread(target=chaostracing.bind_context(worker)).start()
+
+    The span is captured when ``bind_context`` is called, and each call of
+    the returned function makes it current for its own duration, so the
+    same bound function may run in several threads at once.
+    """
+    span = current_span()
+
+    @functools.wraps(func)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        token = _current.set(span)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _current.reset(token)
+
+    return bound  # type: ignore[return-value]
+
+
+def is_tracing() -> bool:
+    """Whether spans started now go anywhere (a run is traced, or some
+    tracer other than OpenTracing's no-op one is registered)."""
+    tracer = opentracing.tracer
+    if type(tracer) is TracerProxy:
+        return not tracer._noop
+    return type(tracer) is not opentracing.Tracer
+
+
 class TracerProxy(opentracing.Tracer):
     """The real tracer, plus ``experiment_span`` ... ``activity_span``.
 
@@ -87,6 +148,8 @@ class TracerProxy(opentracing.Tracer):
     def __init__(self, tracer: opentracing.Tracer) -> None:
         # no super().__init__: scope_manager is the real tracer's
         self._tracer = tracer
+        #: wraps OpenTracing's no-op tracer: nothing is recorded
+        self._noop = type(tracer) is opentracing.Tracer
         self._lock = threading.Lock()
         self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
         #: the first span of the run, set by the run

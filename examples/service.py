@@ -9,6 +9,7 @@ curious user) can check that the trace context travelled:
 import argparse
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TRACE_HEADERS = ("uber-trace-id", "traceparent", "tracestate", "x-b3-traceid",
@@ -61,6 +62,16 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/orders"):
             status = 503 if self.server.stressed else 200
             return self._reply(status, {"orders": [1, 2, 3]})
+        if self.path.startswith("/redirect"):
+            target = self.path.partition("to=")[2] or "/health"
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if self.path.startswith("/slow"):
+            time.sleep(float(self.path.partition("s=")[2] or 1))
+            return self._reply(200, {"slow": True})
         if self.path.startswith("/status/"):
             return self._reply(int(self.path.rsplit("/", 1)[1]), {})
         return self._reply(404, {"error": "not found"})

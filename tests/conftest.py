@@ -133,3 +133,17 @@ def assert_one_trace(spans):
         assert s.parent_id == 0 or s.parent_id in ids, (
             f"{s.operation_name}: parent {s.parent_id:x} not in the trace"
         )
+
+
+@pytest.fixture
+def mock_tracer():
+    """A MockTracer behind the proxy, installed as the global tracer."""
+    from opentracing.mocktracer import MockTracer
+
+    from chaostracing import context as ctx
+
+    tracer = MockTracer()
+    proxy = ctx.TracerProxy(tracer)
+    ctx.install(proxy)
+    yield tracer
+    ctx.restore(proxy)

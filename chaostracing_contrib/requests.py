@@ -1,0 +1,286 @@
+"""Trace HTTP calls made with ``requests`` and carry the trace to the server.
+
+Two ways in::
+
+    from chaostracing_contrib import requests as traced
+
+    http = traced.session()          # a requests.Session whose calls are traced
+    http.get("http://127.0.0.1:8080/health")
+
+    traced.instrument()              # or: every requests call in the process
+    ...
+    traced.uninstrument()
+
+Each request sent opens a client span, child of the current span (an
+enclosing ``@traced_activity`` function, else the running activity), tagged
+per OpenTracing's HTTP conventions: ``span.kind=client``, ``component``,
+``http.method``, ``http.url`` (no credentials; secret-looking query values
+masked), ``http.status_code``, ``peer.hostname`` / ``peer.port`` /
+``peer.ipv4`` / ``peer.ipv6``. A 5xx answer or an exception (timeout,
+connection refused...) sets ``error=true``; the exception is logged on the
+span then re-raised unchanged. The trace context is injected with
+``tracer.inject`` (the formats configured by ``tracing_propagation``) into a
+copy of the prepared request: the caller's headers are never modified.
+
+- Redirects: one span per hop, siblings under the same parent.
+- Streaming (``stream=True``): the span ends when the headers arrive.
+- Retries by a mounted ``HTTPAdapter(max_retries=...)``: one span for the
+  call, ``http.retry_count`` when urllib3 retried.
+- A request sent through :func:`session` while :func:`instrument` is on is
+  traced once, not twice.
+- When nothing is traced, requests go straight through.
+
+Hooks, called inside our safety net (an error in a hook is logged, never
+raised): ``request_hook(span, request)`` before sending,
+``response_hook(span, request, response)`` after.
+"""
+import contextvars
+import ipaddress
+import logging
+import urllib.parse
+from typing import Any, Callable, Optional
+
+import opentracing
+import requests
+import wrapt
+from opentracing import Format
+
+from chaostracing import context as ctx
+from chaostracing.decorators import record_exception
+
+__all__ = [
+    "RequestHook",
+    "ResponseHook",
+    "instrument",
+    "is_instrumented",
+    "sanitize_url",
+    "session",
+    "uninstrument",
+]
+logger = logging.getLogger("chaostoolkit")
+
+RequestHook = Callable[[opentracing.Span, requests.PreparedRequest], None]
+ResponseHook = Callable[
+    [opentracing.Span, requests.PreparedRequest, requests.Response], None
+]
+
+#: query parameters whose values are masked in ``http.url``
+SENSITIVE_PARAMS = frozenset(
+    p.lower()
+    for p in (
+        "access_token", "api_key", "apikey", "auth", "authorization",
+        "client_secret", "code", "key", "password", "passwd", "pwd",
+        "secret", "session", "sig", "signature", "token", "AWSAccessKeyId",
+        "X-Amz-Credential", "X-Amz-Security-Token", "X-Amz-Signature",
+        "X-Goog-Credential", "X-Goog-Signature",
+    )
+)
+_MASK = "***"
+
+# the request object a wrapper is sending: an inner wrapper seeing the same
+# object knows the call is already traced (session() under instrument())
+_in_flight: contextvars.ContextVar = contextvars.ContextVar(
+    "chaostracing_requests_in_flight", default=None
+)
+
+
+def session(
+    request_hook: Optional[RequestHook] = None,
+    response_hook: Optional[ResponseHook] = None,
+    **attributes: Any,
+) -> requests.Session:
+    """A :class:`requests.Session` whose requests are traced.
+
+    :param attributes: set on the session as they are (``headers``,
+        ``verify``, ``auth``, ``proxies``...)
+
+    >>> http = session(verify=False)
+    >>> http.verify
+    False
+    """
+    http = requests.Session()
+    for key, value in attributes.items():
+        if not hasattr(http, key):
+            raise TypeError(f"requests.Session has no attribute {key!r}")
+        setattr(http, key, value)
+    # wrap the instance's bound send: requests calls self.send (also for
+    # redirects), so this sees every request the session makes
+    http.send = wrapt.FunctionWrapper(
+        http.send, _Wrapper(request_hook, response_hook)
+    )
+    return http
+
+
+def instrument(
+    request_hook: Optional[RequestHook] = None,
+    response_hook: Optional[ResponseHook] = None,
+) -> None:
+    """Trace every request made with ``requests`` in this process.
+
+    Calling it again while instrumented only logs a warning.
+    """
+    if is_instrumented():
+        logger.warning("chaostracing: requests is already instrumented")
+        return
+    wrapt.wrap_function_wrapper(
+        "requests.sessions",
+        "Session.send",
+        _Wrapper(request_hook, response_hook),
+    )
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`; does nothing when not instrumented."""
+    if is_instrumented():
+        send = requests.sessions.Session.__dict__["send"]
+        requests.sessions.Session.send = send.__wrapped__
+
+
+
+def is_instrumented() -> bool:
+    """Whether :func:`instrument` is in effect."""
+    send = requests.sessions.Session.__dict__.get("send")
+    # wrapt 2: FunctionWrapper derives from BaseObjectProxy, not ObjectProxy
+    return isinstance(send, wrapt.BaseObjectProxy) and isinstance(
+        getattr(send, "_self_wrapper", None), _Wrapper
+    )
+
+
+def sanitize_url(url: str) -> str:
+    """``url`` without credentials and with secret-looking query values masked.
+
+    >>> sanitize_url("https://bob:pw@api.example/x?token=abc&page=2")
+    'https://api.example/x?token=***&page=2'
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in SENSITIVE_PARAMS for k, _ in pairs):
+            query = urllib.parse.urlencode(
+                [
+                    (k, _MASK if k.lower() in SENSITIVE_PARAMS else v)
+                    for k, v in pairs
+                ],
+                safe="*",
+            )
+    return urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, query, parts.fragment)
+    )
+
+
+###############################################################################
+# Internals
+###############################################################################
+class _Wrapper:
+    """The ``wrapt`` wrapper of ``Session.send`` (its type marks it as ours)."""
+
+    def __init__(self, request_hook, response_hook) -> None:
+        self.request_hook = request_hook
+        self.response_hook = response_hook
+
+    def __call__(self, wrapped, instance, args, kwargs):
+        request = args[0] if args else kwargs.get("request")
+        if (
+            not ctx.is_tracing()
+            or request is None
+            or _in_flight.get() is request
+        ):
+            return wrapped(*args, **kwargs)
+        span, request = _start(request, self.request_hook)
+        if span is None:
+            return wrapped(*args, **kwargs)
+        if args:
+            args = (request,) + tuple(args[1:])
+        else:
+            kwargs = dict(kwargs, request=request)
+        token = _in_flight.set(request)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as error:
+            record_exception(span, error)
+            span.finish()
+            raise
+        finally:
+            _in_flight.reset(token)
+        _finish(span, request, response, self.response_hook)
+        return response
+
+
+def _start(request: requests.PreparedRequest, hook):
+    try:
+        method = (request.method or "GET").upper()
+        url = sanitize_url(request.url or "")
+        tags = {
+            "span.kind": "client",
+            "component": "requests",
+            "http.method": method,
+            "http.url": url,
+        }
+        tags.update(_peer_tags(request.url or ""))
+        tracer = opentracing.tracer
+        span = tracer.start_span(
+            f"HTTP {method}", child_of=ctx.current_span(), tags=tags
+        )
+        carrier: dict = {}
+        tracer.inject(span.context, Format.HTTP_HEADERS, carrier)
+        if carrier:
+            request = request.copy()
+            request.headers.update(carrier)
+    except Exception:
+        logger.debug("chaostracing: could not start a client span", exc_info=True)
+        return None, request
+    _call_hook(hook, span, request)
+    return span, request
+
+
+def _finish(span, request, response, hook) -> None:
+    try:
+        # after redirects requests returns the last hop's response; this
+        # span's own answer is the first of its history
+        own = response.history[0] if response.history else response
+        status = own.status_code
+        span.set_tag("http.status_code", status)
+        if status >= 500:
+            span.set_tag("error", True)
+        retries = getattr(getattr(response.raw, "retries", None), "history", ())
+        if retries:
+            span.set_tag("http.retry_count", len(retries))
+    except Exception:
+        logger.debug("chaostracing: could not tag a response", exc_info=True)
+    _call_hook(hook, span, request, response)
+    span.finish()
+
+
+def _call_hook(hook, span, *args) -> None:
+    if hook is None:
+        return
+    try:
+        hook(span, *args)
+    except Exception:
+        logger.warning("chaostracing: a requests hook failed", exc_info=True)
+
+
+def _peer_tags(url: str) -> dict:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return {}
+    if not host:
+        return {}
+    tags: dict = {"peer.hostname": host}
+    if port is None:
+        port = {"http": 80, "https": 443}.get(parts.scheme)
+    if port is not None:
+        tags["peer.port"] = port
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return tags
+    tags["peer.ipv4" if address.version == 4 else "peer.ipv6"] = str(address)
+    return tags
