@@ -13,6 +13,7 @@ test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## print the benchmarks' ratios against their baselines
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 install: $(STAMP)

@@ -38,6 +38,13 @@ setup(
             "responses>=0.23",
             "hypothesis>=6",
         ],
+        # comparisons printed by benchmarks/ (skipped when absent)
+        "bench": [
+            "jaeger-client>=4.8,<5",
+            "six>=1.16",
+            "opentelemetry-sdk>=1.20",
+            "opentelemetry-instrumentation-requests>=0.41b0",
+        ],
     },
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],

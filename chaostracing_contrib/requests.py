@@ -35,6 +35,7 @@ raised): ``request_hook(span, request)`` before sending,
 ``response_hook(span, request, response)`` after.
 """
 import contextvars
+import functools
 import ipaddress
 import logging
 import urllib.parse
@@ -214,14 +215,12 @@ class _Wrapper:
 def _start(request: requests.PreparedRequest, hook):
     try:
         method = (request.method or "GET").upper()
-        url = sanitize_url(request.url or "")
         tags = {
             "span.kind": "client",
             "component": "requests",
             "http.method": method,
-            "http.url": url,
         }
-        tags.update(_peer_tags(request.url or ""))
+        tags.update(_url_tags(request.url or ""))
         tracer = opentracing.tracer
         span = tracer.start_span(
             f"HTTP {method}", child_of=ctx.current_span(), tags=tags
@@ -229,8 +228,7 @@ def _start(request: requests.PreparedRequest, hook):
         carrier: dict = {}
         tracer.inject(span.context, Format.HTTP_HEADERS, carrier)
         if carrier:
-            request = request.copy()
-            request.headers.update(carrier)
+            request = _with_headers(request, carrier)
     except Exception:
         logger.debug("chaostracing: could not start a client span", exc_info=True)
         return None, request
@@ -263,6 +261,29 @@ def _call_hook(hook, span, *args) -> None:
         hook(span, *args)
     except Exception:
         logger.warning("chaostracing: a requests hook failed", exc_info=True)
+
+
+def _with_headers(request: requests.PreparedRequest, extra: dict):
+    """A shallow copy of ``request`` with its own, extended, headers.
+
+    ``PreparedRequest.copy()`` would also copy the cookie jar and body: only
+    the headers change here, so only they are copied.
+    """
+    clone = requests.PreparedRequest()
+    clone.__dict__.update(request.__dict__)
+    clone.headers = request.headers.copy()
+    clone.headers.update(extra)
+    return clone
+
+
+@functools.lru_cache(maxsize=512)
+def _url_items(url: str) -> tuple:
+    # activities call the same few URLs again and again: parse each once
+    return (("http.url", sanitize_url(url)),) + tuple(_peer_tags(url).items())
+
+
+def _url_tags(url: str) -> dict:
+    return dict(_url_items(url))
 
 
 def _peer_tags(url: str) -> dict:

@@ -29,6 +29,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(HERE / "experiment.json"))
     args = parser.parse_args()
+    experiment = str(Path(args.experiment).resolve())
 
     service = DemoService(0)
     threading.Thread(target=service.serve_forever, daemon=True).start()
@@ -48,7 +49,7 @@ def main() -> int:
         proc = subprocess.run(
             [str(chaos), "--no-version-check", "--log-file",
              os.path.join(work, "chaostoolkit.log"), "run", "--journal-path",
-             os.path.join(work, "journal.json"), args.experiment],
+             os.path.join(work, "journal.json"), experiment],
             env=env, cwd=work,
         )
         elapsed = time.monotonic() - started

@@ -4,7 +4,10 @@ import time
 import opentracing
 import requests
 
-__all__ = ["call_service", "stress", "restore", "fail"]
+from chaostracing import traced_activity
+from chaostracing_contrib.requests import session
+
+__all__ = ["call_service", "place_orders", "stress", "restore", "fail"]
 
 
 def call_service(url: str, path: str = "/orders") -> int:
@@ -28,6 +31,20 @@ def call_service(url: str, path: str = "/orders") -> int:
     span.set_tag("http.status_code", r.status_code)
     span.finish()
     return r.status_code
+
+
+@traced_activity(record_args=["count"])
+def place_orders(url: str, count: int = 3) -> int:
+    """Place ``count`` orders on the demo service; return how many went in.
+
+    Traced with ``@traced_activity`` and ``session()``: one span for the
+    call, a client span per request under it.
+    """
+    placed = 0
+    with session() as http:
+        for _ in range(count):
+            placed += http.get(url.rstrip("/") + "/orders", timeout=5).ok
+    return placed
 
 
 def stress(url: str, duration: float = 0.2) -> dict:
