@@ -1,8 +1,7 @@
 """A Jaeger-agent-compatible UDP receiver, for users without Jaeger and tests.
 
-It decodes ``Agent.emitBatch`` datagrams (Thrift compact or binary) with the
-thrift library and jaeger-client's generated types (the ``[jaeger]`` extra),
-an implementation independent of our encoder, and keeps the spans as
+It decodes ``Agent.emitBatch`` datagrams (Thrift compact or binary, see
+:mod:`chaostracing.thrift_decode`) and keeps the spans as
 :class:`ReceivedSpan`. Malformed datagrams are counted and skipped.
 
 >>> with AgentReceiver() as agent:            # doctest: +SKIP
@@ -13,11 +12,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
+
+from chaostracing.exporters.records import SpanRecord
+from chaostracing.thrift_decode import decode_emit_batch
 
 __all__ = ["AgentReceiver", "ReceivedSpan", "decode_datagram"]
-
-_MASK64 = (1 << 64) - 1
 
 
 @dataclass
@@ -35,6 +35,45 @@ class ReceivedSpan:
     references: List[Tuple[str, int, int]] = field(default_factory=list)
     process_tags: Dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_record(
+        cls, record: SpanRecord, service: str, process_tags: Dict[str, Any]
+    ) -> "ReceivedSpan":
+        return cls(
+            trace_id=record.trace_id,
+            span_id=record.span_id,
+            parent_id=record.parent_id or 0,
+            operation_name=record.operation_name,
+            start_us=record.start_us,
+            duration_us=record.duration_us,
+            flags=record.flags,
+            service_name=service,
+            tags=dict(record.tags),
+            logs=[(ts, dict(fields)) for ts, fields in record.logs],
+            references=[
+                ("follows_from" if kind == 1 else "child_of", trace, span)
+                for kind, trace, span in record.references
+            ],
+            process_tags=process_tags,
+        )
+
+    def to_record(self) -> SpanRecord:
+        return SpanRecord(
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+            parent_id=self.parent_id or None,
+            flags=self.flags,
+            operation_name=self.operation_name,
+            start_us=self.start_us,
+            duration_us=self.duration_us,
+            references=[
+                (1 if kind == "follows_from" else 0, trace, span)
+                for kind, trace, span in self.references
+            ],
+            tags=list(self.tags.items()),
+            logs=[(ts, list(fields.items())) for ts, fields in self.logs],
+        )
+
     @property
     def trace_id_hex(self) -> str:
         return format(self.trace_id, "032x" if self.trace_id >> 64 else "016x")
@@ -45,58 +84,9 @@ def decode_datagram(data: bytes) -> List[ReceivedSpan]:
 
     :raises ValueError: when the datagram is not such a message.
     """
-    from jaeger_client.thrift_gen.agent import Agent
-    from thrift.protocol import TBinaryProtocol, TCompactProtocol
-    from thrift.transport import TTransport
-
-    if data[:1] == b"\x82":
-        factory = TCompactProtocol.TCompactProtocol
-    elif data[:2] == b"\x80\x01":
-        factory = TBinaryProtocol.TBinaryProtocol
-    else:
-        raise ValueError("not a Thrift compact or binary message")
-    protocol = factory(TTransport.TMemoryBuffer(data))
-    try:
-        name, _, _ = protocol.readMessageBegin()
-        if name != "emitBatch":
-            raise ValueError(f"unexpected Thrift call {name!r}")
-        args = Agent.emitBatch_args()
-        args.read(protocol)
-        protocol.readMessageEnd()
-    except ValueError:
-        raise
-    except Exception as error:  # thrift raises assorted types on garbage
-        raise ValueError(f"malformed emitBatch: {error!r}") from error
-    batch = args.batch
-    if batch is None or batch.process is None:
-        raise ValueError("emitBatch without a batch")
-    process_tags = _tags(batch.process.tags)
-    spans = []
-    for s in batch.spans or ():
-        spans.append(
-            ReceivedSpan(
-                trace_id=(_u64(s.traceIdHigh) << 64) | _u64(s.traceIdLow),
-                span_id=_u64(s.spanId),
-                parent_id=_u64(s.parentSpanId or 0),
-                operation_name=s.operationName,
-                start_us=s.startTime,
-                duration_us=s.duration,
-                flags=s.flags,
-                service_name=batch.process.serviceName,
-                tags=_tags(s.tags),
-                logs=[(log.timestamp, _tags(log.fields)) for log in s.logs or ()],
-                references=[
-                    (
-                        "follows_from" if r.refType == 1 else "child_of",
-                        (_u64(r.traceIdHigh) << 64) | _u64(r.traceIdLow),
-                        _u64(r.spanId),
-                    )
-                    for r in s.references or ()
-                ],
-                process_tags=process_tags,
-            )
-        )
-    return spans
+    service, process_tags, records = decode_emit_batch(data)
+    process = dict(process_tags)
+    return [ReceivedSpan.from_record(r, service, process) for r in records]
 
 
 class AgentReceiver:
@@ -182,24 +172,3 @@ class AgentReceiver:
                 self.datagrams.append(data)
                 self.spans.extend(spans)
                 self._changed.notify_all()
-
-
-def _u64(value: Optional[int]) -> int:
-    return (value or 0) & _MASK64
-
-
-def _tags(tags: Any) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for tag in tags or ():
-        kind = tag.vType
-        if kind == 0:
-            out[tag.key] = tag.vStr
-        elif kind == 1:
-            out[tag.key] = tag.vDouble
-        elif kind == 2:
-            out[tag.key] = tag.vBool
-        elif kind == 3:
-            out[tag.key] = tag.vLong
-        else:
-            out[tag.key] = tag.vBinary
-    return out

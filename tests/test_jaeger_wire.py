@@ -1,11 +1,15 @@
-"""Our Jaeger compact-thrift encoding, checked by thrift's own decoder.
+"""Our Jaeger agent wire format: encoder, decoder, and Apache Thrift's own.
 
-:func:`chaostracing.agent.decode_datagram` decodes with the thrift library
-and jaeger-client's generated types, independently of our encoder.
+Our encoder and our decoder are each checked against the thrift library
+with jaeger-client's generated types (tests/thrift_check.py), so neither
+only agrees with itself.
 """
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from thrift_check import decode_with_thrift, encode_with_thrift
 
 from chaostracing.agent import decode_datagram
 from chaostracing.exporters.jaeger_thrift import (
@@ -17,6 +21,9 @@ from chaostracing.exporters.jaeger_thrift import (
 from chaostracing.exporters.records import SpanRecord
 from chaostracing.exporters.udp import UdpSpanSender
 from chaostracing.tracer import Tracer
+
+
+MASK = (1 << 64) - 1
 
 
 def record(i=1, **changes):
@@ -51,9 +58,86 @@ def test_a_span_round_trips_through_thrifts_decoder():
     assert span.service_name == "svc"
     assert span.process_tags == {"hostname": "h", "ip": "127.0.0.1"}
     assert span.tags == {"s": "text é", "b": True, "f": False, "n": -(2**63),
-                         "d": 1.5, "bin": "\x00\x7f", "big": "x" * 20}
+                         "d": 1.5, "bin": b"\x00\x7f", "big": "x" * 20}
     assert span.logs == [(1_700_000_000_000_001, {"event": "error", "n": 3})]
     assert span.references == [("follows_from", 5 << 64 | 6, 7)]
+
+
+def test_the_thrift_library_decodes_what_we_encode():
+    process = encode_process("svc", [("hostname", "h")])
+    (datagram,) = pack_datagrams(process, [encode_span(record(3))])
+    batch = decode_with_thrift(datagram)
+    assert batch.process.serviceName == "svc"
+    (span,) = batch.spans
+    expected = record(3)
+    assert span.traceIdLow & MASK == expected.trace_id & MASK
+    assert span.traceIdHigh & MASK == expected.trace_id >> 64
+    assert span.spanId & MASK == expected.span_id
+    assert span.operationName == "op-3"
+    assert span.duration == 1234
+    tags = {t.key: (t.vType, t.vStr, t.vDouble, t.vBool, t.vLong)
+            for t in span.tags}
+    assert tags["s"] == (0, "text é", None, None, None)
+    assert tags["b"] == (2, None, None, True, None)
+    assert tags["n"] == (3, None, None, None, -(2**63))
+    assert tags["d"] == (1, None, 1.5, None, None)
+    assert span.logs[0].fields[0].vStr == "error"
+    assert span.references[0].refType == 1
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["compact", "binary"])
+def test_we_decode_what_the_thrift_library_encodes(binary):
+    from jaeger_client.thrift_gen.jaeger import ttypes as t
+
+    batch = t.Batch(
+        process=t.Process(serviceName="svc", tags=[
+            t.Tag(key="ip", vType=t.TagType.STRING, vStr="1.2.3.4")]),
+        spans=[t.Span(
+            traceIdLow=-2, traceIdHigh=5, spanId=-3, parentSpanId=0,
+            operationName="op", flags=1, startTime=10, duration=20,
+            references=[t.SpanRef(refType=0, traceIdLow=-2, traceIdHigh=5,
+                                  spanId=9)],
+            tags=[t.Tag(key="ok", vType=t.TagType.BOOL, vBool=False),
+                  t.Tag(key="n", vType=t.TagType.LONG, vLong=-7),
+                  t.Tag(key="d", vType=t.TagType.DOUBLE, vDouble=-0.5)],
+            logs=[t.Log(timestamp=11, fields=[
+                t.Tag(key="event", vType=t.TagType.STRING, vStr="x")])],
+        )],
+    )
+    (span,) = decode_datagram(encode_with_thrift(batch, binary=binary))
+    assert span.trace_id == (5 << 64) | (MASK - 1)
+    assert span.span_id == MASK - 2
+    assert span.parent_id == 0
+    assert span.tags == {"ok": False, "n": -7, "d": -0.5}
+    assert span.logs == [(11, {"event": "x"})]
+    assert span.references == [("child_of", (5 << 64) | (MASK - 1), 9)]
+    assert span.process_tags == {"ip": "1.2.3.4"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_never_raises_anything_but_value_error(data):
+    for prefix in (b"", b"\x82\x81\x00\x09emitBatch", b"\x80\x01\x00\x04"):
+        try:
+            decode_datagram(prefix + data)
+        except ValueError:
+            pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(
+    st.text(max_size=20),
+    st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1),
+              st.floats(allow_nan=False), st.text(max_size=50),
+              st.binary(max_size=20)),
+), max_size=20))
+def test_any_tags_round_trip_through_our_encoder_and_decoder(tags):
+    (datagram,) = pack_datagrams(encode_process("s", []),
+                                 [encode_span(record(tags=tags))])
+    (span,) = decode_datagram(datagram)
+    assert span.tags == dict(
+        (k, v.encode("utf-8", "replace").decode("utf-8", "replace")
+         if isinstance(v, str) else v) for k, v in tags)
 
 
 def test_a_minimal_span_without_optional_fields_round_trips():
