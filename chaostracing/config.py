@@ -28,7 +28,7 @@ __all__ = [
 ]
 logger = logging.getLogger("chaostoolkit")
 
-PROVIDERS = ("jaeger", "noop")
+PROVIDERS = ("jaeger", "file", "noop")
 DEFAULT_PORTS = {"jaeger": 6831}
 
 # key -> environment variables read for it, in order
@@ -37,6 +37,8 @@ _ENV_KEYS = {
     "tracing_host": ("JAEGER_AGENT_HOST",),
     "tracing_port": ("JAEGER_AGENT_PORT",),
     "tracing_service_name": ("JAEGER_SERVICE_NAME",),
+    "tracing_file": ("CHAOSTRACING_FILE",),
+    "tracing_ui_url": ("CHAOSTRACING_UI_URL",),
 }
 _KNOWN_KEYS = (
     "tracing_provider",
@@ -48,6 +50,8 @@ _KNOWN_KEYS = (
     "tracing_flush_timeout",
     "tracing_max_queue_size",
     "tracing_propagation",
+    "tracing_file",
+    "tracing_ui_url",
 )
 PROPAGATION_FORMATS = ("jaeger", "w3c", "b3")
 
@@ -74,6 +78,10 @@ class TracingConfig:
     max_queue_size: int = 100_000
     #: trace-context headers written by ``inject``
     propagation: Tuple[str, ...] = ("jaeger",)
+    #: the ``file`` provider's output (default: next to the journal)
+    file: Optional[str] = None
+    #: Jaeger UI's base URL, to log and record a link to the trace
+    ui_url: Optional[str] = None
     #: where each setting came from, for the log line at start-up
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -100,7 +108,12 @@ def load_config(
 
     provider = raw.get("tracing_provider")
     if provider is None:
-        provider = "jaeger" if "tracing_host" in raw else "noop"
+        if "tracing_host" in raw:
+            provider = "jaeger"
+        elif "tracing_file" in raw:
+            provider = "file"
+        else:
+            provider = "noop"
     provider = _choice("tracing_provider", provider, PROVIDERS)
 
     values: Dict[str, Any] = {"provider": provider, "sources": sources}
@@ -135,6 +148,16 @@ def load_config(
             1,
             10_000_000,
         )
+    if "tracing_file" in raw:
+        values["file"] = _text("tracing_file", raw["tracing_file"])
+    if "tracing_ui_url" in raw:
+        url = _text("tracing_ui_url", raw["tracing_ui_url"])
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"tracing_ui_url is {url!r}: expected an http:// or https:// "
+                "URL such as http://localhost:16686"
+            )
+        values["ui_url"] = url.rstrip("/")
     if "tracing_propagation" in raw:
         values["propagation"] = _formats(raw["tracing_propagation"])
     return TracingConfig(**values)

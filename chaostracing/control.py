@@ -155,7 +155,21 @@ def cleanup_control() -> None:
 
 def _shutdown(run: TracedRun) -> None:
     timeout = run.config.flush_timeout
-    delivered = run.backend.close(timeout)
+    try:
+        delivered = run.backend.close(timeout)
+    except OSError as error:
+        _warn_once(
+            f"chaostracing: could not deliver the trace to the "
+            f"{run.backend.description}: {error}"
+        )
+        return
+    if run.trace_id:
+        logger.info(
+            "chaostracing: trace %s sent to the %s%s",
+            run.trace_id,
+            run.backend.description,
+            f"; view it at {run.trace_url}" if run.trace_url else "",
+        )
     sender = getattr(run.backend.tracer, "chaostracing_sender", None)
     problem = getattr(sender, "problem", None)
     if problem:

@@ -100,7 +100,11 @@ class TracedRun:
             if self._root is None:
                 self._root = self.proxy._root = span
                 self.trace_id = _trace_id_of(self.proxy.wrapped, span)
-                logger.info("chaostracing: trace id %s", self.trace_id)
+                logger.info(
+                    "chaostracing: trace id %s%s",
+                    self.trace_id,
+                    f" ({self.trace_url})" if self.trace_url else "",
+                )
         self.proxy._opened(level, span)
 
     def end(self, level: str, context: Any, state: Any) -> None:
@@ -128,7 +132,27 @@ class TracedRun:
                 return
         if level == "hypothesis":
             self._finish_probes(entry, state)
+        if level == "experiment" and isinstance(state, dict):
+            _add_to_journal(state, self.journal_entry())
         entry.span.finish()
+
+    def journal_entry(self) -> Dict[str, Any]:
+        """What the journal records of the trace (its ``extensions`` list)."""
+        entry: Dict[str, Any] = {
+            "name": "chaostracing",
+            "trace_id": self.trace_id,
+            "provider": self.config.provider,
+            "destination": self.backend.description,
+        }
+        if self.trace_url:
+            entry["trace_url"] = self.trace_url
+        return entry
+
+    @property
+    def trace_url(self) -> Optional[str]:
+        if self.config.ui_url and self.trace_id:
+            return f"{self.config.ui_url}/trace/{self.trace_id}"
+        return None
 
     def finish_all(self, reason: str) -> int:
         """Finish every span still open (the run was cut short)."""
@@ -191,6 +215,17 @@ class TracedRun:
             "after" if self._method_done else "before"
         )
         entry.span.set_tag("chaostoolkit.hypothesis.phase", phase)
+
+
+def _add_to_journal(journal: Dict[str, Any], entry: Dict[str, Any]) -> None:
+    extensions = journal.get("extensions")
+    if not isinstance(extensions, list):
+        extensions = journal["extensions"] = []
+    extensions[:] = [
+        e for e in extensions
+        if not (isinstance(e, dict) and e.get("name") == "chaostracing")
+    ]
+    extensions.append(entry)
 
 
 def _latest(*spans: Optional[opentracing.Span]) -> Optional[opentracing.Span]:

@@ -65,7 +65,8 @@ def _render_trace(trace_id, spans, width, color) -> List[str]:
     label_width = min(
         max(len(_label(s, depth)) for s, depth in rows), max(24, width // 3)
     )
-    bar_width = max(10, width - label_width - 30)
+    # label │bar│ duration, mark and key tags (cut at the width)
+    bar_width = max(10, width - label_width - 3 - 15 - min(40, width // 4))
     for span, depth in rows:
         label = _label(span, depth)[:label_width].ljust(label_width)
         offset = int((span.start_us - start) / total * bar_width)
@@ -75,7 +76,7 @@ def _render_trace(trace_id, spans, width, color) -> List[str]:
         failed = _failed(span)
         mark = "✗" if failed else " "
         info = f"{span.duration_us / 1000:9.1f} ms {mark} {_tags(span)}"
-        line = f"{label} │{bar}│{info}".rstrip()
+        line = f"{label} │{bar}│{info}"[:width].rstrip()
         if color and failed:
             line = _RED + line + _RESET
         lines.append(line)

@@ -1,17 +1,19 @@
 """Run the example experiment traced, with no Jaeger server, and show the trace.
 
-It starts the demo service and a Jaeger-agent-compatible UDP listener on
-127.0.0.1, runs ``chaos run examples/experiment.json`` in a fresh process with
-the ``jaeger`` provider pointed at the listener, then draws the spans that
-arrived as a waterfall. Nothing is left running afterwards.
+It starts the demo HTTP service on 127.0.0.1, runs ``chaos run
+examples/experiment.json`` in a fresh process with the ``file`` provider,
+then draws the trace with ``chaostracing show``. The journal and the trace
+file stay in ``.demo/``; nothing is left running.
 
-    python examples/demo.py [--experiment FILE]
+With ``--agent`` the spans go over UDP, as to a real Jaeger agent, to a
+listener on 127.0.0.1 instead (the ``jaeger`` provider).
+
+    python examples/demo.py [--experiment FILE] [--agent]
 """
 import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -22,45 +24,65 @@ sys.path.insert(0, str(HERE))
 from service import DemoService  # noqa: E402
 
 from chaostracing.agent import AgentReceiver  # noqa: E402
-from chaostracing.waterfall import render  # noqa: E402
+from chaostracing.jaeger_json import dumps_traces, write_atomic  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(HERE / "experiment.json"))
+    parser.add_argument("--agent", action="store_true",
+                        help="send over UDP to a loopback Jaeger-agent listener")
+    parser.add_argument("--output", default=".demo",
+                        help="folder for the journal and trace (default: .demo)")
     args = parser.parse_args()
     experiment = str(Path(args.experiment).resolve())
+    out = Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    trace_file = out / "chaostracing-trace.json"
+    if trace_file.exists():
+        trace_file.unlink()
+    bin_dir = Path(sys.executable).parent
 
     service = DemoService(0)
     threading.Thread(target=service.serve_forever, daemon=True).start()
-    chaos = Path(sys.executable).with_name("chaos")
-    with AgentReceiver("127.0.0.1", 0) as agent, \
-            tempfile.TemporaryDirectory() as work:
-        env = dict(
-            os.environ,
-            TRACING_PROVIDER="jaeger",
-            JAEGER_AGENT_HOST="127.0.0.1",
-            JAEGER_AGENT_PORT=str(agent.port),
-            DEMO_SERVICE_URL=service.url,
-        )
-        print(f"demo service on {service.url}, "
-              f"Jaeger agent listener on udp://127.0.0.1:{agent.port}")
+    agent = AgentReceiver("127.0.0.1", 0).start() if args.agent else None
+    try:
+        env = dict(os.environ, DEMO_SERVICE_URL=service.url)
+        if agent:
+            env.update(TRACING_PROVIDER="jaeger", JAEGER_AGENT_HOST="127.0.0.1",
+                       JAEGER_AGENT_PORT=str(agent.port))
+            where = f"a Jaeger-agent listener on udp://127.0.0.1:{agent.port}"
+        else:
+            env.update(TRACING_PROVIDER="file")
+            where = str(trace_file)
+        print(f"demo service on {service.url}; spans go to {where}")
         started = time.monotonic()
         proc = subprocess.run(
-            [str(chaos), "--no-version-check", "--log-file",
-             os.path.join(work, "chaostoolkit.log"), "run", "--journal-path",
-             os.path.join(work, "journal.json"), experiment],
-            env=env, cwd=work,
+            [str(bin_dir / "chaos"), "--no-version-check", "--log-file",
+             str(out / "chaostoolkit.log"), "run", "--journal-path",
+             str(out / "journal.json"), experiment],
+            env=env, cwd=out,
         )
         elapsed = time.monotonic() - started
-        # chaos run returns only once every span was handed to the socket
-        spans = agent.wait_quiet(quiet=0.1, timeout=2)
-    service.shutdown()
-    service.server_close()
+        if agent:
+            # chaos run returns once every span was handed to the socket
+            spans = agent.wait_quiet(quiet=0.1, timeout=2)
+            write_atomic(str(trace_file), dumps_traces(
+                [((s.service_name, sorted(s.process_tags.items())),
+                  [s.to_record()]) for s in spans]))
+    finally:
+        if agent:
+            agent.stop()
+        service.shutdown()
+        service.server_close()
     print(f"\nchaos run exited with {proc.returncode} after {elapsed:.2f}s; "
-          f"{len(spans)} spans received\n")
-    print(render(spans, color=sys.stdout.isatty()), end="")
-    return proc.returncode
+          f"trace file: {trace_file}\n")
+    if not trace_file.exists():
+        print("no trace was written", file=sys.stderr)
+        return 1
+    shown = subprocess.call([str(bin_dir / "chaostracing"), "show",
+                             str(trace_file)])
+    return proc.returncode or shown
 
 
 if __name__ == "__main__":

@@ -1,0 +1,193 @@
+"""The file provider, the Jaeger JSON format and the ``chaostracing`` command."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_one_trace, load_example
+
+from chaostracing import cli
+from chaostracing.jaeger_json import load_spans, write_atomic
+
+CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
+
+
+def failing_example(demo_service):
+    experiment = load_example()
+    experiment["configuration"] = {
+        "tracing_provider": "file", "service_url": demo_service.url,
+        "tracing_ui_url": "http://localhost:16686"}
+    experiment["method"].append({
+        "type": "action", "name": "fail-on-purpose",
+        "provider": {"type": "python", "module": "chaostracing_demo.actions",
+                     "func": "fail"}})
+    return experiment
+
+
+def check_jaeger_ui_fields(document):
+    """The fields Jaeger UI's JSON upload reads, with their types."""
+    assert isinstance(document["data"], list) and document["data"]
+    for trace in document["data"]:
+        assert isinstance(trace["traceID"], str) and int(trace["traceID"], 16)
+        processes = trace["processes"]
+        for process in processes.values():
+            assert isinstance(process["serviceName"], str)
+            assert isinstance(process["tags"], list)
+        for span in trace["spans"]:
+            assert span["traceID"] == trace["traceID"]
+            assert len(span["spanID"]) == 16 and int(span["spanID"], 16)
+            assert isinstance(span["operationName"], str)
+            assert isinstance(span["startTime"], int)  # microseconds
+            assert isinstance(span["duration"], int)
+            assert span["processID"] in processes
+            for ref in span["references"]:
+                assert ref["refType"] in ("CHILD_OF", "FOLLOWS_FROM")
+                assert ref["traceID"] == trace["traceID"]
+            for tag in span["tags"] + [f for log in span["logs"]
+                                       for f in log["fields"]]:
+                assert tag["type"] in ("string", "bool", "int64", "float64",
+                                       "binary")
+                assert set(tag) == {"key", "type", "value"}
+
+
+def test_a_run_with_the_file_provider_writes_a_jaeger_trace_file(
+    chaos, demo_service, tmp_path
+):
+    run = chaos(failing_example(demo_service))
+    assert run.status == "completed", run.log
+    path = tmp_path / "chaostracing-trace.json"  # next to the journal
+    document = json.loads(path.read_text())
+    check_jaeger_ui_fields(document)
+    (trace,) = document["data"]
+    assert len(trace["spans"]) == 13
+    spans = load_spans(str(path))
+    assert_one_trace(spans)
+    # the journal records the trace; the log gives it at start and at end
+    (entry,) = run.journal["extensions"]
+    assert entry["name"] == "chaostracing"
+    assert entry["trace_id"] == trace["traceID"]
+    assert entry["trace_url"] == f"http://localhost:16686/trace/{trace['traceID']}"
+    assert run.log.count(trace["traceID"]) >= 2
+    assert str(path) in run.log
+
+
+def test_show_draws_the_tree_in_order_with_errors_marked(
+    chaos, demo_service, tmp_path
+):
+    chaos(failing_example(demo_service))
+    path = tmp_path / "chaostracing-trace.json"
+    out = subprocess.run([CHAOSTRACING, "show", str(path), "--width", "120"],
+                         capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("trace ") and "13 spans" in lines[0]
+    assert "1 error(s)" in lines[0] or "2 error(s)" in lines[0]
+    names = [line.split("│")[0].rstrip() for line in lines[1:]]
+    assert names[:4] == ["The demo service survives stress",
+                         "  The service is healthy",
+                         "    service-is-healthy", "  Method"]
+    assert names[-2:] == ["  Rollbacks", "    restore-the-service"]
+    failed = next(line for line in lines if "fail-on-purpose" in line)
+    assert "✗" in failed and "status=failed" in failed
+    assert "\x1b[" not in out  # plain text when not a terminal
+    assert all(len(line) <= 120 for line in lines)
+
+
+def test_show_selects_a_trace_by_id_prefix_and_errors_in_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    proc = subprocess.run([CHAOSTRACING, "show", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "not a Jaeger trace file" in proc.stderr
+    proc = subprocess.run([CHAOSTRACING, "show", str(tmp_path / "none.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+
+
+def test_help_is_available_for_every_command(capsys):
+    for argv in (["--help"], ["show", "--help"], ["collect", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            cli.main(argv)
+        assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "waterfall" in out and "Jaeger agent" in out
+
+
+def test_a_bad_port_is_refused_with_a_clear_error(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["collect", "--port", "99999"])
+    assert done.value.code == 2
+    assert "expected an integer from 1 to 65535" in capsys.readouterr().err
+
+
+def free_udp_port():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
+    from jaeger_client import Config
+    from thrift_check import encode_with_thrift
+
+    port = free_udp_port()
+    output = tmp_path / "collected.json"
+    collector = subprocess.Popen(
+        [CHAOSTRACING, "collect", "--port", str(port), "--output", str(output),
+         "--duration", "4"], stderr=subprocess.PIPE, text=True)
+    assert "collecting on udp://127.0.0.1" in collector.stderr.readline()
+    # real jaeger-client traffic, compact protocol
+    tracer = Config(config={
+        "sampler": {"type": "const", "param": 1},
+        "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": port},
+        "logging": False}, service_name="from-jaeger-client").new_tracer()
+    root = tracer.start_span("root")
+    for i in range(5):
+        tracer.start_span(f"child-{i}", child_of=root).finish()
+    root.finish()
+    future = tracer.close()
+    deadline = time.monotonic() + 5
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # garbage, and one binary-protocol batch
+    from jaeger_client.thrift_gen.jaeger import ttypes as t
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for junk in (b"", b"garbage", b"\x82\x81\x00\x09emitBatch\x1c"):
+        sender.sendto(junk, ("127.0.0.1", port))
+    sender.sendto(encode_with_thrift(t.Batch(
+        process=t.Process(serviceName="binary-sender", tags=[]),
+        spans=[t.Span(traceIdLow=1, traceIdHigh=0, spanId=2, parentSpanId=0,
+                      operationName="over-binary", flags=1, startTime=1,
+                      duration=1)]), binary=True), ("127.0.0.1", port))
+    sender.close()
+    _, err = collector.communicate(timeout=15)
+    assert collector.returncode == 0
+    assert "7 span(s) written" in err
+    assert "3 malformed datagram(s) skipped" in err
+    document = json.loads(output.read_text())
+    check_jaeger_ui_fields(document)
+    spans = load_spans(str(output))
+    by_name = {s.operation_name: s for s in spans}
+    assert by_name["child-3"].parent_id == by_name["root"].span_id
+    assert by_name["root"].service_name == "from-jaeger-client"
+    assert by_name["over-binary"].service_name == "binary-sender"
+
+
+def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "trace.json"
+    write_atomic(str(path), '{"data": []}')
+
+    def crash(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        write_atomic(str(path), '{"data": [1]}')
+    assert path.read_text() == '{"data": []}'
+    assert os.listdir(tmp_path) == ["trace.json"]
