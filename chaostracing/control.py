@@ -12,6 +12,7 @@ Each hook is a line that calls :class:`~chaostracing.run.TracedRun`, inside
 :func:`_guarded`: chaoslib only logs a failing control at DEBUG, so our own
 failures are logged here, once, at WARNING, and the run goes on untraced.
 """
+import atexit
 import functools
 import logging
 import os
@@ -79,6 +80,7 @@ def configure_control(
     secrets: Dict[str, Any] = None,
     settings: Dict[str, Any] = None,
     experiment: Dict[str, Any] = None,
+    event_registry: Any = None,
     **arguments: Any,
 ) -> None:
     """Build the tracer of the run from the configuration and arguments."""
@@ -110,6 +112,11 @@ def configure_control(
     run = TracedRun(backend, config, redactor)
     ctx.install(run.proxy)
     _run = run
+    if event_registry is not None:
+        event_registry.register(_run_events(run))
+    # should the process end without chaoslib's cleanup (a crash in chaos
+    # itself), deliver what we have anyway, within the flush timeout
+    atexit.register(_cleanup_at_exit)
     logger.debug("chaostracing: sending spans to the %s", backend.description)
 
 
@@ -144,6 +151,7 @@ def cleanup_control() -> None:
     run, _run = _run, None
     if run is None:
         return
+    atexit.unregister(_cleanup_at_exit)
     try:
         left = run.finish_all("interrupted")
         if left:
@@ -151,6 +159,29 @@ def cleanup_control() -> None:
     finally:
         ctx.restore(run.proxy)
         _shutdown(run)
+
+
+def _cleanup_at_exit() -> None:
+    if _run is not None:
+        cleanup_control()
+
+
+def _run_events(run: TracedRun) -> Any:
+    """A chaoslib ``RunEventHandler`` telling ``run`` why it stopped."""
+    from chaoslib.run import RunEventHandler
+
+    class Events(RunEventHandler):
+        def interrupted(self, experiment: Any, journal: Any) -> None:
+            run.interrupted_by = "InterruptExecution"
+
+        def signal_exit(self) -> None:
+            run.interrupted_by = "signal"
+
+        def finish(self, journal: Any) -> None:
+            if _run is run:  # cleanup_control was never called
+                cleanup_control()
+
+    return Events()
 
 
 def _shutdown(run: TracedRun) -> None:

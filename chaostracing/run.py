@@ -68,6 +68,9 @@ class TracedRun:
         self._method_done = False
         #: set after an internal error: later hooks do nothing
         self.disabled = False
+        #: why the run stopped early, as chaoslib's events tell it
+        self.interrupted_by: Optional[str] = None
+        self._iterations = 0
         self.trace_id: Optional[str] = None
 
     # -- opening and closing --------------------------------------------------
@@ -132,8 +135,13 @@ class TracedRun:
                 return
         if level == "hypothesis":
             self._finish_probes(entry, state)
-        if level == "experiment" and isinstance(state, dict):
-            _add_to_journal(state, self.journal_entry())
+        if level == "experiment":
+            if self.interrupted_by:
+                entry.span.set_tag(
+                    "chaostoolkit.interrupted_by", self.interrupted_by
+                )
+            if isinstance(state, dict):
+                _add_to_journal(state, self.journal_entry())
         entry.span.finish()
 
     def journal_entry(self) -> Dict[str, Any]:
@@ -215,6 +223,11 @@ class TracedRun:
             "after" if self._method_done else "before"
         )
         entry.span.set_tag("chaostoolkit.hypothesis.phase", phase)
+        if phase == "during":
+            with self._lock:
+                self._iterations += 1
+                iteration = self._iterations
+            entry.span.set_tag("chaostoolkit.hypothesis.iteration", iteration)
 
 
 def _add_to_journal(journal: Dict[str, Any], entry: Dict[str, Any]) -> None:
@@ -288,7 +301,12 @@ def _describe(level: str, context: Any) -> Dict[str, Any]:
 
 def _record(span: opentracing.Span, level: str, state: Any, limit: int):
     """Tag ``span`` with the outcome chaoslib handed the ``after`` hook."""
-    if level == "activity" and isinstance(state, Mapping):
+    if level == "activity" and state is None:
+        # chaoslib leaves the state unset when the activity was cut short
+        # (Ctrl-C, a signal, an interrupting control)
+        span.set_tag("chaostoolkit.status", "interrupted")
+        span.set_tag("error", True)
+    elif level == "activity" and isinstance(state, Mapping):
         status = state.get("status")
         if isinstance(status, str):
             span.set_tag("chaostoolkit.status", status)

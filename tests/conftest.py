@@ -16,6 +16,7 @@ from chaostracing.agent import AgentReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+TESTS = ROOT / "tests"
 sys.path.insert(0, str(EXAMPLES))
 
 from service import DemoService  # noqa: E402
@@ -58,15 +59,14 @@ class ChaosRun:
         return self.journal["status"]
 
 
-def run_chaos(
+def chaos_command(
     experiment: Any,
     tmp_path: Path,
     env: Optional[Dict[str, str]] = None,
     settings: Optional[Dict] = None,
     extra_args=(),
-    timeout: float = 120,
-) -> ChaosRun:
-    """Run ``chaos run`` in a fresh process; return its journal and output."""
+):
+    """The argv, environment and journal path of a ``chaos run``."""
     if isinstance(experiment, (str, Path)):
         path = Path(experiment)
     else:
@@ -79,24 +79,40 @@ def run_chaos(
     full_env.pop("JAEGER_AGENT_HOST", None)
     full_env.pop("JAEGER_AGENT_PORT", None)
     full_env["PYTHONPATH"] = os.pathsep.join(
-        [str(EXAMPLES / "extension"), str(ROOT)]
+        [str(EXAMPLES / "extension"), str(ROOT), str(TESTS)]
     )
     full_env.update(env or {})
     chaos = Path(sys.executable).parent / "chaos"
+    argv = [
+        str(chaos),
+        "--no-version-check",
+        "--settings",
+        str(settings_path),
+        "--log-file",
+        str(tmp_path / "chaostoolkit.log"),
+        "run",
+        "--journal-path",
+        str(journal),
+        *extra_args,
+        str(path),
+    ]
+    return argv, full_env, journal
+
+
+def run_chaos(
+    experiment: Any,
+    tmp_path: Path,
+    env: Optional[Dict[str, str]] = None,
+    settings: Optional[Dict] = None,
+    extra_args=(),
+    timeout: float = 120,
+) -> ChaosRun:
+    """Run ``chaos run`` in a fresh process; return its journal and output."""
+    argv, full_env, journal = chaos_command(
+        experiment, tmp_path, env, settings, extra_args
+    )
     proc = subprocess.run(
-        [
-            str(chaos),
-            "--no-version-check",
-            "--settings",
-            str(settings_path),
-            "--log-file",
-            str(tmp_path / "chaostoolkit.log"),
-            "run",
-            "--journal-path",
-            str(journal),
-            *extra_args,
-            str(path),
-        ],
+        argv,
         env=full_env,
         capture_output=True,
         text=True,
