@@ -30,3 +30,27 @@ def compile_package():
 
     for name in ("chaostracing", "chaostracing_contrib"):
         compileall.compile_dir(str(ROOT / name), quiet=1)
+
+
+def timed_chaos_run(path, work, extra_args=()):
+    """Wall time of one ``chaos run`` in a fresh process, in seconds."""
+    import os
+    import subprocess
+    import time
+
+    chaos = Path(sys.executable).with_name("chaos")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), str(ROOT / "examples" / "extension")]))
+    for key in ("JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT"):
+        env.pop(key, None)
+    (work / "settings.yaml").write_text("{}")
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [str(chaos), "--no-version-check", "--no-log-file",
+         "--settings", str(work / "settings.yaml"), "run",
+         "--journal-path", str(work / "journal.json"), *extra_args, str(path)],
+        env=env, capture_output=True, text=True, cwd=work)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-2000:])
+    return elapsed

@@ -14,14 +14,10 @@ jaeger adds at most 50 ms.
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import ROOT, compile_package, median, report
+from _common import compile_package, median, report, timed_chaos_run
 
 from chaostracing.agent import AgentReceiver
 
@@ -49,23 +45,6 @@ def experiment(traced: bool, port: int = 0) -> dict:
     return exp
 
 
-def timed_run(path: Path, work: Path) -> float:
-    chaos = Path(sys.executable).with_name("chaos")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    for key in ("JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT"):
-        env.pop(key, None)
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [str(chaos), "--no-version-check", "--no-log-file",
-         "--settings", str(work / "settings.yaml"), "run",
-         "--journal-path", str(work / "journal.json"), str(path)],
-        env=env, capture_output=True, text=True, cwd=work)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-2000:])
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
@@ -73,7 +52,6 @@ def main() -> None:
     compile_package()
     with AgentReceiver() as agent, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "settings.yaml").write_text("{}")
         variants = {}
         for name, exp in (("baseline", experiment(False)),
                           ("off", experiment(True)),
@@ -83,11 +61,11 @@ def main() -> None:
             variants[name] = path
         names = list(variants)
         times = {name: [] for name in names}
-        timed_run(variants["baseline"], work)  # warm the disk cache
+        timed_chaos_run(variants["baseline"], work)  # warm the disk cache
         for round_ in range(args.rounds):
             order = names[round_ % 3:] + names[:round_ % 3]
             for name in order:
-                times[name].append(timed_run(variants[name], work))
+                times[name].append(timed_chaos_run(variants[name], work))
         # experiment, method, rollbacks (chaoslib always enters them), 10
         expected = 13 * args.rounds
         spans = agent.wait_for(expected, timeout=2)

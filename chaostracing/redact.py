@@ -68,11 +68,19 @@ class Redactor:
 
 
 def truncate(text: str, max_length: int) -> str:
-    """Cut ``text`` to ``max_length`` characters with a visible marker."""
+    """Cut ``text`` to at most ``max_length`` characters with a visible marker.
+
+    >>> truncate("x" * 50, 30)
+    'xxxxxxx...[truncated 43 chars]'
+    """
     if len(text) <= max_length:
         return text
-    marker = TRUNCATED.format(n=len(text) - max_length)
-    keep = max(0, max_length - len(marker))
+    keep = max_length
+    for _ in range(3):  # the marker's length depends on the count it shows
+        marker = TRUNCATED.format(n=len(text) - keep)
+        keep = max_length - len(marker)
+    if keep < 0:  # no room for the marker: an ellipsis says it all
+        return text[: max(0, max_length - 1)] + "…"
     return text[:keep] + TRUNCATED.format(n=len(text) - keep)
 
 

@@ -17,7 +17,7 @@ from chaostracing.agent import AgentReceiver
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TESTS = ROOT / "tests"
-sys.path.insert(0, str(EXAMPLES))
+sys.path.insert(0, str(EXAMPLES))  # service.py, load_experiment.py
 
 from service import DemoService  # noqa: E402
 

@@ -53,10 +53,10 @@ def encode_span(record: SpanRecord) -> bytes:
     out = bytearray()
     trace_low = record.trace_id & _MASK64
     trace_high = (record.trace_id >> 64) & _MASK64
-    _i64_field(out, 1, trace_low)  # field 1
-    _i64_field(out, 1, trace_high)  # 2
+    _id_field(out, 1, trace_low)  # field 1
+    _id_field(out, 1, trace_high)  # 2
     _i64_field(out, 1, record.span_id)  # 3
-    _i64_field(out, 1, record.parent_id or 0)  # 4
+    _id_field(out, 1, record.parent_id or 0)  # 4
     _field(out, 1, _BINARY)
     _string(out, record.operation_name)
     last = 5
@@ -195,21 +195,27 @@ def _i32_field(out: bytearray, delta: int, value: int) -> None:
 
 def _i64_field(out: bytearray, delta: int, value: int) -> None:
     out.append((delta << 4) | _I64)
-    encoded = _i64_cache.get(value)
+    # ids are unsigned 64-bit numbers carried in a signed i64
+    signed = value - (1 << 64) if value >= 1 << 63 else value
+    _varint(out, ((signed << 1) ^ (signed >> 63)) & _MASK64)
+
+
+def _id_field(out: bytearray, delta: int, value: int) -> None:
+    """An id that repeats across spans (trace id halves, parent ids)."""
+    encoded = _id_cache.get((delta, value))
     if encoded is None:
-        # ids are unsigned 64-bit numbers carried in a signed i64
-        signed = value - (1 << 64) if value >= 1 << 63 else value
         buf = bytearray()
-        _varint(buf, ((signed << 1) ^ (signed >> 63)) & _MASK64)
+        _i64_field(buf, delta, value)
         encoded = bytes(buf)
-        if len(_i64_cache) > 4096:
-            _i64_cache.clear()
-        _i64_cache[value] = encoded
+        if len(_id_cache) >= 256:
+            _id_cache.clear()
+        _id_cache[(delta, value)] = encoded
     out += encoded
 
 
-# trace ids and parent ids repeat across the spans of a run: encode them once
-_i64_cache: dict = {}
+# the trace id (and parents) of a run repeat in every span: encode them once;
+# a small bound keeps memory flat across runs
+_id_cache: dict = {}
 
 
 def _list_header(out: bytearray, size: int, etype: int) -> None:

@@ -7,7 +7,9 @@ import requests
 from chaostracing import traced_activity
 from chaostracing_contrib.requests import session
 
-__all__ = ["call_service", "place_orders", "stress", "restore", "fail"]
+__all__ = [
+    "call_service", "place_orders", "stress", "restore", "fail", "nap",
+]
 
 
 def call_service(url: str, path: str = "/orders") -> int:
@@ -63,3 +65,9 @@ def restore(url: str) -> bool:
 def fail(message: str = "this action fails on purpose") -> None:
     """An action that always fails, to show errors in the trace."""
     raise RuntimeError(message)
+
+
+def nap(seconds: float = 0.1) -> float:
+    """Sleep ``seconds`` (a stand-in for a long-running action)."""
+    time.sleep(seconds)
+    return seconds
