@@ -27,8 +27,17 @@ setup(
         "requests>=2.25",
     ],
     extras_require={
-        # jaeger-client 4.8 imports six without declaring it (Python 3.11).
+        # The jaeger provider needs nothing more since 0.2 (our own tracer
+        # and exporter); the extra stays so that the original README's
+        # `pip install chaostoolkit-opentracing[jaeger]` keeps working, and
+        # brings jaeger-client (with the six it imports without declaring
+        # it on Python 3.11) for extensions that use it directly.
         "jaeger": ["jaeger-client>=4.8,<5", "six>=1.16"],
+        "opentelemetry": [
+            "opentelemetry-sdk>=1.20",
+            "opentelemetry-exporter-otlp-proto-http>=1.20",
+            "opentelemetry-opentracing-shim>=0.41b0",
+        ],
         "dev": [
             "chaostoolkit>=1.19",
             "jaeger-client>=4.8,<5",
@@ -37,14 +46,12 @@ setup(
             "pytest-timeout>=2.1",
             "responses>=0.23",
             "hypothesis>=6",
+            "opentelemetry-sdk>=1.20",
+            "opentelemetry-exporter-otlp-proto-http>=1.20",
+            "opentelemetry-opentracing-shim>=0.41b0",
         ],
         # comparisons printed by benchmarks/ (skipped when absent)
-        "bench": [
-            "jaeger-client>=4.8,<5",
-            "six>=1.16",
-            "opentelemetry-sdk>=1.20",
-            "opentelemetry-instrumentation-requests>=0.41b0",
-        ],
+        "bench": ["opentelemetry-instrumentation-requests>=0.41b0"],
     },
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],

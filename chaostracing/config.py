@@ -28,15 +28,17 @@ __all__ = [
 ]
 logger = logging.getLogger("chaostoolkit")
 
-PROVIDERS = ("jaeger", "file", "noop")
-DEFAULT_PORTS = {"jaeger": 6831}
+PROVIDERS = ("jaeger", "otlp", "file", "noop")
+ALIASES = {"opentelemetry": "otlp"}
+DEFAULT_PORTS = {"jaeger": 6831, "otlp": 4318}
+DEFAULT_PROPAGATION = {"otlp": ("w3c",)}
 
 # key -> environment variables read for it, in order
 _ENV_KEYS = {
     "tracing_provider": ("CHAOSTRACING_PROVIDER",),
     "tracing_host": ("JAEGER_AGENT_HOST",),
     "tracing_port": ("JAEGER_AGENT_PORT",),
-    "tracing_service_name": ("JAEGER_SERVICE_NAME",),
+    "tracing_service_name": ("JAEGER_SERVICE_NAME", "OTEL_SERVICE_NAME"),
     "tracing_file": ("CHAOSTRACING_FILE",),
     "tracing_ui_url": ("CHAOSTRACING_UI_URL",),
 }
@@ -82,6 +84,8 @@ class TracingConfig:
     file: Optional[str] = None
     #: Jaeger UI's base URL, to log and record a link to the trace
     ui_url: Optional[str] = None
+    #: the experiment's title, a resource attribute of the otlp provider
+    experiment_title: Optional[str] = None
     #: where each setting came from, for the log line at start-up
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -114,7 +118,15 @@ def load_config(
             provider = "file"
         else:
             provider = "noop"
+    if isinstance(provider, str):
+        provider = ALIASES.get(provider.strip().lower(), provider)
     provider = _choice("tracing_provider", provider, PROVIDERS)
+    if provider == "otlp":
+        # the Jaeger agent's variables do not point at an OTLP endpoint
+        for key in ("tracing_host", "tracing_port"):
+            if sources.get(key, "").startswith("$JAEGER_"):
+                raw.pop(key)
+                sources.pop(key)
 
     values: Dict[str, Any] = {"provider": provider, "sources": sources}
     if "tracing_host" in raw:
@@ -160,6 +172,8 @@ def load_config(
         values["ui_url"] = url.rstrip("/")
     if "tracing_propagation" in raw:
         values["propagation"] = _formats(raw["tracing_propagation"])
+    elif provider in DEFAULT_PROPAGATION:
+        values["propagation"] = DEFAULT_PROPAGATION[provider]
     return TracingConfig(**values)
 
 
@@ -215,6 +229,7 @@ def _choice(key: str, value: Any, allowed: Tuple[str, ...]) -> str:
     raise ConfigError(
         f"{key} is {value!r}: expected one of "
         + ", ".join(repr(a) for a in allowed)
+        + (" (or 'opentelemetry')" if key == "tracing_provider" else "")
     )
 
 

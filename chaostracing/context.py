@@ -30,10 +30,12 @@ __all__ = [
     "current_span",
     "install",
     "install_noop_proxy",
+    "is_suppressed",
     "is_tracing",
     "level_var",
     "restore",
     "set_current_span",
+    "suppress_instrumentation",
     "use_span",
 ]
 
@@ -126,6 +128,29 @@ def bind_context(func: F) -> F:
             _current.reset(token)
 
     return bound  # type: ignore[return-value]
+
+
+_suppressed: contextvars.ContextVar = contextvars.ContextVar(
+    "chaostracing_suppressed", default=False
+)
+
+
+@contextlib.contextmanager
+def suppress_instrumentation() -> Iterator[None]:
+    """Inside the block, instrumented libraries make no span.
+
+    Exporters send their own traffic under it, so that tracing never traces
+    itself (the OTLP exporter speaks HTTP through ``requests``).
+    """
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def is_suppressed() -> bool:
+    return _suppressed.get()
 
 
 def is_tracing() -> bool:

@@ -13,16 +13,19 @@ Each hook is a line that calls :class:`~chaostracing.run.TracedRun`, inside
 failures are logged here, once, at WARNING, and the run goes on untraced.
 """
 import atexit
+import dataclasses
 import functools
 import logging
 import os
 from typing import Any, Callable, Dict, List, Optional
 
+from opentracing.propagation import SpanContextCorruptedException
+
 from chaostracing import context as ctx
 from chaostracing.config import ConfigError, load_config, validate_arguments
 from chaostracing.providers import ProviderUnavailable, make_backend
 from chaostracing.redact import Redactor, secret_values
-from chaostracing.run import TracedRun
+from chaostracing.run import TracedRun, incoming_context
 
 __all__ = [
     "configure_control",
@@ -97,6 +100,8 @@ def configure_control(
     except ConfigError as error:
         _warn_once(f"chaostracing: {error}; the run goes on untraced")
         return
+    if isinstance(experiment, dict) and isinstance(experiment.get("title"), str):
+        config = dataclasses.replace(config, experiment_title=experiment["title"])
     if not config.enabled:
         logger.info(
             "chaostracing: no tracing_provider configured, tracing is off"
@@ -109,7 +114,15 @@ def configure_control(
     except ProviderUnavailable as error:
         _warn_once(f"chaostracing: {error}; the run goes on untraced")
         return
-    run = TracedRun(backend, config, redactor)
+    try:
+        incoming = incoming_context(backend.tracer, os.environ)
+    except SpanContextCorruptedException as error:
+        _warn_once(
+            f"chaostracing: ignoring the trace context in the environment "
+            f"(TRACEPARENT / UBER_TRACE_ID): {error}"
+        )
+        incoming = None
+    run = TracedRun(backend, config, redactor, incoming)
     ctx.install(run.proxy)
     _run = run
     if event_registry is not None:

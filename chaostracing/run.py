@@ -26,7 +26,7 @@ from chaostracing.config import TracingConfig
 from chaostracing.providers import Backend
 from chaostracing.redact import Redactor, to_tag_value
 
-__all__ = ["TracedRun"]
+__all__ = ["TracedRun", "incoming_context"]
 logger = logging.getLogger("chaostoolkit")
 
 _PHASES = ("hypothesis", "method", "rollback")
@@ -56,7 +56,11 @@ class TracedRun:
     """One experiment run's spans, from ``configure`` to ``cleanup``."""
 
     def __init__(
-        self, backend: Backend, config: TracingConfig, redactor: Redactor
+        self,
+        backend: Backend,
+        config: TracingConfig,
+        redactor: Redactor,
+        incoming: Optional[opentracing.SpanContext] = None,
     ) -> None:
         self.backend = backend
         self.config = config
@@ -65,6 +69,8 @@ class TracedRun:
         self._registry: Dict[Tuple[str, int, int], _Open] = {}
         self._lock = threading.Lock()
         self._root: Optional[opentracing.Span] = None
+        #: a trace to join, handed in by the environment (a CI pipeline)
+        self.incoming = incoming
         self._method_done = False
         #: set after an internal error: later hooks do nothing
         self.disabled = False
@@ -193,6 +199,8 @@ class TracedRun:
                 )
             if parent is None:
                 parent = proxy._open_span("experiment")
+        if parent is None and self._root is None and self.incoming is not None:
+            return self.incoming, None
         if parent is None and self._root is not None:
             # a control declared on a hypothesis or an activity only: keep
             # every span of the run in one trace
@@ -230,6 +238,30 @@ class TracedRun:
             entry.span.set_tag("chaostoolkit.hypothesis.iteration", iteration)
 
 
+def incoming_context(
+    tracer: opentracing.Tracer, environ: Mapping[str, str]
+) -> Optional[opentracing.SpanContext]:
+    """The trace context a CI pipeline handed the run in its environment.
+
+    ``TRACEPARENT`` (and ``TRACESTATE``) as the W3C proposes for environment
+    variables, or ``UBER_TRACE_ID`` (also read as ``uber-trace-id``).
+
+    :raises opentracing.SpanContextCorruptedException: when it is malformed.
+    """
+    carrier = {}
+    if environ.get("TRACEPARENT"):
+        carrier["traceparent"] = environ["TRACEPARENT"]
+        if environ.get("TRACESTATE"):
+            carrier["tracestate"] = environ["TRACESTATE"]
+    for name in ("UBER_TRACE_ID", "uber-trace-id"):
+        if environ.get(name):
+            carrier["uber-trace-id"] = environ[name]
+            break
+    if not carrier:
+        return None
+    return tracer.extract(Format.TEXT_MAP, carrier)
+
+
 def _add_to_journal(journal: Dict[str, Any], entry: Dict[str, Any]) -> None:
     extensions = journal.get("extensions")
     if not isinstance(extensions, list):
@@ -249,7 +281,10 @@ def _latest(*spans: Optional[opentracing.Span]) -> Optional[opentracing.Span]:
 
 
 def _trace_id_of(tracer: opentracing.Tracer, span: opentracing.Span) -> str:
-    trace_id = getattr(span.context, "trace_id", None)
+    context = span.context
+    if hasattr(context, "unwrap"):  # OpenTelemetry's shim
+        return format(context.unwrap().trace_id, "032x")
+    trace_id = getattr(context, "trace_id", None)
     if isinstance(trace_id, int):
         return format(trace_id, "032x" if trace_id >> 64 else "016x")
     carrier: Dict[str, str] = {}

@@ -190,6 +190,7 @@ class _Wrapper:
             not ctx.is_tracing()
             or request is None
             or _in_flight.get() is request
+            or ctx.is_suppressed()
         ):
             return wrapped(*args, **kwargs)
         span, request = _start(request, self.request_hook)

@@ -75,7 +75,7 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
         service_name=config.service_name,
         reporter=sink,
         sampler_rate=config.sampler_rate,
-        tags=process_tags(),
+        tags=process_tags(config),
         propagation=config.propagation,
     )
     tracer.chaostracing_sink = sink

@@ -28,7 +28,7 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
         service_name=config.service_name,
         reporter=sender,
         sampler_rate=config.sampler_rate,
-        tags=process_tags(),
+        tags=process_tags(config),
         propagation=config.propagation,
     )
     tracer.chaostracing_sender = sender
@@ -40,15 +40,25 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
     return Backend(tracer, close, where)
 
 
-def process_tags() -> dict:
+def process_tags(config: TracingConfig = None) -> dict:
     """The tags Jaeger shows for the process that sent the spans."""
     hostname = socket.gethostname()
     try:
         ip = socket.gethostbyname(hostname)
     except OSError:
         ip = "127.0.0.1"
-    return {
+    tags = {
         "jaeger.version": f"Python-chaostracing-{__version__}",
         "hostname": hostname,
         "ip": ip,
+        "chaostracing.version": __version__,
     }
+    try:
+        from chaoslib import __version__ as chaoslib_version
+
+        tags["chaostoolkit.lib.version"] = chaoslib_version
+    except ImportError:  # pragma: no cover - chaoslib is a dependency
+        pass
+    if config is not None and config.experiment_title:
+        tags["chaostoolkit.experiment.title"] = config.experiment_title
+    return tags
