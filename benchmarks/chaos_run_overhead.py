@@ -5,7 +5,9 @@ the order rotated each round so drift on a noisy machine hits all alike:
 
 - baseline: no control at all;
 - off: the control declared, no provider configured (the no-op path);
-- jaeger: the control sending to a Jaeger-agent listener on 127.0.0.1.
+- jaeger: the control sending to a Jaeger-agent listener on 127.0.0.1;
+- otlp: the control exporting OTLP/HTTP to a receiver on 127.0.0.1 (when
+  the opentelemetry extra is installed).
 
 Prints medians, the added milliseconds and ratios to the baseline. Target:
 jaeger adds at most 50 ms.
@@ -14,10 +16,11 @@ jaeger adds at most 50 ms.
 """
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
-from _common import compile_package, median, report, timed_chaos_run
+from _common import ROOT, compile_package, median, report, timed_chaos_run
 
 from chaostracing.agent import AgentReceiver
 
@@ -25,7 +28,7 @@ CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}
 
 
-def experiment(traced: bool, port: int = 0) -> dict:
+def experiment(traced: bool, port: int = 0, provider: str = "jaeger") -> dict:
     exp = {
         "title": "ten actions",
         "description": "benchmark",
@@ -39,7 +42,7 @@ def experiment(traced: bool, port: int = 0) -> dict:
     if traced:
         exp["controls"] = [CONTROL]
     if port:
-        exp["configuration"] = {"tracing_provider": "jaeger",
+        exp["configuration"] = {"tracing_provider": provider,
                                 "tracing_host": "127.0.0.1",
                                 "tracing_port": port}
     return exp
@@ -50,12 +53,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     compile_package()
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from otlp_receiver import OtlpReceiver
+        otlp = OtlpReceiver()
+    except ImportError:
+        print("opentelemetry not installed: otlp skipped")
+        otlp = None
     with AgentReceiver() as agent, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         variants = {}
-        for name, exp in (("baseline", experiment(False)),
-                          ("off", experiment(True)),
-                          ("jaeger", experiment(True, agent.port))):
+        setups = [("baseline", experiment(False)), ("off", experiment(True)),
+                  ("jaeger", experiment(True, agent.port))]
+        if otlp is not None:
+            otlp.__enter__()
+            setups.append(("otlp", experiment(True, otlp.port, "otlp")))
+        for name, exp in setups:
             path = work / f"{name}.json"
             path.write_text(json.dumps(exp))
             variants[name] = path
@@ -63,22 +76,28 @@ def main() -> None:
         times = {name: [] for name in names}
         timed_chaos_run(variants["baseline"], work)  # warm the disk cache
         for round_ in range(args.rounds):
-            order = names[round_ % 3:] + names[:round_ % 3]
+            shift = round_ % len(names)
+            order = names[shift:] + names[:shift]
             for name in order:
                 times[name].append(timed_chaos_run(variants[name], work))
         # experiment, method, rollbacks (chaoslib always enters them), 10
         expected = 13 * args.rounds
         spans = agent.wait_for(expected, timeout=2)
+        if otlp is not None:
+            otlp_spans = otlp.wait_for(expected, timeout=5)
+            otlp.__exit__()
     base = median(times["baseline"])
     rows = [(f"{n} median", median(times[n]) * 1000, "ms") for n in names]
-    for n in ("off", "jaeger"):
+    for n in names[1:]:
         # paired by round: both runs of a round saw the same machine load
         paired = [t - b for t, b in zip(times[n], times["baseline"])]
         rows.append((f"{n} added (paired median)", median(paired) * 1000, "ms"))
         rows.append((f"{n} / baseline", median(times[n]) / base, "x"))
     report(f"chaos run, 10 actions, {args.rounds} rounds, rotated", rows)
-    print(f"  spans received: {len(spans)} of {expected}"
+    print(f"  jaeger spans received: {len(spans)} of {expected}"
           f"  (target: jaeger adds <= 50 ms)")
+    if otlp is not None:
+        print(f"  otlp spans received: {len(otlp_spans)} of {expected}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ loop, then delivers them to a Jaeger-agent listener on 127.0.0.1:
 - chaostracing: the ``jaeger`` provider (our tracer and UDP sender);
 - chaostracing via proxy: the same through ``opentracing.tracer``, as
   extension code calls it;
+- otlp: the ``otlp`` provider (OpenTelemetry SDK through the OpenTracing
+  shim, batch processor, OTLP/HTTP to a loopback receiver);
 - jaeger-client: jaeger-client 4.8's own tracer and default reporter
   (skipped when jaeger-client is not installed).
 
@@ -18,10 +20,11 @@ Delivery counts what the listener decoded. Targets: <= 16 µs per span,
     python benchmarks/span_cost.py [--spans 10000]
 """
 import argparse
+import sys
 import time
 
 import opentracing
-from _common import compile_package, report
+from _common import ROOT, compile_package, report
 
 from chaostracing import context as ctx
 from chaostracing.agent import AgentReceiver
@@ -43,9 +46,10 @@ def loop(tracer, n):
     return cpu / n * 1e6, wall / n * 1e6
 
 
-def ours(n, port, through_proxy=False):
-    config = load_config({"tracing_provider": "jaeger",
-                          "tracing_port": port}, environ={})
+def ours(n, port, through_proxy=False, provider="jaeger"):
+    config = load_config({"tracing_provider": provider,
+                          "tracing_port": port,
+                          "tracing_max_queue_size": 10 * n}, environ={})
     backend = make_backend(config, Redactor())
     tracer = ctx.TracerProxy(backend.tracer) if through_proxy else backend.tracer
     cpu, wall = loop(tracer, n)
@@ -89,17 +93,28 @@ def main():
         variants.append(("jaeger-client", lambda p: with_jaeger_client(n, p)))
     except ImportError:
         print("jaeger-client not installed: its row is skipped")
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from otlp_receiver import OtlpReceiver
+
+        variants.append(("otlp", lambda p: ours(n, p, provider="otlp")))
+    except ImportError:
+        print("opentelemetry not installed: otlp skipped")
     results = {}
     for name, run in variants:
-        with AgentReceiver() as agent:
-            cpu, wall, flush_ms = run(agent.port)
-            got = len(agent.wait_for(n + 1, timeout=3))
+        receiver = OtlpReceiver() if name == "otlp" else AgentReceiver()
+        with receiver:
+            cpu, wall, flush_ms = run(receiver.port)
+            got = len(receiver.wait_for(n + 1, timeout=3))
         results[name] = cpu
         rows += [(f"{name} cpu/span", cpu, "µs"),
                  (f"{name} wall/span", wall, "µs"),
                  (f"{name} flush", flush_ms, "ms")]
         delivered.append(f"{name}: {got}/{n + 1} "
                          f"({100 * got / (n + 1):.1f} %)")
+    if "otlp" in results:
+        rows.append(("otlp / chaostracing (jaeger)",
+                     results["otlp"] / results["chaostracing"], "x"))
     if "jaeger-client" in results:
         rows.append(("chaostracing / jaeger-client",
                      results["chaostracing"] / results["jaeger-client"], "x"))

@@ -23,7 +23,6 @@ from chaostracing.context import (
     install_noop_proxy,
     use_span,
 )
-from chaostracing.decorators import record_exception, traced_activity
 
 __all__ = [
     "__version__",
@@ -44,6 +43,18 @@ def get_tracer() -> opentracing.Tracer:
     True
     """
     return opentracing.global_tracer()
+
+
+
+
+def __getattr__(name: str):
+    # the decorator needs wrapt, whose import (asyncio included) costs ~15 ms:
+    # load it when an extension asks for it, not when the control loads
+    if name in ("traced_activity", "record_exception"):
+        from chaostracing import decorators
+
+        return getattr(decorators, name)
+    raise AttributeError(f"module 'chaostracing' has no attribute {name!r}")
 
 
 install_noop_proxy()
