@@ -181,25 +181,22 @@ class TracerProxy(opentracing.Tracer):
         self._root: Optional[opentracing.Span] = None
 
     # -- the README's attributes -------------------------------------------
-    @property
-    def experiment_span(self) -> Optional[opentracing.Span]:
-        return self._for_level("experiment")
+    def _level_attribute(level: str) -> property:  # type: ignore[misc]
+        def read(self: "TracerProxy") -> Optional[opentracing.Span]:
+            return self._for_level(level)
 
-    @property
-    def hypothesis_span(self) -> Optional[opentracing.Span]:
-        return self._for_level("hypothesis")
+        read.__doc__ = (
+            f"The {level} span of the calling context (thread or task), "
+            f"else the run's most recent open one, else None."
+        )
+        return property(read)
 
-    @property
-    def method_span(self) -> Optional[opentracing.Span]:
-        return self._for_level("method")
-
-    @property
-    def rollback_span(self) -> Optional[opentracing.Span]:
-        return self._for_level("rollback")
-
-    @property
-    def activity_span(self) -> Optional[opentracing.Span]:
-        return self._for_level("activity")
+    experiment_span = _level_attribute("experiment")
+    hypothesis_span = _level_attribute("hypothesis")
+    method_span = _level_attribute("method")
+    rollback_span = _level_attribute("rollback")
+    activity_span = _level_attribute("activity")
+    del _level_attribute
 
     @property
     def wrapped(self) -> opentracing.Tracer:

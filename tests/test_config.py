@@ -61,7 +61,8 @@ def test_an_ipv6_literal_host_is_accepted_with_or_without_brackets():
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("tracing_provider", "zipkin", "expected one of 'jaeger', 'otlp', 'file', 'noop'"),
+        ("tracing_provider", "zipkin",
+         "expected one of 'jaeger', 'otlp', 'file', 'noop'"),
         ("tracing_provider", 42, "expected one of"),
         ("tracing_port", "abc", "expected an integer from 1 to 65535"),
         ("tracing_port", 0, "expected an integer from 1 to 65535"),

@@ -1,5 +1,4 @@
 """End to end: interruptions, strategies, secrets, size limits, IPv6."""
-import copy
 import json
 import signal
 import subprocess
@@ -11,7 +10,6 @@ from conftest import (
     assert_one_trace,
     by_name,
     chaos_command,
-    load_example,
 )
 
 from chaostracing.agent import AgentReceiver

@@ -1,8 +1,6 @@
 """The jaeger provider in-process: real jaeger-client tracer, real UDP."""
 import opentracing
-import pytest
 
-from chaostracing import context as ctx
 from chaostracing import control
 from chaostracing.context import install_noop_proxy
 

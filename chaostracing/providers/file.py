@@ -14,9 +14,8 @@ from typing import Any, Dict, List, Optional
 from chaostracing.config import TracingConfig
 from chaostracing.exporters.records import from_span
 from chaostracing.providers import Backend
-from chaostracing.providers.jaeger import process_tags
+from chaostracing.providers.jaeger import new_tracer
 from chaostracing.redact import Redactor
-from chaostracing.tracer import Tracer
 
 __all__ = ["DEFAULT_FILE", "FileSpanSink", "default_path", "make_tracer"]
 
@@ -71,12 +70,6 @@ def default_path(argv: Optional[List[str]] = None) -> str:
 def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
     path = os.path.abspath(config.file or default_path())
     sink = FileSpanSink(path, redactor)
-    tracer = Tracer(
-        service_name=config.service_name,
-        reporter=sink,
-        sampler_rate=config.sampler_rate,
-        tags=process_tags(config),
-        propagation=config.propagation,
-    )
+    tracer = new_tracer(config, sink)
     tracer.chaostracing_sink = sink
     return Backend(tracer, sink.close, f"trace file {path}")

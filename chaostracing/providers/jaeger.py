@@ -14,7 +14,7 @@ from chaostracing.providers import Backend
 from chaostracing.redact import Redactor
 from chaostracing.tracer import Tracer
 
-__all__ = ["make_tracer"]
+__all__ = ["make_tracer", "new_tracer", "process_tags"]
 
 
 def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
@@ -24,13 +24,7 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
         redactor=redactor,
         max_queue_size=config.max_queue_size,
     )
-    tracer = Tracer(
-        service_name=config.service_name,
-        reporter=sender,
-        sampler_rate=config.sampler_rate,
-        tags=process_tags(config),
-        propagation=config.propagation,
-    )
+    tracer = new_tracer(config, sender)
     tracer.chaostracing_sender = sender
 
     def close(timeout: float) -> bool:
@@ -38,6 +32,17 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
 
     where = f"Jaeger agent at {config.host}:{config.port} (UDP)"
     return Backend(tracer, close, where)
+
+
+def new_tracer(config: TracingConfig, reporter) -> Tracer:
+    """Our tracer, reporting finished spans to ``reporter``."""
+    return Tracer(
+        service_name=config.service_name,
+        reporter=reporter,
+        sampler_rate=config.sampler_rate,
+        tags=process_tags(config),
+        propagation=config.propagation,
+    )
 
 
 def process_tags(config: TracingConfig = None) -> dict:
