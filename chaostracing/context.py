@@ -262,7 +262,10 @@ class TracerProxy(opentracing.Tracer):
         return self._tracer.extract(format, carrier)
 
     def __getattr__(self, name: str) -> Any:
-        # anything else the provider's tracer offers (jaeger's service_name..)
+        # anything else the provider's tracer offers (service_name...); never
+        # private names, so a half-built proxy cannot recurse
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._tracer, name)
 
     # -- bookkeeping used by the run ----------------------------------------

@@ -191,3 +191,23 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
         write_atomic(str(path), '{"data": [1]}')
     assert path.read_text() == '{"data": []}'
     assert os.listdir(tmp_path) == ["trace.json"]
+
+
+def test_the_demo_runs_twice_in_a_row_and_leaves_nothing_running(tmp_path):
+    from conftest import EXAMPLES, ROOT
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(EXAMPLES / "extension"), str(ROOT)]))
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, str(EXAMPLES / "demo.py"), "--output",
+             str(tmp_path / "demo")],
+            capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "12 spans" in proc.stdout
+        assert "The demo service survives stress" in proc.stdout
+    assert (tmp_path / "demo" / "chaostracing-trace.json").exists()
+    # the demo's service ran on a thread of the demo: no process outlives it
+    leftover = subprocess.run(["pgrep", "-f", str(EXAMPLES / "service.py")],
+                              capture_output=True, text=True).stdout
+    assert leftover == ""
