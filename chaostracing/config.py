@@ -54,6 +54,7 @@ _KNOWN_KEYS = (
     "tracing_propagation",
     "tracing_file",
     "tracing_ui_url",
+    "tracing_instrument_requests",
 )
 PROPAGATION_FORMATS = ("jaeger", "w3c", "b3")
 
@@ -86,6 +87,9 @@ class TracingConfig:
     ui_url: Optional[str] = None
     #: the experiment's title, a resource attribute of the otlp provider
     experiment_title: Optional[str] = None
+    #: trace every ``requests`` call of the run (chaoslib's HTTP provider
+    #: included) and carry the trace headers to the system under test
+    instrument_requests: bool = False
     #: where each setting came from, for the log line at start-up
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -170,6 +174,10 @@ def load_config(
                 "URL such as http://localhost:16686"
             )
         values["ui_url"] = url.rstrip("/")
+    if "tracing_instrument_requests" in raw:
+        values["instrument_requests"] = _bool(
+            "tracing_instrument_requests", raw["tracing_instrument_requests"]
+        )
     if "tracing_propagation" in raw:
         values["propagation"] = _formats(raw["tracing_propagation"])
     elif provider in DEFAULT_PROPAGATION:
@@ -248,6 +256,14 @@ def _host(value: Any) -> str:
             f"tracing_host is {value!r}: expected a host name or an IP address"
         )
     return host
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"{key} is {value!r}: expected true or false")
 
 
 def _formats(value: Any) -> Tuple[str, ...]:

@@ -125,6 +125,12 @@ def configure_control(
     run = TracedRun(backend, config, redactor, incoming)
     ctx.install(run.proxy)
     _run = run
+    if config.instrument_requests:
+        from chaostracing_contrib import requests as traced_requests
+
+        if not traced_requests.is_instrumented():
+            traced_requests.instrument()
+            run.instrumented_requests = True
     if event_registry is not None:
         event_registry.register(_run_events(run))
     # should the process end without chaoslib's cleanup (a crash in chaos
@@ -170,6 +176,10 @@ def cleanup_control() -> None:
         if left:
             logger.debug("chaostracing: finished %d span(s) left open", left)
     finally:
+        if getattr(run, "instrumented_requests", False):
+            from chaostracing_contrib import requests as traced_requests
+
+            traced_requests.uninstrument()
         ctx.restore(run.proxy)
         _shutdown(run)
 

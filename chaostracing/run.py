@@ -74,6 +74,8 @@ class TracedRun:
         self._method_done = False
         #: set after an internal error: later hooks do nothing
         self.disabled = False
+        #: whether this run turned the requests instrumentation on
+        self.instrumented_requests = False
         #: why the run stopped early, as chaoslib's events tell it
         self.interrupted_by: Optional[str] = None
         self._iterations = 0

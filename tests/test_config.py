@@ -75,6 +75,7 @@ def test_an_ipv6_literal_host_is_accepted_with_or_without_brackets():
         ("tracing_host", 12, "expected a non-empty string"),
         ("tracing_sampler_rate", 2, "expected a number from 0 to 1"),
         ("tracing_sampler_rate", float("nan"), "expected a number"),
+        ("tracing_instrument_requests", "yes", "expected true or false"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_expected(key, value, expected):

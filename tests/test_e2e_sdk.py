@@ -80,3 +80,28 @@ def test_eight_background_actions_each_parent_their_own_spans(
         clients = [s for s in spans if s.parent_id == functions[0].span_id]
         assert len(clients) == 2
         assert all(c.operation_name == "HTTP GET" for c in clients)
+
+
+def test_instrumenting_requests_traces_chaoslib_http_activities(
+    chaos, agent, demo_service
+):
+    experiment = {
+        "title": "http provider", "description": "d",
+        "configuration": {"tracing_provider": "jaeger",
+                          "tracing_port": agent.port,
+                          "tracing_instrument_requests": True},
+        "controls": [{"name": "chaostracing", "provider": {
+            "type": "python", "module": "chaostracing.control"}}],
+        "method": [{"type": "probe", "name": "http-probe", "provider": {
+            "type": "http", "url": demo_service.url + "/health?token=abc"}}],
+    }
+    run = chaos(experiment)
+    assert run.status == "completed", run.log
+    spans = agent.wait_for(5)
+    probe = next(s for s in spans if s.operation_name == "http-probe")
+    client = next(s for s in spans if s.operation_name == "HTTP GET")
+    assert client.parent_id == probe.span_id
+    assert client.tags["http.url"].endswith("/health?token=***")
+    (received,) = [r for r in demo_service.received if r["path"].startswith("/health")]
+    trace_id, span_id, _, _ = received["headers"]["uber-trace-id"].split(":")
+    assert (int(trace_id, 16), int(span_id, 16)) == (client.trace_id, client.span_id)

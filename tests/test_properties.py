@@ -24,7 +24,7 @@ KEYS = ["tracing_provider", "tracing_host", "tracing_port",
         "tracing_service_name", "tracing_sampler_rate",
         "tracing_max_tag_length", "tracing_flush_timeout",
         "tracing_max_queue_size", "tracing_propagation", "tracing_file",
-        "tracing_ui_url"]
+        "tracing_ui_url", "tracing_instrument_requests"]
 
 
 @settings(max_examples=300, deadline=None)
