@@ -14,10 +14,14 @@ import chaostracing  # noqa: F401  (installs the no-op proxy)
 from chaostracing import control
 from chaostracing.agent import AgentReceiver
 
+# the fixture extension authors use, tested here as they would use it
+pytest_plugins = ["chaostracing.testing"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 TESTS = ROOT / "tests"
 sys.path.insert(0, str(EXAMPLES))  # service.py, load_experiment.py
+sys.path.insert(0, str(EXAMPLES / "extension"))  # chaostracing_demo
 
 from service import DemoService  # noqa: E402
 
