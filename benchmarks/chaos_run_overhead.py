@@ -6,6 +6,7 @@ the order rotated each round so drift on a noisy machine hits all alike:
 - baseline: no control at all;
 - off: the control declared, no provider configured (the no-op path);
 - jaeger: the control sending to a Jaeger-agent listener on 127.0.0.1;
+- jaeger, agent down: the same to a closed UDP port on 127.0.0.1;
 - otlp: the control exporting OTLP/HTTP to a receiver on 127.0.0.1 (when
   the opentelemetry extra is installed).
 
@@ -16,6 +17,7 @@ jaeger adds at most 50 ms.
 """
 import argparse
 import json
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -63,8 +65,13 @@ def main() -> None:
     with AgentReceiver() as agent, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         variants = {}
+        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        closed.bind(("127.0.0.1", 0))
+        down_port = closed.getsockname()[1]
+        closed.close()  # nothing listens there any more
         setups = [("baseline", experiment(False)), ("off", experiment(True)),
-                  ("jaeger", experiment(True, agent.port))]
+                  ("jaeger", experiment(True, agent.port)),
+                  ("jaeger, agent down", experiment(True, down_port))]
         if otlp is not None:
             otlp.__enter__()
             setups.append(("otlp", experiment(True, otlp.port, "otlp")))

@@ -72,6 +72,8 @@ class TracedRun:
         #: a trace to join, handed in by the environment (a CI pipeline)
         self.incoming = incoming
         self._method_done = False
+        # configure_control runs on the thread that runs the experiment
+        self._main_thread = threading.get_ident()
         #: set after an internal error: later hooks do nothing
         self.disabled = False
         #: whether this run turned the requests instrumentation on
@@ -229,9 +231,12 @@ class TracedRun:
                     probe.span.set_tag("error", True)
             probe.span.finish(finish_time=probe.finished_at)
         entry.pending.clear()
-        phase = "during" if self.proxy._open_span("method") else (
-            "after" if self._method_done else "before"
-        )
+        # chaoslib runs the continuous hypothesis on a pool thread, the
+        # before and after ones on the thread that runs the experiment
+        if threading.get_ident() != self._main_thread:
+            phase = "during"
+        else:
+            phase = "after" if self._method_done else "before"
         entry.span.set_tag("chaostoolkit.hypothesis.phase", phase)
         if phase == "during":
             with self._lock:

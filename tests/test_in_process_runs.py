@@ -69,8 +69,9 @@ def test_two_runs_give_two_independent_traces_and_leave_nothing(agent):
 def traced_size():
     """Memory held, less what the in-process test listener keeps."""
     snapshot = tracemalloc.take_snapshot().filter_traces([
-        tracemalloc.Filter(False, "*/chaostracing/agent.py"),
-        tracemalloc.Filter(False, "*/chaostracing/thrift_decode.py"),
+        tracemalloc.Filter(False, "*/chaostracing/agent.py", all_frames=True),
+        tracemalloc.Filter(False, "*/chaostracing/thrift_decode.py",
+                           all_frames=True),
         tracemalloc.Filter(False, tracemalloc.__file__),
     ])
     return sum(stat.size for stat in snapshot.statistics("filename"))
@@ -79,7 +80,7 @@ def traced_size():
 def test_memory_stays_flat_across_runs(agent):
     for i in range(2):
         run(agent.port, f"warm-up-{i}")
-    tracemalloc.start()
+    tracemalloc.start(16)  # frames enough to tell the listener's allocations
     try:
         sizes = []
         for i in range(8):

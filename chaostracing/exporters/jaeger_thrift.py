@@ -207,7 +207,7 @@ def _id_field(out: bytearray, delta: int, value: int) -> None:
         buf = bytearray()
         _i64_field(buf, delta, value)
         encoded = bytes(buf)
-        if len(_id_cache) >= 256:
+        if len(_id_cache) >= 64:
             _id_cache.clear()
         _id_cache[(delta, value)] = encoded
     out += encoded
