@@ -8,6 +8,7 @@ It decodes ``Agent.emitBatch`` datagrams (Thrift compact or binary, see
 ...     port = agent.port                     # point tracing_port here
 ...     spans = agent.wait_for(count=5, timeout=2)
 """
+import collections
 import socket
 import threading
 import time
@@ -106,18 +107,28 @@ class AgentReceiver:
         self.malformed = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, name="chaostracing-agent", daemon=True
-        )
+        # one thread only empties the socket (the kernel's buffer may be
+        # small), another decodes: a burst is never dropped for slow decoding
+        self._raw: "collections.deque[bytes]" = collections.deque()
+        self._arrived = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._receive, name="chaostracing-agent",
+                             daemon=True),
+            threading.Thread(target=self._decode, name="chaostracing-decode",
+                             daemon=True),
+        ]
 
     def start(self) -> "AgentReceiver":
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
+        self._arrived.set()
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=2)
         self._sock.close()
 
     def __enter__(self) -> "AgentReceiver":
@@ -153,7 +164,7 @@ class AgentReceiver:
                 break
         return list(self.spans)
 
-    def _serve(self) -> None:
+    def _receive(self) -> None:
         while not self._stop.is_set():
             try:
                 data = self._sock.recv(65535)
@@ -161,14 +172,25 @@ class AgentReceiver:
                 continue
             except OSError:
                 break
-            try:
-                spans = decode_datagram(data)
-            except ValueError:
+            self._raw.append(data)
+            self._arrived.set()
+
+    def _decode(self) -> None:
+        while True:
+            self._arrived.wait()
+            self._arrived.clear()
+            while self._raw:
+                data = self._raw.popleft()
+                try:
+                    spans = decode_datagram(data)
+                except ValueError:
+                    with self._changed:
+                        self.malformed += 1
+                        self._changed.notify_all()
+                    continue
                 with self._changed:
-                    self.malformed += 1
+                    self.datagrams.append(data)
+                    self.spans.extend(spans)
                     self._changed.notify_all()
-                continue
-            with self._changed:
-                self.datagrams.append(data)
-                self.spans.extend(spans)
-                self._changed.notify_all()
+            if self._stop.is_set():
+                return
