@@ -30,7 +30,7 @@ __all__ = ["TracedRun", "incoming_context"]
 logger = logging.getLogger("chaostoolkit")
 
 _PHASES = ("hypothesis", "method", "rollback")
-#: the phase span (hypothesis, method, rollback) of the calling context
+#: the open phase (hypothesis, method, rollback) of the calling context
 _phase: contextvars.ContextVar = contextvars.ContextVar(
     "chaostracing_phase_span", default=None
 )
@@ -105,7 +105,7 @@ class TracedRun:
         var = ctx.level_var(level)
         entry.tokens.append((var, var.set(span)))
         if level in _PHASES:
-            entry.tokens.append((_phase, _phase.set(span)))
+            entry.tokens.append((_phase, _phase.set(entry)))
         if level == "activity":
             entry.tokens.append((ctx._current, ctx._current.set(span)))
         with self._lock:
@@ -132,17 +132,12 @@ class TracedRun:
         if level == "method":
             self._method_done = True
         _record(entry.span, level, state, self.config.max_tag_length)
-        hypothesis = _phase.get()
-        if (
-            level == "activity"
-            and hypothesis is not None
-            and self._is_hypothesis(hypothesis)
-        ):
+        phase = _phase.get()
+        if level == "activity" and phase is not None and phase.level == "hypothesis":
+            # a probe: finished with its hypothesis, once tolerance is known
             entry.finished_at = time.time()
-            owner = self._entry_of(hypothesis)
-            if owner is not None:
-                owner.pending.append(entry)
-                return
+            phase.pending.append(entry)
+            return
         if level == "hypothesis":
             self._finish_probes(entry, state)
         if level == "experiment":
@@ -196,7 +191,8 @@ class TracedRun:
         if level in _PHASES:
             parent = proxy._open_span("experiment")
         elif level == "activity":
-            parent = _phase.get()
+            phase = _phase.get()
+            parent = phase.span if phase is not None else None
             if parent is None:
                 parent = _latest(
                     proxy._open_span("method"), proxy._open_span("rollback")
@@ -210,16 +206,6 @@ class TracedRun:
             # every span of the run in one trace
             return None, [follows_from(self._root.context)]
         return parent, None
-
-    def _is_hypothesis(self, span: opentracing.Span) -> bool:
-        return any(s is span for s in self.proxy._open["hypothesis"])
-
-    def _entry_of(self, span: opentracing.Span) -> Optional[_Open]:
-        with self._lock:
-            for entry in self._registry.values():
-                if entry.span is span:
-                    return entry
-        return None
 
     def _finish_probes(self, entry: _Open, state: Any) -> None:
         runs = state.get("probes", []) if isinstance(state, Mapping) else []
