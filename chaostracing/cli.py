@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "--trace", metavar="ID", help="only the trace whose id starts with ID"
     )
     show.add_argument(
-        "--width", type=int, help="columns to use (default: the terminal's)"
+        "--width",
+        type=int,
+        help="columns to use (default: the terminal's, 150 when piped)",
     )
     show.set_defaults(run=_show)
 
@@ -124,8 +126,11 @@ def _show(args: argparse.Namespace) -> int:
             raise ValueError(f"no trace {args.trace} in {args.file}")
     if not spans:
         raise ValueError(f"{args.file} holds no span")
-    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    sys.stdout.write(render(spans, width=args.width, color=color))
+    tty = sys.stdout.isatty()
+    color = tty and not os.environ.get("NO_COLOR")
+    # piped output has no width to fit: leave room for the tags
+    width = args.width or (None if tty else 150)
+    sys.stdout.write(render(spans, width=width, color=color))
     return 0
 
 
