@@ -136,7 +136,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from chaostracing.agent import AgentReceiver
-    from chaostracing.jaeger_json import dumps_traces, write_atomic
+    from chaostracing.jaeger_json import dumps_received, write_atomic
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -152,15 +152,7 @@ def _collect(args: argparse.Namespace) -> int:
 
     def save() -> int:
         spans = list(receiver.spans)
-        groups = {}
-        for span in spans:
-            key = (span.service_name, tuple(sorted(span.process_tags.items())))
-            groups.setdefault(key, []).append(span.to_record())
-        processes = [
-            ((service, list(tags)), records)
-            for (service, tags), records in groups.items()
-        ]
-        write_atomic(args.output, dumps_traces(processes))
+        write_atomic(args.output, dumps_received(spans))
         return len(spans)
 
     with receiver:

@@ -21,7 +21,13 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 from chaostracing.agent import ReceivedSpan
 from chaostracing.exporters.records import SpanRecord
 
-__all__ = ["dumps_traces", "load_spans", "to_document", "write_atomic"]
+__all__ = [
+    "dumps_received",
+    "dumps_traces",
+    "load_spans",
+    "to_document",
+    "write_atomic",
+]
 
 Process = Tuple[str, Sequence[Tuple[str, Any]]]
 
@@ -55,6 +61,18 @@ def to_document(
 
 def dumps_traces(groups) -> str:
     return json.dumps(to_document(groups), indent=1, ensure_ascii=False)
+
+
+def dumps_received(spans: Iterable[ReceivedSpan]) -> str:
+    """The JSON document of spans received from agents, by sending process."""
+    groups: Dict[Tuple[str, tuple], List[SpanRecord]] = {}
+    for span in spans:
+        key = (span.service_name, tuple(sorted(span.process_tags.items())))
+        groups.setdefault(key, []).append(span.to_record())
+    return dumps_traces(
+        ((service, list(tags)), records)
+        for (service, tags), records in groups.items()
+    )
 
 
 def write_atomic(path: str, text: str) -> None:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE))
 from service import DemoService  # noqa: E402
 
 from chaostracing.agent import AgentReceiver  # noqa: E402
-from chaostracing.jaeger_json import dumps_traces, write_atomic  # noqa: E402
+from chaostracing.jaeger_json import dumps_received, write_atomic  # noqa: E402
 
 
 def main() -> int:
@@ -67,9 +67,7 @@ def main() -> int:
         if agent:
             # chaos run returns once every span was handed to the socket
             spans = agent.wait_quiet(quiet=0.1, timeout=2)
-            write_atomic(str(trace_file), dumps_traces(
-                [((s.service_name, sorted(s.process_tags.items())),
-                  [s.to_record()]) for s in spans]))
+            write_atomic(str(trace_file), dumps_received(spans))
     finally:
         if agent:
             agent.stop()
