@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
-from chaostracing.exporters.records import SpanRecord
+from chaostracing.exporters.records import CHILD_OF, FOLLOWS_FROM, SpanRecord
 from chaostracing.thrift_decode import decode_emit_batch
 
 __all__ = ["AgentReceiver", "ReceivedSpan", "decode_datagram"]
@@ -52,7 +52,8 @@ class ReceivedSpan:
             tags=dict(record.tags),
             logs=[(ts, dict(fields)) for ts, fields in record.logs],
             references=[
-                ("follows_from" if kind == 1 else "child_of", trace, span)
+                ("follows_from" if kind == FOLLOWS_FROM else "child_of", trace,
+                 span)
                 for kind, trace, span in record.references
             ],
             process_tags=process_tags,
@@ -68,7 +69,8 @@ class ReceivedSpan:
             start_us=self.start_us,
             duration_us=self.duration_us,
             references=[
-                (1 if kind == "follows_from" else 0, trace, span)
+                (FOLLOWS_FROM if kind == "follows_from" else CHILD_OF, trace,
+                 span)
                 for kind, trace, span in self.references
             ],
             tags=list(self.tags.items()),

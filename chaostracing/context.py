@@ -121,11 +121,8 @@ def bind_context(func: F) -> F:
 
     @functools.wraps(func)
     def bound(*args: Any, **kwargs: Any) -> Any:
-        token = _current.set(span)
-        try:
+        with use_span(span):
             return func(*args, **kwargs)
-        finally:
-            _current.reset(token)
 
     return bound  # type: ignore[return-value]
 

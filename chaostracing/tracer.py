@@ -273,4 +273,8 @@ def from_header(value: str) -> JaegerSpanContext:
 
 def reference_kind(reference: opentracing.Reference) -> int:
     """Jaeger's ``SpanRefType``: 0 child of, 1 follows from."""
-    return 1 if reference.type == ReferenceType.FOLLOWS_FROM else 0
+    from chaostracing.exporters.records import CHILD_OF, FOLLOWS_FROM
+
+    if reference.type == ReferenceType.FOLLOWS_FROM:
+        return FOLLOWS_FROM
+    return CHILD_OF

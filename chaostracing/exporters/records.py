@@ -7,7 +7,7 @@ lengths capped) on the exporter's thread, never on the traced one.
 """
 from typing import Any, List, NamedTuple, Optional, Tuple
 
-from chaostracing.redact import Redactor, to_tag_value
+from chaostracing.redact import Redactor, to_tag_value, truncate
 
 __all__ = ["SpanRecord", "from_span", "trim_record"]
 
@@ -69,8 +69,6 @@ def from_span(span: Any, redactor: Redactor) -> SpanRecord:
 
 def trim_record(record: SpanRecord, max_length: int) -> SpanRecord:
     """The same span with every text value cut to ``max_length``."""
-    from chaostracing.redact import truncate
-
     def cut(tags: List[Tag]) -> List[Tag]:
         return [
             (k[:max_length], truncate(v, max_length) if isinstance(v, str) else v)
