@@ -176,7 +176,7 @@ def cleanup_control() -> None:
         if left:
             logger.debug("chaostracing: finished %d span(s) left open", left)
     finally:
-        if getattr(run, "instrumented_requests", False):
+        if run.instrumented_requests:
             from chaostracing_contrib import requests as traced_requests
 
             traced_requests.uninstrument()
@@ -245,7 +245,7 @@ def _shutdown(run: TracedRun) -> None:
 
 def _active() -> Optional[TracedRun]:
     run = _run
-    if run is None or getattr(run, "disabled", False):
+    if run is None or run.disabled:
         return None
     return run
 
