@@ -45,6 +45,8 @@ setup(
             "pytest>=7",
             "pytest-timeout>=2.1",
             "responses>=0.23",
+            # opentracing.harness.api_check imports it
+            "mock>=4",
             "hypothesis>=6",
             "opentelemetry-sdk>=1.20",
             "opentelemetry-exporter-otlp-proto-http>=1.20",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from _common import ROOT, compile_package, median, report, timed_chaos_run
 
-from chaostracing.agent import AgentReceiver
+from chaostracing.jaeger.agent import AgentReceiver
 
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}

@@ -19,7 +19,7 @@ from _common import ROOT, compile_package, median, report, timed_chaos_run
 sys.path.insert(0, str(ROOT / "examples"))
 from load_experiment import load_experiment  # noqa: E402
 
-from chaostracing.agent import AgentReceiver  # noqa: E402
+from chaostracing.jaeger.agent import AgentReceiver  # noqa: E402
 
 ARGS = ["--hypothesis-strategy", "continuously", "--hypothesis-frequency", "0.05"]
 

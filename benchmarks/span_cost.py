@@ -27,7 +27,7 @@ import opentracing
 from _common import ROOT, compile_package, report
 
 from chaostracing import context as ctx
-from chaostracing.agent import AgentReceiver
+from chaostracing.jaeger.agent import AgentReceiver
 from chaostracing.config import load_config
 from chaostracing.providers import make_backend
 from chaostracing.redact import Redactor

@@ -27,7 +27,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except (OSError, ValueError) as error:
-        print(f"chaostracing {args.command}: {error}", file=sys.stderr)
+        from chaostracing.waterfall import printable
+
+        print(f"chaostracing {args.command}: {printable(error, 2000)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -115,15 +118,15 @@ def _seconds(text: str) -> float:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from chaostracing.jaeger_json import load_spans
-    from chaostracing.waterfall import render
+    from chaostracing.jaegerjson import load_spans
+    from chaostracing.waterfall import printable, render
 
     spans = load_spans(args.file)
     if args.trace:
         wanted = args.trace.lower()
         spans = [s for s in spans if s.trace_id_hex.startswith(wanted)]
         if not spans:
-            raise ValueError(f"no trace {args.trace} in {args.file}")
+            raise ValueError(f"no trace {printable(args.trace)} in {args.file}")
     if not spans:
         raise ValueError(f"{args.file} holds no span")
     tty = sys.stdout.isatty()
@@ -135,8 +138,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from chaostracing.agent import AgentReceiver
-    from chaostracing.jaeger_json import dumps_received, write_atomic
+    from chaostracing.jaeger.agent import AgentReceiver
+    from chaostracing.jaegerjson import dumps, write_atomic
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -152,7 +155,7 @@ def _collect(args: argparse.Namespace) -> int:
 
     def save() -> int:
         spans = list(receiver.spans)
-        write_atomic(args.output, dumps_received(spans))
+        write_atomic(args.output, dumps(spans))
         return len(spans)
 
     with receiver:

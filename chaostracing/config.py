@@ -1,66 +1,65 @@
-"""Read the tracing settings of a run into one validated :class:`TracingConfig`.
+"""The tracing settings: one table, read into one validated :class:`TracingConfig`.
+
+Each setting (:data:`SETTINGS`) has a key, a parser that says what it
+expects, a default, the environment variables read for it, the providers
+that use it and a line of help. :func:`load_config`, :func:`validate` (for
+``chaos validate``), the warnings at run time and the README's settings
+table (:func:`settings_markdown`) all come from it.
 
 Three sources are merged, the first that sets a key wins:
 
 1. the control's ``arguments`` (``provider.arguments`` of the control block),
 2. the experiment's ``configuration``,
-3. environment variables (``CHAOSTRACING_PROVIDER``, the standard
-   ``JAEGER_AGENT_HOST`` / ``JAEGER_AGENT_PORT`` and ``JAEGER_SERVICE_NAME``).
+3. environment variables (``CHAOSTRACING_<NAME>`` for every setting, and the
+   standard ``JAEGER_AGENT_HOST`` / ``JAEGER_AGENT_PORT`` /
+   ``JAEGER_SERVICE_NAME`` / ``OTEL_SERVICE_NAME``).
 
-Nothing configured means no tracing: :func:`load_config` then returns a
-config whose ``provider`` is ``"noop"``. Setting ``JAEGER_AGENT_HOST`` alone
-is enough to select the ``jaeger`` provider.
-
-Bad values raise :class:`ConfigError`, whose message names the key, the value
-received and what is expected: it is shown to the user as it is.
+An empty string means "not set here" (the original README's example ships
+``"tracing_host": ""``). Nothing configured means no tracing (provider
+``noop``); ``tracing_host`` alone selects ``jaeger``, ``tracing_file``
+alone selects ``file``. Only the settings the chosen provider uses are
+checked: a bad ``tracing_port`` does not switch off the ``file`` provider,
+which has no port.
 """
-import logging
-import os
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+import difflib
+from dataclasses import dataclass, field, replace
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 __all__ = [
     "ConfigError",
     "PROVIDERS",
+    "SETTINGS",
+    "Setting",
     "TracingConfig",
     "load_config",
-    "validate_arguments",
+    "settings_markdown",
+    "unknown_keys",
+    "validate",
 ]
-logger = logging.getLogger("chaostoolkit")
 
 PROVIDERS = ("jaeger", "otlp", "file", "noop")
 ALIASES = {"opentelemetry": "otlp"}
-DEFAULT_PORTS = {"jaeger": 6831, "otlp": 4318}
-DEFAULT_PROPAGATION = {"otlp": ("w3c",)}
-
-# key -> environment variables read for it, in order
-_ENV_KEYS = {
-    "tracing_provider": ("CHAOSTRACING_PROVIDER",),
-    "tracing_host": ("JAEGER_AGENT_HOST",),
-    "tracing_port": ("JAEGER_AGENT_PORT",),
-    "tracing_service_name": ("JAEGER_SERVICE_NAME", "OTEL_SERVICE_NAME"),
-    "tracing_file": ("CHAOSTRACING_FILE",),
-    "tracing_ui_url": ("CHAOSTRACING_UI_URL",),
-}
-_KNOWN_KEYS = (
-    "tracing_provider",
-    "tracing_host",
-    "tracing_port",
-    "tracing_service_name",
-    "tracing_sampler_rate",
-    "tracing_max_tag_length",
-    "tracing_flush_timeout",
-    "tracing_max_queue_size",
-    "tracing_propagation",
-    "tracing_file",
-    "tracing_ui_url",
-    "tracing_instrument_requests",
-)
 PROPAGATION_FORMATS = ("jaeger", "w3c", "b3")
+_ALL = ("jaeger", "otlp", "file")
+_EXPORTING = ("jaeger", "otlp")
 
 
 class ConfigError(ValueError):
-    """A tracing setting has a value we cannot use."""
+    """Tracing settings we cannot use; ``problems`` holds one sentence per
+    bad setting, each naming the key and what is expected."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -75,22 +74,27 @@ class TracingConfig:
     sampler_rate: float = 1.0
     #: longest tag or log value sent, longer ones are cut with a marker
     max_tag_length: int = 1024
-    #: longest wait, in seconds, for spans to reach the agent at cleanup
+    #: longest wait, in seconds, for spans to be delivered at cleanup
     flush_timeout: float = 2.0
     #: spans held in memory at most before new ones are dropped and counted
     max_queue_size: int = 100_000
     #: trace-context headers written by ``inject``
     propagation: Tuple[str, ...] = ("jaeger",)
+    #: the name of Jaeger's trace header (0.18.1's ``tracing_id_name``)
+    trace_header: str = "uber-trace-id"
+    #: the prefix of Jaeger's baggage headers
+    baggage_prefix: str = "uberctx-"
     #: the ``file`` provider's output (default: next to the journal)
     file: Optional[str] = None
     #: Jaeger UI's base URL, to log and record a link to the trace
     ui_url: Optional[str] = None
-    #: the experiment's title, a resource attribute of the otlp provider
-    experiment_title: Optional[str] = None
     #: trace every ``requests`` call of the run (chaoslib's HTTP provider
     #: included) and carry the trace headers to the system under test
     instrument_requests: bool = False
-    #: where each setting came from, for the log line at start-up
+    #: the experiment's title, a process tag / resource attribute
+    experiment_title: Optional[str] = None
+    #: where each setting came from ("control arguments", "configuration",
+    #: "$ENV_NAME")
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -98,6 +102,190 @@ class TracingConfig:
         return self.provider != "noop"
 
 
+###############################################################################
+# Parsers: each returns the value or raises ValueError("expected ...")
+###############################################################################
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError("expected a non-empty string")
+
+
+def _host(value: Any) -> str:
+    host = _text(value)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # "[::1]" as written in URLs
+    if any(c.isspace() for c in host) or "/" in host or "@" in host:
+        raise ValueError("expected a host name or an IP address")
+    return host
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return number
+
+    parse.expected = f"an integer from {low} to {high}"  # type: ignore
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}")
+        return number
+
+    parse.expected = f"a number from {low:g} to {high:g}"  # type: ignore
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("expected true or false")
+
+
+def _formats(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, (list, tuple)) and items:
+        names = tuple(
+            str(i).strip().lower() for i in items if str(i).strip()
+        )
+        if names and all(n in PROPAGATION_FORMATS for n in names):
+            return tuple(dict.fromkeys(names))
+    raise ValueError(
+        "expected a list of " + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
+    )
+
+
+def _url(value: Any) -> str:
+    url = _text(value)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(
+            "expected an http:// or https:// URL such as http://localhost:16686"
+        )
+    return url.rstrip("/")
+
+
+def _header_name(value: Any) -> str:
+    name = _text(value).lower()
+    if not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError("expected an HTTP header name (letters, digits, -, _)")
+    return name
+
+
+def _provider(value: Any) -> str:
+    if isinstance(value, str):
+        name = ALIASES.get(value.strip().lower(), value.strip().lower())
+        if name in PROVIDERS:
+            return name
+    raise ValueError(
+        "expected one of " + ", ".join(repr(p) for p in PROVIDERS)
+        + " (or 'opentelemetry')"
+    )
+
+
+###############################################################################
+# The table
+###############################################################################
+@dataclass(frozen=True)
+class Setting:
+    """One tracing setting."""
+
+    key: str
+    #: the TracingConfig attribute it fills
+    attribute: str
+    parse: Callable[[Any], Any]
+    #: what the README shows as the default
+    default_text: str
+    help: str
+    #: environment variables read for it after ``CHAOSTRACING_<NAME>``
+    env: Tuple[str, ...] = ()
+    #: the providers that use it: only those check it
+    providers: Tuple[str, ...] = _ALL
+
+    @property
+    def env_names(self) -> Tuple[str, ...]:
+        own = "CHAOSTRACING_" + self.key[len("tracing_"):].upper()
+        return (own,) + tuple(e for e in self.env if e != own)
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting("tracing_provider", "provider", _provider, "*(none: tracing off)*",
+            "`jaeger` (UDP to an agent), `otlp` (OTLP/HTTP), `file` (a Jaeger "
+            "JSON file), or `noop` to switch tracing off explicitly",
+            providers=PROVIDERS),
+    Setting("tracing_host", "host", _host, "`127.0.0.1`",
+            "the Jaeger agent's (or OTLP endpoint's) host name or IP address "
+            "(`::1` works)", env=("JAEGER_AGENT_HOST",), providers=_EXPORTING),
+    Setting("tracing_port", "port", _integer(1, 65535),
+            "`6831` (`4318` for otlp)",
+            "the agent's UDP port (Thrift compact), or the OTLP/HTTP port",
+            env=("JAEGER_AGENT_PORT",), providers=_EXPORTING),
+    Setting("tracing_service_name", "service_name", _text, "`chaostoolkit`",
+            "the service name the spans are reported under",
+            env=("JAEGER_SERVICE_NAME", "OTEL_SERVICE_NAME")),
+    Setting("tracing_sampler_rate", "sampler_rate", _number(0.0, 1.0), "`1.0`",
+            "fraction of runs traced; `1.0` keeps every span"),
+    Setting("tracing_max_tag_length", "max_tag_length",
+            _integer(16, 65000), "`1024`",
+            "longest tag/log value sent; longer ones are cut (after secrets "
+            "are masked) and end in `...[truncated; N chars in all]`"),
+    Setting("tracing_flush_timeout", "flush_timeout", _number(0.0, 60.0),
+            "`2.0`",
+            "longest wait, in seconds, for spans to be delivered at the end "
+            "of the run"),
+    Setting("tracing_max_queue_size", "max_queue_size",
+            _integer(1, 10_000_000), "`100000`",
+            "spans held at most while waiting to be sent; more are dropped "
+            "and counted"),
+    Setting("tracing_propagation", "propagation", _formats,
+            "`[\"jaeger\"]` (`[\"w3c\"]` for otlp)",
+            "trace headers written by `inject`: any of `jaeger` "
+            "(`uber-trace-id`), `w3c` (`traceparent`), `b3`"),
+    Setting("tracing_id_name", "trace_header", _header_name,
+            "`uber-trace-id`",
+            "the name of the Jaeger trace header (as in 0.18.1)"),
+    Setting("tracing_baggage_prefix", "baggage_prefix", _header_name,
+            "`uberctx-`", "the prefix of Jaeger baggage headers"),
+    Setting("tracing_file", "file", _text,
+            "`chaostracing-trace.json` next to the journal",
+            "the `file` provider's output", providers=("file",)),
+    Setting("tracing_instrument_requests", "instrument_requests", _boolean,
+            "`false`",
+            "trace every `requests` call of the run, chaoslib's `http` "
+            "provider included: each is a client span under its activity and "
+            "carries the trace headers to the system under test"),
+    Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
+            "Jaeger UI's address (e.g. `http://localhost:16686`): the run "
+            "logs and records a link to its trace"),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+KNOWN_KEYS = tuple(_BY_KEY)
+_PROVIDER_DEFAULTS = {
+    "otlp": {"port": 4318, "propagation": ("w3c",)},
+}
+
+
+###############################################################################
+# Loading and validating
+###############################################################################
 def load_config(
     configuration: Optional[Mapping[str, Any]] = None,
     arguments: Optional[Mapping[str, Any]] = None,
@@ -105,101 +293,114 @@ def load_config(
 ) -> TracingConfig:
     """Merge and validate the tracing settings.
 
-    :raises ConfigError: when a value is of the wrong type or out of range.
+    :raises ConfigError: listing every setting the chosen provider uses
+        whose value is of the wrong type or out of range.
 
-    >>> load_config({"tracing_provider": "jaeger"}).port
+    >>> load_config({"tracing_provider": "jaeger"}, environ={}).port
     6831
     """
-    if environ is None:
-        environ = os.environ
-    raw, sources = _merge(configuration or {}, arguments or {}, environ)
+    import os
 
-    provider = raw.get("tracing_provider")
+    environ = os.environ if environ is None else environ
+    raw, sources = _merge(configuration or {}, arguments or {}, environ)
+    problems: List[str] = []
+    provider = _provider_of(raw, problems)
     if provider is None:
-        if "tracing_host" in raw:
-            provider = "jaeger"
-        elif "tracing_file" in raw:
-            provider = "file"
-        else:
-            provider = "noop"
-    if isinstance(provider, str):
-        provider = ALIASES.get(provider.strip().lower(), provider)
-    provider = _choice("tracing_provider", provider, PROVIDERS)
+        raise ConfigError(problems)
     if provider == "otlp":
         # the Jaeger agent's variables do not point at an OTLP endpoint
         for key in ("tracing_host", "tracing_port"):
             if sources.get(key, "").startswith("$JAEGER_"):
                 raw.pop(key)
                 sources.pop(key)
-
     values: Dict[str, Any] = {"provider": provider, "sources": sources}
-    if "tracing_host" in raw:
-        values["host"] = _host(raw["tracing_host"])
-    values["port"] = _int(
-        "tracing_port",
-        raw.get("tracing_port", DEFAULT_PORTS.get(provider, 6831)),
-        1,
-        65535,
-    )
-    if "tracing_service_name" in raw:
-        values["service_name"] = _text(
-            "tracing_service_name", raw["tracing_service_name"]
-        )
-    if "tracing_sampler_rate" in raw:
-        values["sampler_rate"] = _float(
-            "tracing_sampler_rate", raw["tracing_sampler_rate"], 0.0, 1.0
-        )
-    if "tracing_max_tag_length" in raw:
-        values["max_tag_length"] = _int(
-            "tracing_max_tag_length", raw["tracing_max_tag_length"], 16, 65000
-        )
-    if "tracing_flush_timeout" in raw:
-        values["flush_timeout"] = _float(
-            "tracing_flush_timeout", raw["tracing_flush_timeout"], 0.0, 60.0
-        )
-    if "tracing_max_queue_size" in raw:
-        values["max_queue_size"] = _int(
-            "tracing_max_queue_size",
-            raw["tracing_max_queue_size"],
-            1,
-            10_000_000,
-        )
-    if "tracing_file" in raw:
-        values["file"] = _text("tracing_file", raw["tracing_file"])
-    if "tracing_ui_url" in raw:
-        url = _text("tracing_ui_url", raw["tracing_ui_url"])
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"tracing_ui_url is {url!r}: expected an http:// or https:// "
-                "URL such as http://localhost:16686"
-            )
-        values["ui_url"] = url.rstrip("/")
-    if "tracing_instrument_requests" in raw:
-        values["instrument_requests"] = _bool(
-            "tracing_instrument_requests", raw["tracing_instrument_requests"]
-        )
-    if "tracing_propagation" in raw:
-        values["propagation"] = _formats(raw["tracing_propagation"])
-    elif provider in DEFAULT_PROPAGATION:
-        values["propagation"] = DEFAULT_PROPAGATION[provider]
+    values.update(_PROVIDER_DEFAULTS.get(provider, {}))
+    values.update(_parse(raw, provider, problems))
+    if problems:
+        raise ConfigError(problems)
     return TracingConfig(**values)
 
 
-def validate_arguments(arguments: Mapping[str, Any]) -> List[str]:
-    """Errors in a control's ``arguments`` block, one sentence each."""
-    errors = []
+def _parse(
+    raw: Mapping[str, Any], provider: Optional[str], problems: List[str]
+) -> Dict[str, Any]:
+    """Parse the settings ``provider`` uses (all of them when ``None``)."""
+    values = {}
+    for setting in SETTINGS[1:]:
+        if setting.key not in raw:
+            continue
+        if provider is not None and provider not in setting.providers:
+            continue
+        try:
+            values[setting.attribute] = setting.parse(raw[setting.key])
+        except ValueError as error:
+            problems.append(_problem(setting.key, raw[setting.key], error))
+    return values
+
+
+def validate(
+    configuration: Optional[Mapping[str, Any]] = None,
+    arguments: Optional[Mapping[str, Any]] = None,
+) -> List[str]:
+    """Every problem with the tracing settings written in an experiment:
+    bad values, unknown control arguments, misspelled ``tracing_*`` keys.
+
+    Values only known at run time (``${...}`` substitutions, chaoslib
+    ``{"type": "env", ...}`` references) are not checked.
+    """
+    def static(values: Mapping[str, Any]) -> Dict[str, Any]:
+        return {
+            k: v for k, v in values.items()
+            if not (isinstance(v, str) and "${" in v)
+            and not (isinstance(v, Mapping) and "type" in v)
+        }
+
+    configuration = configuration or {}
+    arguments = arguments or {}
+    problems = unknown_keys(configuration, arguments)
+    raw, _ = _merge(static(configuration), static(arguments), {})
+    provider = _provider_of(raw, problems)
+    if "tracing_provider" not in raw:
+        provider = None  # chosen at run time: any provider may use them
+    _parse(raw, provider, problems)
+    return problems
+
+
+def unknown_keys(
+    configuration: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> List[str]:
+    """Sentences about keys that are not settings: any control argument, and
+    ``tracing_*`` keys of the configuration (the rest of the configuration
+    belongs to the experiment)."""
+    problems = []
     for key in arguments:
-        if key not in _KNOWN_KEYS:
-            errors.append(
-                f"unknown control argument '{key}': expected one of "
-                + ", ".join(_KNOWN_KEYS)
-            )
-    known = {k: v for k, v in arguments.items() if k in _KNOWN_KEYS}
-    try:
-        load_config({}, known, environ={})
-    except ConfigError as error:
-        errors.append(str(error))
-    return errors
+        if key not in _BY_KEY:
+            problems.append(
+                f"unknown control argument {str(key)!r}{_suggest(key)}")
+    for key in configuration:
+        if isinstance(key, str) and key.lower().startswith("tracing_") \
+                and key not in _BY_KEY:
+            problems.append(
+                f"{key!r} in the configuration is not a tracing setting"
+                f"{_suggest(key)}")
+    return problems
+
+
+def with_experiment(config: TracingConfig, title: Any) -> TracingConfig:
+    """``config`` knowing the experiment's title (a process tag)."""
+    if isinstance(title, str) and title:
+        return replace(config, experiment_title=title)
+    return config
+
+
+def settings_markdown() -> str:
+    """The README's settings table."""
+    lines = ["| key | default | environment | meaning |",
+             "|---|---|---|---|"]
+    for s in SETTINGS:
+        env = ", ".join(f"`{e}`" for e in s.env_names)
+        lines.append(f"| `{s.key}` | {s.default_text} | {env} | {s.help} |")
+    return "\n".join(lines) + "\n"
 
 
 ###############################################################################
@@ -212,100 +413,49 @@ def _merge(
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     raw: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
-    for key in _KNOWN_KEYS:
+    for setting in SETTINGS:
+        key = setting.key
         if _is_set(arguments.get(key)):
             raw[key], sources[key] = arguments[key], "control arguments"
         elif _is_set(configuration.get(key)):
             raw[key], sources[key] = configuration[key], "configuration"
         else:
-            for name in _ENV_KEYS.get(key, ()):
+            for name in setting.env_names:
                 if environ.get(name):
                     raw[key], sources[key] = environ[name], f"${name}"
                     break
     return raw, sources
 
 
+def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
+    value = raw.get("tracing_provider")
+    if value is None:
+        if "tracing_host" in raw:
+            return "jaeger"
+        if "tracing_file" in raw:
+            return "file"
+        return "noop"
+    try:
+        return _provider(value)
+    except ValueError as error:
+        problems.append(_problem("tracing_provider", value, error))
+        return None
+
+
+def _problem(key: str, value: Any, error: ValueError) -> str:
+    from chaostracing.redact import safe_repr
+
+    return f"{key} is {safe_repr(value, 80)}: {error}"
+
+
 def _is_set(value: Any) -> bool:
-    # the original README's example ships `"tracing_host": ""`: an empty
-    # string means "not set here", not "an empty host"
     return value is not None and value != ""
 
 
-def _choice(key: str, value: Any, allowed: Tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.strip().lower() in allowed:
-        return value.strip().lower()
-    raise ConfigError(
-        f"{key} is {value!r}: expected one of "
-        + ", ".join(repr(a) for a in allowed)
-        + (" (or 'opentelemetry')" if key == "tracing_provider" else "")
-    )
-
-
-def _text(key: str, value: Any) -> str:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise ConfigError(f"{key} is {value!r}: expected a non-empty string")
-
-
-def _host(value: Any) -> str:
-    host = _text("tracing_host", value)
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]  # "[::1]" as written in URLs
-    if any(c.isspace() for c in host) or "/" in host:
-        raise ConfigError(
-            f"tracing_host is {value!r}: expected a host name or an IP address"
-        )
-    return host
-
-
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConfigError(f"{key} is {value!r}: expected true or false")
-
-
-def _formats(value: Any) -> Tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if isinstance(items, (list, tuple)) and items:
-        names = tuple(
-            str(i).strip().lower() for i in items if str(i).strip()
-        )
-        if names and all(n in PROPAGATION_FORMATS for n in names):
-            return tuple(dict.fromkeys(names))
-    raise ConfigError(
-        f"tracing_propagation is {value!r}: expected a list of "
-        + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
-    )
-
-
-def _int(key: str, value: Any, low: int, high: int) -> int:
-    number = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    if number is None or not low <= number <= high:
-        raise ConfigError(
-            f"{key} is {value!r}: expected an integer from {low} to {high}"
-        )
-    return number
-
-
-def _float(key: str, value: Any, low: float, high: float) -> float:
-    number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-    if number is None or not low <= number <= high:
-        raise ConfigError(
-            f"{key} is {value!r}: expected a number from {low:g} to {high:g}"
-        )
-    return number
+def _suggest(key: Any) -> str:
+    if not isinstance(key, str):
+        return ""
+    close = difflib.get_close_matches(key.lower(), KNOWN_KEYS, n=1, cutoff=0.75)
+    if close:
+        return f" (did you mean {close[0]}?)"
+    return "; expected one of " + ", ".join(KNOWN_KEYS)

@@ -1,19 +1,21 @@
-"""Where "the current span" lives, and the tracer proxy set as the global tracer.
+"""The current span for extension code, and the tracer proxy set as the global
+tracer.
 
-Spans are remembered twice:
-
-- in context variables, one per level plus "the current span", so each
-  thread and each asyncio task sees its own;
-- run-wide, the most recently opened span still open at each level, as the
-  fallback for threads that start without a copy of the context: chaoslib's
-  thread pools for background activities, or threads an extension starts.
+"The current span" has one source: the active scope of
+:data:`chaostracing.scope.SCOPE_MANAGER` (a context variable: each thread and
+asyncio task sees its own). On top of it this module keeps, run-wide, the
+spans open at each level (experiment, hypothesis, method, rollback,
+activity): the fallback for threads that start without a copy of the
+context (chaoslib's thread pools, threads an extension starts), and what
+``tracer.activity_span`` and friends answer there.
 
 :class:`TracerProxy` is what ``opentracing.tracer`` holds while a run is
 traced. It behaves as the real tracer and adds the attributes the original
-README promised (``tracer.activity_span`` and friends), answered for the
-calling context. When no run is traced, importing :mod:`chaostracing` puts a
-no-op proxy in place of OpenTracing's no-op tracer, so those attributes
-exist and read ``None``.
+README promised (``tracer.activity_span``...), answered for the calling
+context. When no run is traced, importing :mod:`chaostracing` puts a no-op
+proxy in place of OpenTracing's no-op tracer, so those attributes exist and
+read ``None``. A run enters and leaves levels through :meth:`TracerProxy.
+enter` and :meth:`TracerProxy.leave`, which return and take a handle.
 """
 import contextlib
 import contextvars
@@ -23,8 +25,16 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import opentracing
 
+from chaostracing.scope import (
+    SCOPE_MANAGER,
+    active_span,
+    is_suppressed,
+    suppress_instrumentation,
+)
+
 __all__ = [
     "LEVELS",
+    "Entry",
     "TracerProxy",
     "bind_context",
     "current_span",
@@ -32,26 +42,17 @@ __all__ = [
     "install_noop_proxy",
     "is_suppressed",
     "is_tracing",
-    "level_var",
     "restore",
-    "set_current_span",
     "suppress_instrumentation",
     "use_span",
 ]
 
 LEVELS = ("experiment", "hypothesis", "method", "rollback", "activity")
 
-_current: contextvars.ContextVar = contextvars.ContextVar(
-    "chaostracing_current_span", default=None
-)
 _level_vars: Dict[str, contextvars.ContextVar] = {
     level: contextvars.ContextVar(f"chaostracing_{level}_span", default=None)
     for level in LEVELS
 }
-
-
-def level_var(level: str) -> contextvars.ContextVar:
-    return _level_vars[level]
 
 
 def current_span() -> Optional[opentracing.Span]:
@@ -65,22 +66,13 @@ def current_span() -> Optional[opentracing.Span]:
     >>> chaostracing.current_span() is None  # no run is traced here
     True
     """
-    span = _current.get()
+    span = active_span()
     tracer = opentracing.tracer
     if not isinstance(tracer, TracerProxy):
         return span
     if span is None:
         return tracer._open_span("activity")
     return span if tracer._owns(span) else None
-
-
-def set_current_span(span: Optional[opentracing.Span]) -> contextvars.Token:
-    """Make ``span`` current; pass the returned token to ``reset``."""
-    return _current.set(span)
-
-
-def reset_current_span(token: contextvars.Token) -> None:
-    _current.reset(token)
 
 
 @contextlib.contextmanager
@@ -93,11 +85,11 @@ def use_span(span: Optional[opentracing.Span]) -> Iterator[Any]:
     ...     current_span() is None
     True
     """
-    token = _current.set(span)
+    scope = SCOPE_MANAGER.activate(span, False)
     try:
         yield span
     finally:
-        _current.reset(token)
+        scope.close()
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -127,29 +119,6 @@ def bind_context(func: F) -> F:
     return bound  # type: ignore[return-value]
 
 
-_suppressed: contextvars.ContextVar = contextvars.ContextVar(
-    "chaostracing_suppressed", default=False
-)
-
-
-@contextlib.contextmanager
-def suppress_instrumentation() -> Iterator[None]:
-    """Inside the block, instrumented libraries make no span.
-
-    Exporters send their own traffic under it, so that tracing never traces
-    itself (the OTLP exporter speaks HTTP through ``requests``).
-    """
-    token = _suppressed.set(True)
-    try:
-        yield
-    finally:
-        _suppressed.reset(token)
-
-
-def is_suppressed() -> bool:
-    return _suppressed.get()
-
-
 def is_tracing() -> bool:
     """Whether spans started now go anywhere (a run is traced, or some
     tracer other than OpenTracing's no-op one is registered)."""
@@ -159,12 +128,26 @@ def is_tracing() -> bool:
     return type(tracer) is not opentracing.Tracer
 
 
+class Entry:
+    """A level entered by :meth:`TracerProxy.enter`: what ``leave`` undoes."""
+
+    __slots__ = ("level", "span", "_token", "_previous", "_scope")
+
+    def __init__(self, level: str, span: opentracing.Span) -> None:
+        self.level = level
+        self.span = span
+        self._token: Any = None
+        self._previous: Any = None
+        self._scope: Optional[opentracing.Scope] = None
+
+
 class TracerProxy(opentracing.Tracer):
     """The real tracer, plus ``experiment_span`` ... ``activity_span``.
 
     Spans started through the proxy with no explicit parent become children
-    of :func:`current_span`, so code written against ``opentracing.tracer``
-    joins the experiment's trace without threading spans by hand.
+    of :func:`current_span`, else of the innermost level open in the run, so
+    code written against ``opentracing.tracer`` joins the experiment's trace
+    without threading spans by hand.
     """
 
     def __init__(self, tracer: opentracing.Tracer) -> None:
@@ -174,7 +157,6 @@ class TracerProxy(opentracing.Tracer):
         self._noop = type(tracer) is opentracing.Tracer
         self._lock = threading.Lock()
         self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
-        #: the first span of the run, set by the run
         self._root: Optional[opentracing.Span] = None
 
     # -- the README's attributes -------------------------------------------
@@ -200,6 +182,51 @@ class TracerProxy(opentracing.Tracer):
         """The tracer of the provider."""
         return self._tracer
 
+    @property
+    def root(self) -> Optional[opentracing.Span]:
+        """The first span entered in the run."""
+        return self._root
+
+    # -- entering and leaving levels (the run's interface) ---------------------
+    def enter(
+        self, level: str, span: opentracing.Span, current: bool = False
+    ) -> Entry:
+        """Record ``span`` as open at ``level``, for this context and run-wide;
+        with ``current``, also make it the current span here."""
+        entry = Entry(level, span)
+        var = _level_vars[level]
+        entry._previous = var.get()
+        entry._token = var.set(span)
+        if current:
+            entry._scope = self._tracer.scope_manager.activate(span, False)
+        with self._lock:
+            self._open[level].append(span)
+            if self._root is None:
+                self._root = span
+        return entry
+
+    def leave(self, entry: Entry) -> None:
+        """Undo :meth:`enter` (the span is not finished here)."""
+        if entry._scope is not None:
+            entry._scope.close()
+            entry._scope = None
+        var = _level_vars[entry.level]
+        try:
+            var.reset(entry._token)
+        except ValueError:  # left from another context: undo what we can
+            if var.get() is entry.span:
+                var.set(entry._previous)
+        with self._lock:
+            spans = self._open[entry.level]
+            for index in range(len(spans) - 1, -1, -1):
+                if spans[index] is entry.span:
+                    del spans[index]
+                    break
+
+    def open_spans(self, level: str) -> List[opentracing.Span]:
+        with self._lock:
+            return list(self._open[level])
+
     # -- opentracing.Tracer --------------------------------------------------
     @property
     def scope_manager(self):
@@ -219,8 +246,7 @@ class TracerProxy(opentracing.Tracer):
         ignore_active_span=False,
     ):
         if child_of is None and not references and not ignore_active_span:
-            if self._tracer.active_span is None:
-                child_of = current_span() or self._fallback_parent()
+            child_of = current_span() or self._fallback_parent()
         return self._tracer.start_span(
             operation_name=operation_name,
             child_of=child_of,
@@ -265,19 +291,7 @@ class TracerProxy(opentracing.Tracer):
             raise AttributeError(name)
         return getattr(self._tracer, name)
 
-    # -- bookkeeping used by the run ----------------------------------------
-    def _opened(self, level: str, span: opentracing.Span) -> None:
-        with self._lock:
-            self._open[level].append(span)
-
-    def _closed(self, level: str, span: opentracing.Span) -> None:
-        with self._lock:
-            spans = self._open[level]
-            for index in range(len(spans) - 1, -1, -1):
-                if spans[index] is span:
-                    del spans[index]
-                    break
-
+    # -- internals --------------------------------------------------------------
     def _open_span(self, level: str) -> Optional[opentracing.Span]:
         spans = self._open[level]
         try:

@@ -8,24 +8,29 @@ global controls)::
                   "provider": {"type": "python",
                                "module": "chaostracing.control"}}]
 
-Each hook is a line that calls :class:`~chaostracing.run.TracedRun`, inside
-:func:`_guarded`: chaoslib only logs a failing control at DEBUG, so our own
-failures are logged here, once, at WARNING, and the run goes on untraced.
+Each hook is a line or two that call :class:`~chaostracing.run.TracedRun`,
+inside :func:`chaostracing.safety.capture_internal_exceptions`: chaoslib only
+logs a failing control at DEBUG, so our own failures are logged by us, once,
+at WARNING, and the run goes on untraced.
 """
 import atexit
-import dataclasses
 import functools
-import logging
 import os
+import sys
 from typing import Any, Callable, Dict, List, Optional
 
 from opentracing.propagation import SpanContextCorruptedException
 
 from chaostracing import context as ctx
-from chaostracing.config import ConfigError, load_config, validate_arguments
-from chaostracing.providers import ProviderUnavailable, make_backend
-from chaostracing.redact import Redactor, secret_values
-from chaostracing.run import TracedRun, incoming_context
+from chaostracing import safety
+from chaostracing.config import (
+    ConfigError,
+    load_config,
+    unknown_keys,
+    validate,
+    with_experiment,
+)
+from chaostracing.redact import MIN_SECRET_LENGTH, Redactor, secret_values
 
 __all__ = [
     "configure_control",
@@ -42,39 +47,32 @@ __all__ = [
     "before_activity_control",
     "after_activity_control",
 ]
-logger = logging.getLogger("chaostoolkit")
 
 #: the run being traced, between configure_control and cleanup_control
-_run: Optional[TracedRun] = None
-#: set by our own test suite so that internal errors fail the tests
-_RAISE_ERRORS = os.environ.get("CHAOSTRACING_RAISE_ERRORS") == "1"
-_warned: List[str] = []
+_run: Optional[Any] = None
+#: problems chaoslib's validation already had us report (said once a run)
+_reported: List[str] = []
+
+
+def _disable() -> None:
+    if _run is not None:
+        _run.disabled = True
 
 
 def _guarded(hook: Callable) -> Callable:
     @functools.wraps(hook)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        global _run
-        try:
+        with safety.capture_internal_exceptions(hook.__name__, _disable):
             hook(*args, **kwargs)
-        except Exception as error:
-            if _RAISE_ERRORS:
-                raise
-            _warn_once(
-                f"chaostracing: internal error in {hook.__name__} "
-                f"({type(error).__name__}: {error}); the run goes on untraced"
-            )
-            logger.debug("chaostracing internal error", exc_info=True)
-            if _run is not None:
-                _run.disabled = True
 
     return wrapper
 
 
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.append(message)
-        logger.warning(message)
+def _warn_problem(problem: str) -> None:
+    """One warning per problem per run (validation may have given it)."""
+    if problem not in _reported:
+        _reported.append(problem)
+        safety.warn_once(f"setting:{problem}", "%s", problem)
 
 
 @_guarded
@@ -90,36 +88,60 @@ def configure_control(
     global _run
     if _run is not None:
         return  # declared twice (e.g. globally and in the experiment)
-    _warned.clear()
+    safety.reset_warnings()
+    redactor = Redactor()
+    short = redactor.add_secrets(secret_values(secrets))
+    safety.set_redactor(redactor.mask)
     if arguments and (configuration or secrets):
         from chaoslib import substitute
 
         arguments = substitute(arguments, configuration, secrets)
+    configuration = configuration if isinstance(configuration, dict) else {}
+    for problem in unknown_keys(configuration, arguments):
+        _warn_problem(problem)
     try:
         config = load_config(configuration, arguments)
     except ConfigError as error:
-        _warn_once(f"chaostracing: {error}; the run goes on untraced")
+        for problem in error.problems:
+            _warn_problem(problem)
+        safety.warn_once(
+            "untraced", "tracing is off for this run (bad setting above)")
         return
-    if isinstance(experiment, dict) and isinstance(experiment.get("title"), str):
-        config = dataclasses.replace(config, experiment_title=experiment["title"])
     if not config.enabled:
-        logger.info(
-            "chaostracing: no tracing_provider configured, tracing is off"
-        )
+        safety.log_info("no tracing_provider configured, tracing is off")
         return
-    redactor = Redactor(config.max_tag_length)
-    redactor.add_secrets(secret_values(secrets))
+    if short:
+        safety.warn_once(
+            "short-secrets",
+            "%d secret(s) shorter than %d characters (%s) are masked in "
+            "traces only where they are a whole value: inside longer text "
+            "they cannot be told from ordinary words",
+            len(short), MIN_SECRET_LENGTH, ", ".join(sorted(short)),
+        )
+    if isinstance(experiment, dict):
+        config = with_experiment(config, experiment.get("title"))
+    redactor.max_length = config.max_tag_length
+    _start(config, redactor, event_registry)
+
+
+def _start(config: Any, redactor: Redactor, event_registry: Any) -> None:
+    global _run
+    from chaostracing.providers import ProviderUnavailable, make_backend
+    from chaostracing.run import TracedRun, incoming_context
+
     try:
         backend = make_backend(config, redactor)
     except ProviderUnavailable as error:
-        _warn_once(f"chaostracing: {error}; the run goes on untraced")
+        safety.warn_once("provider", "%s; the run goes on untraced", error)
         return
     try:
         incoming = incoming_context(backend.tracer, os.environ)
     except SpanContextCorruptedException as error:
-        _warn_once(
-            f"chaostracing: ignoring the trace context in the environment "
-            f"(TRACEPARENT / UBER_TRACE_ID): {error}"
+        safety.warn_once(
+            "incoming",
+            "ignoring the trace context in the environment (TRACEPARENT / "
+            "UBER_TRACE_ID): %s",
+            error,
         )
         incoming = None
     run = TracedRun(backend, config, redactor, incoming)
@@ -136,31 +158,49 @@ def configure_control(
     # should the process end without chaoslib's cleanup (a crash in chaos
     # itself), deliver what we have anyway, within the flush timeout
     atexit.register(_cleanup_at_exit)
-    logger.debug("chaostracing: sending spans to the %s", backend.description)
 
 
 def validate_control(control: Dict[str, Any]) -> None:
-    """Warn about bad control arguments before the run starts.
+    """Warn about every bad tracing setting before the run starts:
+    control arguments and the experiment's ``tracing_*`` configuration.
 
     This only warns: a tracing mistake must never stop the experiment.
     """
-    provider = control.get("provider") or {}
-    arguments = provider.get("arguments") or {}
-    if not isinstance(arguments, dict):
-        logger.warning(
-            "chaostracing: the control's provider arguments are %r: "
-            "expected a mapping; tracing will be off",
-            type(arguments).__name__,
-        )
-        return
-    # values such as "${tracing_host}" are only known at run time
-    static = {
-        k: v
-        for k, v in arguments.items()
-        if not (isinstance(v, str) and "${" in v)
-    }
-    for error in validate_arguments(static):
-        logger.warning("chaostracing: %s", error)
+    with safety.capture_internal_exceptions("validate_control"):
+        provider = control.get("provider") if isinstance(control, dict) else None
+        arguments = provider.get("arguments") if isinstance(provider, dict) else None
+        arguments = arguments or {}
+        if not isinstance(arguments, dict):
+            _warn_problem(
+                f"the control's provider arguments are a "
+                f"{type(arguments).__name__}: expected a mapping; tracing "
+                "will be off")
+            return
+        configuration = _configuration_being_validated()
+        for problem in validate(configuration, arguments):
+            _warn_problem(problem)
+
+
+def _configuration_being_validated() -> Dict[str, Any]:
+    """The ``configuration`` of the experiment chaoslib is validating.
+
+    chaoslib calls ``validate_control(control)`` with the control block
+    only, from ``validate_controls(experiment)``; the settings the README
+    puts in the experiment's configuration are read from that caller's
+    frame. Anything unexpected gives ``{}``: only the control's own
+    arguments are checked then.
+    """
+    frame = sys._getframe(1)
+    for _ in range(12):
+        if frame is None:
+            break
+        if frame.f_code.co_name in ("validate_controls", "ensure_experiment_is_valid"):
+            experiment = frame.f_locals.get("experiment")
+            if isinstance(experiment, dict):
+                configuration = experiment.get("configuration")
+                return configuration if isinstance(configuration, dict) else {}
+        frame = frame.f_back
+    return {}
 
 
 @_guarded
@@ -168,20 +208,22 @@ def cleanup_control() -> None:
     """Finish what is still open, deliver every span, restore the tracer."""
     global _run
     run, _run = _run, None
+    _reported.clear()
     if run is None:
         return
     atexit.unregister(_cleanup_at_exit)
     try:
-        left = run.finish_all("interrupted")
-        if left:
-            logger.debug("chaostracing: finished %d span(s) left open", left)
+        run.finish_all("interrupted")
     finally:
         if run.instrumented_requests:
             from chaostracing_contrib import requests as traced_requests
 
             traced_requests.uninstrument()
         ctx.restore(run.proxy)
-        _shutdown(run)
+        try:
+            _shutdown(run)
+        finally:
+            safety.set_redactor(None)
 
 
 def _cleanup_at_exit() -> None:
@@ -189,16 +231,25 @@ def _cleanup_at_exit() -> None:
         cleanup_control()
 
 
-def _run_events(run: TracedRun) -> Any:
-    """A chaoslib ``RunEventHandler`` telling ``run`` why it stopped."""
+def _run_events(run: Any) -> Any:
+    """A chaoslib ``RunEventHandler`` telling ``run`` what happens."""
     from chaoslib.run import RunEventHandler
 
     class Events(RunEventHandler):
+        def start_hypothesis_before(self, experiment: Any) -> None:
+            run.event("start_hypothesis_before")
+
+        def start_hypothesis_after(self, experiment: Any) -> None:
+            run.event("start_hypothesis_after")
+
+        def start_method(self, experiment: Any) -> None:
+            run.event("start_method")
+
         def interrupted(self, experiment: Any, journal: Any) -> None:
-            run.interrupted_by = "InterruptExecution"
+            run.event("interrupted")
 
         def signal_exit(self) -> None:
-            run.interrupted_by = "signal"
+            run.event("signal_exit")
 
         def finish(self, journal: Any) -> None:
             if _run is run:  # cleanup_control was never called
@@ -207,43 +258,54 @@ def _run_events(run: TracedRun) -> Any:
     return Events()
 
 
-def _shutdown(run: TracedRun) -> None:
+def _shutdown(run: Any) -> None:
+    """Deliver the trace within the flush timeout; say what happened, once."""
     timeout = run.config.flush_timeout
-    try:
-        delivered = run.backend.close(timeout)
-    except OSError as error:
-        _warn_once(
-            f"chaostracing: could not deliver the trace to the "
-            f"{run.backend.description}: {error}"
+    delivered = run.backend.close(timeout)
+    stats = run.backend.stats()
+    where = run.backend.description
+    trace = f"trace {run.trace_id}" if run.trace_id else "the trace"
+    record = run.journal_record
+    if record is not None:
+        record.update(
+            spans_sent=stats.sent,
+            spans_dropped=stats.dropped + stats.queued,
+            delivered=stats.problem is None and delivered and not stats.dropped,
+        )
+        if stats.problem:
+            record["problem"] = stats.problem
+    if stats.problem:
+        safety.warn_once(
+            "not-delivered", "%s was not delivered to the %s: %s",
+            trace, where, stats.problem,
         )
         return
-    if run.trace_id:
-        logger.info(
-            "chaostracing: trace %s sent to the %s%s",
-            run.trace_id,
-            run.backend.description,
-            f"; view it at {run.trace_url}" if run.trace_url else "",
-        )
-    sender = getattr(run.backend.tracer, "chaostracing_sender", None)
-    problem = getattr(sender, "problem", None)
-    if problem:
-        return  # already reported, once, when it happened
     if not delivered:
-        _warn_once(
-            f"chaostracing: spans were still being sent to the "
-            f"{run.backend.description} after {timeout:g}s "
-            "(tracing_flush_timeout); some may be missing from the trace"
+        safety.warn_once(
+            "flush-timeout",
+            "%s: %d span(s) sent to the %s, %d still being sent after %gs "
+            "(tracing_flush_timeout) are missing from it",
+            trace, stats.sent, where, stats.queued, timeout,
         )
-    dropped = getattr(sender, "dropped", 0)
-    if dropped:
-        _warn_once(
-            f"chaostracing: {dropped} span(s) dropped: more than "
-            f"{run.config.max_queue_size} waited to be sent "
-            "(tracing_max_queue_size)"
+        return
+    if stats.dropped:
+        safety.warn_once(
+            "dropped",
+            "%s: %d span(s) sent to the %s, %d dropped (more than %d waited "
+            "to be sent, see tracing_max_queue_size, or a span could not be "
+            "converted)",
+            trace, stats.sent, where, stats.dropped, run.config.max_queue_size,
         )
+        return
+    verb = "written to the" if run.config.provider == "file" else "sent to the"
+    safety.log_info(
+        "%s: %d span(s) %s %s%s",
+        trace, stats.sent, verb, where,
+        f"; view it at {run.trace_url}" if run.trace_url else "",
+    )
 
 
-def _active() -> Optional[TracedRun]:
+def _active() -> Optional[Any]:
     run = _run
     if run is None or run.disabled:
         return None

@@ -24,17 +24,17 @@ every recorded string passes through the exporter's secret masking.
 When nothing is traced the wrapper calls straight through.
 """
 import inspect
-import logging
 from typing import Any, Callable, Dict, Iterable, Optional, Union
 
 import opentracing
 import wrapt
 
 from chaostracing import context as ctx
-from chaostracing.redact import to_tag_value
+from chaostracing import safety
+from chaostracing.redact import safe_repr
+from chaostracing.scope import SCOPE_MANAGER
 
 __all__ = ["record_exception", "traced_activity"]
-logger = logging.getLogger("chaostoolkit")
 
 #: parameters chaoslib fills in itself: never recorded
 _NEVER_RECORDED = frozenset(("secrets", "configuration", "settings"))
@@ -74,14 +74,14 @@ def traced_activity(
         async def async_wrapper(func, instance, args, kwargs):
             if not ctx.is_tracing():
                 return await func(*args, **kwargs)
-            span, token = _start(operation, static_tags, recorder, args, kwargs)
+            span, scope = _start(operation, static_tags, recorder, args, kwargs)
             try:
                 return await func(*args, **kwargs)
             except BaseException as error:
                 record_exception(span, error)
                 raise
             finally:
-                _end(span, token)
+                _end(span, scope)
 
         return async_wrapper(wrapped)
 
@@ -89,61 +89,61 @@ def traced_activity(
     def wrapper(func, instance, args, kwargs):
         if not ctx.is_tracing():
             return func(*args, **kwargs)
-        span, token = _start(operation, static_tags, recorder, args, kwargs)
+        span, scope = _start(operation, static_tags, recorder, args, kwargs)
         try:
             return func(*args, **kwargs)
         except BaseException as error:
             record_exception(span, error)
             raise
         finally:
-            _end(span, token)
+            _end(span, scope)
 
     return wrapper(wrapped)
 
 
-def record_exception(span: opentracing.Span, error: BaseException) -> None:
-    """Mark ``span`` failed: ``error=true`` and an OpenTracing error log."""
-    try:
+def record_exception(span: Optional[opentracing.Span], error: BaseException) -> None:
+    """Mark ``span`` failed: ``error=true`` and an OpenTracing error log.
+
+    Never raises: the caller's exception must stay the one that propagates.
+    """
+    if span is None:
+        return
+    with safety.capture_internal_exceptions("record an exception"):
+        try:
+            message = str(error)
+        except Exception:
+            message = safe_repr(error)
         span.set_tag("error", True)
         span.log_kv(
             {
                 "event": "error",
                 "error.kind": type(error).__name__,
                 "error.object": error,
-                "message": str(error),
+                "message": message,
             }
         )
-    except Exception:  # never replace the user's exception by ours
-        logger.debug("chaostracing: could not record an error", exc_info=True)
 
 
 ###############################################################################
 # Internals
 ###############################################################################
 def _start(operation, static_tags, recorder, args, kwargs):
-    try:
+    with safety.capture_internal_exceptions("start a @traced_activity span"):
         span = opentracing.tracer.start_span(
             operation, child_of=ctx.current_span(), tags=dict(static_tags)
         )
         if recorder is not None:
             recorder(span, args, kwargs)
-        return span, ctx.set_current_span(span)
-    except Exception:
-        logger.debug("chaostracing: could not start a span", exc_info=True)
-        return None, None
+        return span, SCOPE_MANAGER.activate(span, False)
+    return None, None
 
 
-def _end(span, token) -> None:
+def _end(span, scope) -> None:
     if span is None:
         return
-    try:
-        ctx.reset_current_span(token)
-    except ValueError:
-        pass  # reset from another context: nothing to undo there
-    try:
+    with safety.capture_internal_exceptions("finish a @traced_activity span"):
+        scope.close()
         span.finish()
-    except Exception:
-        logger.debug("chaostracing: could not finish a span", exc_info=True)
 
 
 def _arguments_recorder(
@@ -165,6 +165,6 @@ def _arguments_recorder(
         for key, value in bound.arguments.items():
             if key in _NEVER_RECORDED or (wanted is not None and key not in wanted):
                 continue
-            span.set_tag(f"arg.{key}", to_tag_value(value))
+            span.set_tag(f"arg.{key}", value)  # masked and cut on export
 
     return record

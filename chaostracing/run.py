@@ -11,9 +11,16 @@ Which phase an activity belongs to comes from the context variable set when
 the phase began on this thread (hypothesis, method or rollback), else, on a
 pool thread without a copy of the context, from the phase open run-wide
 (background activities only exist in the method and the rollbacks).
+
+Which phase a hypothesis run is (before, during, after the method) comes
+from what chaoslib tells every control, whatever level it is declared at:
+its run events (``start_hypothesis_before`` / ``_after``), and the thread
+(the continuous hypothesis runs on a pool thread).
+
+Values are recorded as chaoslib gives them; they are masked and cut on the
+exporter's thread (:mod:`chaostracing.redact`), never here.
 """
 import contextvars
-import logging
 import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -22,34 +29,40 @@ import opentracing
 from opentracing import Format, follows_from
 
 from chaostracing import context as ctx
+from chaostracing import safety
 from chaostracing.config import TracingConfig
 from chaostracing.providers import Backend
-from chaostracing.redact import Redactor, to_tag_value
+from chaostracing.redact import Redactor, sanitize_url
 
 __all__ = ["TracedRun", "incoming_context"]
-logger = logging.getLogger("chaostoolkit")
 
 _PHASES = ("hypothesis", "method", "rollback")
 #: the open phase (hypothesis, method, rollback) of the calling context
 _phase: contextvars.ContextVar = contextvars.ContextVar(
-    "chaostracing_phase_span", default=None
+    "chaostracing_phase", default=None
 )
 _FAILED_STATUSES = ("failed", "aborted", "interrupted")
+#: what chaoslib's ``http`` provider returns that must never be recorded
+_HTTP_OUTPUT_HIDDEN = ("headers",)
 
 
 class _Open:
     """An open span and what must be undone when it finishes."""
 
-    __slots__ = ("span", "level", "tokens", "pending", "finished_at")
+    __slots__ = ("entry", "level", "phase_token", "pending", "finished_at")
 
-    def __init__(self, span: opentracing.Span, level: str) -> None:
-        self.span = span
+    def __init__(self, entry: ctx.Entry, level: str) -> None:
+        self.entry = entry
         self.level = level
-        self.tokens: List[Tuple[Any, Any]] = []
+        self.phase_token: Any = None
         #: probe spans of a hypothesis, finished with it (tolerance is
         #: known only once chaoslib has checked it, after the activity ends)
         self.pending: List["_Open"] = []
         self.finished_at: Optional[float] = None
+
+    @property
+    def span(self) -> opentracing.Span:
+        return self.entry.span
 
 
 class TracedRun:
@@ -68,10 +81,8 @@ class TracedRun:
         self.proxy = ctx.TracerProxy(backend.tracer)
         self._registry: Dict[Tuple[str, int, int], _Open] = {}
         self._lock = threading.Lock()
-        self._root: Optional[opentracing.Span] = None
         #: a trace to join, handed in by the environment (a CI pipeline)
         self.incoming = incoming
-        self._method_done = False
         # configure_control runs on the thread that runs the experiment
         self._main_thread = threading.get_ident()
         #: set after an internal error: later hooks do nothing
@@ -80,8 +91,27 @@ class TracedRun:
         self.instrumented_requests = False
         #: why the run stopped early, as chaoslib's events tell it
         self.interrupted_by: Optional[str] = None
+        #: the hypothesis phase chaoslib announced last (its run events)
+        self._announced: Optional[str] = None
+        self._method_started = False
         self._iterations = 0
         self.trace_id: Optional[str] = None
+        #: the journal's entry about the trace, completed at cleanup
+        self.journal_record: Optional[Dict[str, Any]] = None
+
+    # -- what chaoslib tells every control --------------------------------------
+    def event(self, name: str) -> None:
+        """A chaoslib run event (see ``chaoslib.run.RunEventHandler``)."""
+        if name == "start_hypothesis_before":
+            self._announced = "before"
+        elif name == "start_hypothesis_after":
+            self._announced = "after"
+        elif name == "start_method":
+            self._method_started = True
+        elif name == "interrupted":
+            self.interrupted_by = "InterruptExecution"
+        elif name == "signal_exit":
+            self.interrupted_by = "signal"
 
     # -- opening and closing --------------------------------------------------
     def begin(self, level: str, context: Any) -> None:
@@ -91,9 +121,13 @@ class TracedRun:
                 # the control is declared twice (global and experiment):
                 # the first declaration owns the span
                 return
+        if level == "method":
+            self._method_started = True
         parent, references = self._parent_for(level)
         tags = {"chaostoolkit.type": level}
         tags.update(_describe(level, context))
+        if level == "hypothesis":
+            tags.update(self._hypothesis_phase())
         span = self.proxy.wrapped.start_span(
             operation_name=_operation_name(level, context),
             child_of=parent,
@@ -101,53 +135,51 @@ class TracedRun:
             tags=tags,
             ignore_active_span=True,
         )
-        entry = _Open(span, level)
-        var = ctx.level_var(level)
-        entry.tokens.append((var, var.set(span)))
+        entry = self.proxy.enter(level, span, current=level == "activity")
+        record = _Open(entry, level)
         if level in _PHASES:
-            entry.tokens.append((_phase, _phase.set(entry)))
-        if level == "activity":
-            entry.tokens.append((ctx._current, ctx._current.set(span)))
+            record.phase_token = _phase.set(record)
         with self._lock:
-            self._registry[key] = entry
-            if self._root is None:
-                self._root = self.proxy._root = span
-                self.trace_id = _trace_id_of(self.proxy.wrapped, span)
-                logger.info(
-                    "chaostracing: trace id %s%s",
-                    self.trace_id,
-                    f" ({self.trace_url})" if self.trace_url else "",
-                )
-        self.proxy._opened(level, span)
+            self._registry[key] = record
+            first = self.trace_id is None
+            if first:
+                self.trace_id = self.backend.trace_id(span)
+        if first:
+            safety.log_info(
+                "trace id %s%s",
+                self.trace_id,
+                f" ({self.trace_url})" if self.trace_url else "",
+            )
 
     def end(self, level: str, context: Any, state: Any) -> None:
         key = (level, id(context), threading.get_ident())
         with self._lock:
-            entry = self._registry.pop(key, None)
-        if entry is None:
+            record = self._registry.pop(key, None)
+        if record is None:
             return
-        for var, token in reversed(entry.tokens):
-            var.reset(token)
-        self.proxy._closed(level, entry.span)
-        if level == "method":
-            self._method_done = True
-        _record(entry.span, level, state, self.config.max_tag_length)
+        if record.phase_token is not None:
+            try:
+                _phase.reset(record.phase_token)
+            except ValueError:
+                pass  # ended from another context: nothing to undo there
+        self.proxy.leave(record.entry)
+        span = record.span
+        _record(span, level, context, state)
         phase = _phase.get()
         if level == "activity" and phase is not None and phase.level == "hypothesis":
             # a probe: finished with its hypothesis, once tolerance is known
-            entry.finished_at = time.time()
-            phase.pending.append(entry)
+            record.finished_at = time.time()
+            phase.pending.append(record)
             return
         if level == "hypothesis":
-            self._finish_probes(entry, state)
+            _finish_probes(record, state)
         if level == "experiment":
             if self.interrupted_by:
-                entry.span.set_tag(
-                    "chaostoolkit.interrupted_by", self.interrupted_by
-                )
+                span.set_tag("chaostoolkit.interrupted_by", self.interrupted_by)
             if isinstance(state, dict):
-                _add_to_journal(state, self.journal_entry())
-        entry.span.finish()
+                self.journal_record = self.journal_entry()
+                _add_to_journal(state, self.journal_record)
+        span.finish()
 
     def journal_entry(self) -> Dict[str, Any]:
         """What the journal records of the trace (its ``extensions`` list)."""
@@ -164,27 +196,43 @@ class TracedRun:
     @property
     def trace_url(self) -> Optional[str]:
         if self.config.ui_url and self.trace_id:
-            return f"{self.config.ui_url}/trace/{self.trace_id}"
+            return sanitize_url(f"{self.config.ui_url}/trace/{self.trace_id}")
         return None
 
     def finish_all(self, reason: str) -> int:
         """Finish every span still open (the run was cut short)."""
         with self._lock:
-            entries = list(self._registry.values())
+            records = list(self._registry.values())
             self._registry.clear()
         # innermost first, so that children end before their parents
         order = {lv: i for i, lv in enumerate(reversed(ctx.LEVELS))}
-        entries.sort(key=lambda e: order[e.level])
-        for entry in entries:
-            self.proxy._closed(entry.level, entry.span)
-            for probe in entry.pending:
+        records.sort(key=lambda r: order[r.level])
+        for record in records:
+            self.proxy.leave(record.entry)
+            for probe in record.pending:
                 probe.span.finish(finish_time=probe.finished_at)
-            entry.span.set_tag("chaostoolkit.status", reason)
-            entry.span.set_tag("error", True)
-            entry.span.finish()
-        return len(entries)
+            record.span.set_tag("chaostoolkit.status", reason)
+            record.span.set_tag("error", True)
+            record.span.finish()
+        return len(records)
 
     # -- internals ------------------------------------------------------------
+    def _hypothesis_phase(self) -> Dict[str, Any]:
+        # chaoslib runs the continuous hypothesis on a pool thread, the
+        # before and after ones on the thread that runs the experiment
+        if threading.get_ident() != self._main_thread:
+            with self._lock:
+                self._iterations += 1
+                iteration = self._iterations
+            return {
+                "chaostoolkit.hypothesis.phase": "during",
+                "chaostoolkit.hypothesis.iteration": iteration,
+            }
+        phase = self._announced
+        if phase is None:  # no events (hooks called by hand)
+            phase = "after" if self._method_started else "before"
+        return {"chaostoolkit.hypothesis.phase": phase}
+
     def _parent_for(self, level: str):
         proxy = self.proxy
         parent = None
@@ -199,36 +247,14 @@ class TracedRun:
                 )
             if parent is None:
                 parent = proxy._open_span("experiment")
-        if parent is None and self._root is None and self.incoming is not None:
+        root = proxy.root
+        if parent is None and root is None and self.incoming is not None:
             return self.incoming, None
-        if parent is None and self._root is not None:
+        if parent is None and root is not None:
             # a control declared on a hypothesis or an activity only: keep
             # every span of the run in one trace
-            return None, [follows_from(self._root.context)]
+            return None, [follows_from(root.context)]
         return parent, None
-
-    def _finish_probes(self, entry: _Open, state: Any) -> None:
-        runs = state.get("probes", []) if isinstance(state, Mapping) else []
-        for index, probe in enumerate(entry.pending):
-            if index < len(runs) and "tolerance_met" in runs[index]:
-                met = bool(runs[index]["tolerance_met"])
-                probe.span.set_tag("chaostoolkit.tolerance_met", met)
-                if not met:
-                    probe.span.set_tag("error", True)
-            probe.span.finish(finish_time=probe.finished_at)
-        entry.pending.clear()
-        # chaoslib runs the continuous hypothesis on a pool thread, the
-        # before and after ones on the thread that runs the experiment
-        if threading.get_ident() != self._main_thread:
-            phase = "during"
-        else:
-            phase = "after" if self._method_done else "before"
-        entry.span.set_tag("chaostoolkit.hypothesis.phase", phase)
-        if phase == "during":
-            with self._lock:
-                self._iterations += 1
-                iteration = self._iterations
-            entry.span.set_tag("chaostoolkit.hypothesis.iteration", iteration)
 
 
 def incoming_context(
@@ -255,6 +281,19 @@ def incoming_context(
     return tracer.extract(Format.TEXT_MAP, carrier)
 
 
+def _finish_probes(record: _Open, state: Any) -> None:
+    runs = state.get("probes", []) if isinstance(state, Mapping) else []
+    for index, probe in enumerate(record.pending):
+        run = runs[index] if index < len(runs) else None
+        if isinstance(run, Mapping) and "tolerance_met" in run:
+            met = bool(run["tolerance_met"])
+            probe.span.set_tag("chaostoolkit.tolerance_met", met)
+            if not met:
+                probe.span.set_tag("error", True)
+        probe.span.finish(finish_time=probe.finished_at)
+    record.pending.clear()
+
+
 def _add_to_journal(journal: Dict[str, Any], entry: Dict[str, Any]) -> None:
     extensions = journal.get("extensions")
     if not isinstance(extensions, list):
@@ -271,21 +310,6 @@ def _latest(*spans: Optional[opentracing.Span]) -> Optional[opentracing.Span]:
     if not live:
         return None
     return max(live, key=lambda s: getattr(s, "start_time", 0) or 0)
-
-
-def _trace_id_of(tracer: opentracing.Tracer, span: opentracing.Span) -> str:
-    context = span.context
-    if hasattr(context, "unwrap"):  # OpenTelemetry's shim
-        return format(context.unwrap().trace_id, "032x")
-    trace_id = getattr(context, "trace_id", None)
-    if isinstance(trace_id, int):
-        return format(trace_id, "032x" if trace_id >> 64 else "016x")
-    carrier: Dict[str, str] = {}
-    try:
-        tracer.inject(span.context, Format.TEXT_MAP, carrier)
-    except Exception:
-        return ""
-    return next(iter(carrier.values()), "")
 
 
 def _operation_name(level: str, context: Any) -> str:
@@ -327,7 +351,7 @@ def _describe(level: str, context: Any) -> Dict[str, Any]:
     return tags
 
 
-def _record(span: opentracing.Span, level: str, state: Any, limit: int):
+def _record(span: opentracing.Span, level: str, context: Any, state: Any):
     """Tag ``span`` with the outcome chaoslib handed the ``after`` hook."""
     if level == "activity" and state is None:
         # chaoslib leaves the state unset when the activity was cut short
@@ -339,9 +363,7 @@ def _record(span: opentracing.Span, level: str, state: Any, limit: int):
         if isinstance(status, str):
             span.set_tag("chaostoolkit.status", status)
         if "output" in state:
-            output = to_tag_value(state.get("output"), limit)
-            if output is not None:
-                span.set_tag("chaostoolkit.output", output)
+            span.set_tag("chaostoolkit.output", _output(context, state["output"]))
         if status == "failed":
             _log_error(span, state.get("exception"))
     elif level == "hypothesis" and isinstance(state, Mapping):
@@ -368,9 +390,26 @@ def _record(span: opentracing.Span, level: str, state: Any, limit: int):
             span.set_tag("chaostoolkit.deviated", bool(state["deviated"]))
 
 
+def _output(activity: Any, output: Any) -> Any:
+    """The output to record: chaoslib's ``http`` provider returns the
+    response headers (``Set-Cookie``, tokens...) with the status and body;
+    they are left out."""
+    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    if (
+        isinstance(provider, Mapping)
+        and provider.get("type") == "http"
+        and isinstance(output, Mapping)
+    ):
+        return {k: v for k, v in output.items() if k not in _HTTP_OUTPUT_HIDDEN}
+    return output
+
+
 def _log_error(span: opentracing.Span, exception: Any) -> None:
     span.set_tag("error", True)
-    text = "".join(exception) if isinstance(exception, list) else str(exception)
+    if isinstance(exception, list):
+        text = "".join(str(line) for line in exception)
+    else:
+        text = str(exception)
     last = text.strip().splitlines()[-1] if text.strip() else "activity failed"
     kind, _, message = last.partition(": ")
     span.log_kv(

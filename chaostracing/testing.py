@@ -28,13 +28,18 @@ import opentracing
 from opentracing.mocktracer import MockTracer
 
 from chaostracing import context as ctx
+from chaostracing.scope import SCOPE_MANAGER
 
 __all__ = ["RecordedSpans", "chaostracing_spans", "record_spans"]
 
 
 class _RecordingTracer(MockTracer):
-    """MockTracer, but ``inject`` takes a Span too, as real tracers do (the
-    original README's snippet passes the span itself)."""
+    """MockTracer on chaostracing's current span, whose ``inject`` takes a
+    Span too, as real tracers do (the original README's snippet passes the
+    span itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(scope_manager=SCOPE_MANAGER)
 
     def inject(self, span_context, format, carrier):
         if isinstance(span_context, opentracing.Span):
@@ -74,25 +79,19 @@ def record_spans(activity: Optional[str] = None) -> Iterator[RecordedSpans]:
     proxy = ctx.TracerProxy(tracer)
     recorded = RecordedSpans(tracer)
     ctx.install(proxy)
-    tokens = []
+    entry = None
     try:
         if activity:
             span = tracer.start_span(
                 activity, tags={"chaostoolkit.type": "activity"}
             )
             recorded.activity = span
-            proxy._opened("activity", span)
-            tokens = [
-                (ctx.level_var("activity"), ctx.level_var("activity").set(span)),
-                (ctx._current, ctx._current.set(span)),
-            ]
+            entry = proxy.enter("activity", span, current=True)
         yield recorded
     finally:
-        for var, token in reversed(tokens):
-            var.reset(token)
-        if recorded.activity is not None:
-            proxy._closed("activity", recorded.activity)
-            recorded.activity.finish()
+        if entry is not None:
+            proxy.leave(entry)
+            entry.span.finish()
         ctx.restore(proxy)
 
 

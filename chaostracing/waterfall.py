@@ -1,13 +1,22 @@
-"""Draw a trace as a waterfall in the terminal.
+"""Draw traces as a waterfall in the terminal.
 
 Each line is a span, indented under its parent, with its start offset and
 duration drawn as a bar scaled to the width available, its duration in ms,
 status and a few key tags. Failed spans are marked ``✗`` (and red on a TTY).
+
+Span data comes from anywhere (other services, crafted files): every piece
+of text is printed as data, never as terminal control sequences (escape
+characters, bidirectional overrides and line separators are shown as
+``\\x1b``-style escapes), the tree is walked without recursion, however deep,
+and spans whose parents form a cycle are still drawn, marked.
 """
 import shutil
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+import unicodedata
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-__all__ = ["render"]
+from chaostracing.model import SpanData, trace_hex
+
+__all__ = ["printable", "render"]
 
 _KEY_TAGS = (
     "chaostoolkit.status",
@@ -17,22 +26,40 @@ _KEY_TAGS = (
     "http.method",
     "http.status_code",
 )
-_RED, _DIM, _RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
+_RED, _RESET = "\x1b[31m", "\x1b[0m"
+_MAX_INDENT = 24  # deeper spans show their depth instead of more indentation
+
+
+def printable(text: object, limit: int = 400) -> str:
+    """``text`` safe to print on a terminal: control characters (C0, C1,
+    DEL), bidirectional controls and line separators become visible escapes.
+
+    >>> printable("a\\x1b[2Jb")
+    'a\\\\x1b[2Jb'
+    """
+    text = str(text)[:limit]
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code < 0xA0 or (
+            code > 0xFF and unicodedata.category(char) in ("Cf", "Zl", "Zp", "Cs")
+        ):
+            out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def render(
-    spans: Sequence[Any],
+    spans: Sequence[SpanData],
     width: Optional[int] = None,
     color: bool = False,
 ) -> str:
-    """The waterfall of ``spans`` as text, one trace after the other.
-
-    ``spans`` need ``trace_id``, ``span_id``, ``parent_id``,
-    ``operation_name``, ``start_us``, ``duration_us`` and ``tags``.
-    """
+    """The waterfall of ``spans`` as text, one trace after the other."""
     if width is None:
         width = shutil.get_terminal_size((120, 24)).columns
-    by_trace: Dict[int, List[Any]] = {}
+    width = max(40, width)
+    by_trace: Dict[int, List[SpanData]] = {}
     for span in spans:
         by_trace.setdefault(span.trace_id, []).append(span)
     out: List[str] = []
@@ -42,38 +69,32 @@ def render(
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _render_trace(trace_id, spans, width, color) -> List[str]:
-    ids = {s.span_id for s in spans}
-    children: Dict[int, List[Any]] = {}
-    roots = []
-    for span in spans:
-        if span.parent_id and span.parent_id in ids:
-            children.setdefault(span.parent_id, []).append(span)
-        else:
-            roots.append(span)
+def _render_trace(trace_id: int, spans: List[SpanData], width: int,
+                  color: bool) -> List[str]:
+    rows = list(_rows(spans))
     start = min(s.start_us for s in spans)
     end = max(s.start_us + s.duration_us for s in spans)
     total = max(end - start, 1)
-    errors = sum(1 for s in spans if _failed(s))
+    errors = sum(1 for s in spans if s.failed)
+    services = sorted({s.service_name for s in spans})
     head = (
-        f"trace {format(trace_id, '032x' if trace_id >> 64 else '016x')}"
-        f"  {len(spans)} spans  {total / 1000:.1f} ms"
+        f"trace {trace_hex(trace_id)}  {len(spans)} spans  {total / 1000:.1f} ms"
         + (f"  {errors} error(s)" if errors else "")
+        + (f"  services: {printable(', '.join(services), 200)}"
+           if len(services) > 1 else "")
     )
     lines = [head]
-    rows = list(_walk(sorted(roots, key=_start), children, 0))
-    label_width = min(
-        max(len(_label(s, depth)) for s, depth in rows), max(24, width // 3)
-    )
+    labels = [_label(span, depth, note) for span, depth, note in rows]
+    label_width = min(max(len(label) for label in labels), max(24, width // 3))
     # label │bar│ duration, mark and key tags (cut at the width)
     bar_width = max(10, width - label_width - 3 - 15 - min(40, width // 4))
-    for span, depth in rows:
-        label = _label(span, depth)[:label_width].ljust(label_width)
-        offset = int((span.start_us - start) / total * bar_width)
+    for (span, _, _), label in zip(rows, labels):
+        label = label[:label_width].ljust(label_width)
+        offset = min(bar_width - 1, int((span.start_us - start) / total * bar_width))
         length = max(1, int(span.duration_us / total * bar_width))
         length = min(length, bar_width - offset) or 1
         bar = (" " * offset + "█" * length).ljust(bar_width)
-        failed = _failed(span)
+        failed = span.failed
         mark = "✗" if failed else " "
         info = f"{span.duration_us / 1000:9.1f} ms {mark} {_tags(span)}"
         line = f"{label} │{bar}│{info}"[:width].rstrip()
@@ -83,28 +104,56 @@ def _render_trace(trace_id, spans, width, color) -> List[str]:
     return lines
 
 
-def _walk(spans: Iterable[Any], children, depth):
+def _rows(spans: List[SpanData]) -> Iterator[Tuple[SpanData, int, str]]:
+    """Spans in tree order, with depth and a note, walked iteratively."""
+    ids = {s.span_id for s in spans}
+    children: Dict[int, List[SpanData]] = {}
+    roots = []
     for span in spans:
-        yield span, depth
-        kids = sorted(children.get(span.span_id, []), key=_start)
-        yield from _walk(kids, children, depth + 1)
+        parent = span.parent_id
+        if parent and parent in ids and parent != span.span_id:
+            children.setdefault(parent, []).append(span)
+        else:
+            roots.append(span)
+    seen: Set[int] = set()
+    stack: List[Tuple[SpanData, int, str]] = [
+        (s, 0, "") for s in sorted(roots, key=_start, reverse=True)
+    ]
+    pending = sorted(spans, key=_start)
+    while True:
+        while stack:
+            span, depth, note = stack.pop()
+            if id(span) in seen:
+                continue
+            seen.add(id(span))
+            yield span, depth, note
+            kids = children.get(span.span_id, ())
+            for kid in sorted(kids, key=_start, reverse=True):
+                if id(kid) not in seen:
+                    stack.append((kid, depth + 1, ""))
+        # what no root reaches: spans whose parents form a cycle
+        left = next((s for s in pending if id(s) not in seen), None)
+        if left is None:
+            return
+        stack.append((left, 0, "(parent cycle)"))
 
 
-def _start(span: Any) -> int:
+def _start(span: SpanData) -> int:
     return span.start_us
 
 
-def _label(span: Any, depth: int) -> str:
-    return "  " * depth + span.operation_name
+def _label(span: SpanData, depth: int, note: str) -> str:
+    name = printable(span.operation_name, 200)
+    if note:
+        name = f"{note} {name}"
+    if depth > _MAX_INDENT:
+        return "  " * _MAX_INDENT + f"[{depth}] " + name
+    return "  " * depth + name
 
 
-def _failed(span: Any) -> bool:
-    return span.tags.get("error") in (True, "true", "True")
-
-
-def _tags(span: Any) -> str:
+def _tags(span: SpanData) -> str:
     parts = []
     for key in _KEY_TAGS:
         if key in span.tags:
-            parts.append(f"{key.rsplit('.', 1)[-1]}={span.tags[key]}")
+            parts.append(f"{key.rsplit('.', 1)[-1]}={printable(span.tags[key], 80)}")
     return " ".join(parts)

@@ -37,7 +37,6 @@ raised): ``request_hook(span, request)`` before sending,
 import contextvars
 import functools
 import ipaddress
-import logging
 import urllib.parse
 from typing import Any, Callable, Optional
 
@@ -47,7 +46,9 @@ import wrapt
 from opentracing import Format
 
 from chaostracing import context as ctx
+from chaostracing import safety
 from chaostracing.decorators import record_exception
+from chaostracing.redact import sanitize_url
 
 __all__ = [
     "RequestHook",
@@ -58,25 +59,10 @@ __all__ = [
     "session",
     "uninstrument",
 ]
-logger = logging.getLogger("chaostoolkit")
-
 RequestHook = Callable[[opentracing.Span, requests.PreparedRequest], None]
 ResponseHook = Callable[
     [opentracing.Span, requests.PreparedRequest, requests.Response], None
 ]
-
-#: query parameters whose values are masked in ``http.url``
-SENSITIVE_PARAMS = frozenset(
-    p.lower()
-    for p in (
-        "access_token", "api_key", "apikey", "auth", "authorization",
-        "client_secret", "code", "key", "password", "passwd", "pwd",
-        "secret", "session", "sig", "signature", "token", "AWSAccessKeyId",
-        "X-Amz-Credential", "X-Amz-Security-Token", "X-Amz-Signature",
-        "X-Goog-Credential", "X-Goog-Signature",
-    )
-)
-_MASK = "***"
 
 # the request object a wrapper is sending: an inner wrapper seeing the same
 # object knows the call is already traced (session() under instrument())
@@ -121,7 +107,7 @@ def instrument(
     Calling it again while instrumented only logs a warning.
     """
     if is_instrumented():
-        logger.warning("chaostracing: requests is already instrumented")
+        safety.warn_once("requests-twice", "requests is already instrumented")
         return
     wrapt.wrap_function_wrapper(
         "requests.sessions",
@@ -144,33 +130,6 @@ def is_instrumented() -> bool:
     # wrapt 2: FunctionWrapper derives from BaseObjectProxy, not ObjectProxy
     return isinstance(send, wrapt.BaseObjectProxy) and isinstance(
         getattr(send, "_self_wrapper", None), _Wrapper
-    )
-
-
-def sanitize_url(url: str) -> str:
-    """``url`` without credentials and with secret-looking query values masked.
-
-    >>> sanitize_url("https://bob:pw@api.example/x?token=abc&page=2")
-    'https://api.example/x?token=***&page=2'
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        if any(k.lower() in SENSITIVE_PARAMS for k, _ in pairs):
-            query = urllib.parse.urlencode(
-                [
-                    (k, _MASK if k.lower() in SENSITIVE_PARAMS else v)
-                    for k, v in pairs
-                ],
-                safe="*",
-            )
-    return urllib.parse.urlunsplit(
-        (parts.scheme, netloc, parts.path, query, parts.fragment)
     )
 
 
@@ -205,7 +164,8 @@ class _Wrapper:
             response = wrapped(*args, **kwargs)
         except BaseException as error:
             record_exception(span, error)
-            span.finish()
+            with safety.capture_internal_exceptions("finish a requests client span"):
+                span.finish()
             raise
         finally:
             _in_flight.reset(token)
@@ -214,7 +174,8 @@ class _Wrapper:
 
 
 def _start(request: requests.PreparedRequest, hook):
-    try:
+    span = None
+    with safety.capture_internal_exceptions("start a requests client span"):
         method = (request.method or "GET").upper()
         tags = {
             "span.kind": "client",
@@ -230,15 +191,13 @@ def _start(request: requests.PreparedRequest, hook):
         tracer.inject(span.context, Format.HTTP_HEADERS, carrier)
         if carrier:
             request = _with_headers(request, carrier)
-    except Exception:
-        logger.debug("chaostracing: could not start a client span", exc_info=True)
-        return None, request
-    _call_hook(hook, span, request)
+    if span is not None:
+        _call_hook(hook, span, request)
     return span, request
 
 
 def _finish(span, request, response, hook) -> None:
-    try:
+    with safety.capture_internal_exceptions("tag a requests response"):
         # after redirects requests returns the last hop's response; this
         # span's own answer is the first of its history
         own = response.history[0] if response.history else response
@@ -249,10 +208,9 @@ def _finish(span, request, response, hook) -> None:
         retries = getattr(getattr(response.raw, "retries", None), "history", ())
         if retries:
             span.set_tag("http.retry_count", len(retries))
-    except Exception:
-        logger.debug("chaostracing: could not tag a response", exc_info=True)
     _call_hook(hook, span, request, response)
-    span.finish()
+    with safety.capture_internal_exceptions("finish a requests client span"):
+        span.finish()
 
 
 def _call_hook(hook, span, *args) -> None:
@@ -260,8 +218,10 @@ def _call_hook(hook, span, *args) -> None:
         return
     try:
         hook(span, *args)
-    except Exception:
-        logger.warning("chaostracing: a requests hook failed", exc_info=True)
+    except Exception as error:  # the user's hook: said once, never raised
+        safety.warn_once(
+            "requests-hook", "a requests hook failed (%s: %s); the request "
+            "goes on", type(error).__name__, error)
 
 
 def _with_headers(request: requests.PreparedRequest, extra: dict):

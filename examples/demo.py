@@ -23,8 +23,8 @@ sys.path.insert(0, str(HERE))
 
 from service import DemoService  # noqa: E402
 
-from chaostracing.agent import AgentReceiver  # noqa: E402
-from chaostracing.jaeger_json import dumps_received, write_atomic  # noqa: E402
+from chaostracing.jaeger.agent import AgentReceiver  # noqa: E402
+from chaostracing.jaegerjson import dumps, write_atomic  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,8 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
 
     service = DemoService(0)
-    threading.Thread(target=service.serve_forever, daemon=True).start()
+    threading.Thread(target=service.serve_forever, args=(0.05,),
+                     daemon=True).start()
     agent = AgentReceiver("127.0.0.1", 0).start() if args.agent else None
     try:
         env = dict(os.environ, DEMO_SERVICE_URL=service.url)
@@ -67,7 +68,7 @@ def main() -> int:
         if agent:
             # chaos run returns once every span was handed to the socket
             spans = agent.wait_quiet(quiet=0.1, timeout=2)
-            write_atomic(str(trace_file), dumps_received(spans))
+            write_atomic(str(trace_file), dumps(spans))
     finally:
         if agent:
             agent.stop()

@@ -11,8 +11,9 @@ import opentracing
 import pytest
 
 import chaostracing  # noqa: F401  (installs the no-op proxy)
-from chaostracing import control
-from chaostracing.agent import AgentReceiver
+from chaostracing import control, safety
+from chaostracing.jaeger.agent import AgentReceiver
+from chaostracing.scope import SCOPE_MANAGER
 
 # the fixture extension authors use, tested here as they would use it
 pytest_plugins = ["chaostracing.testing"]
@@ -27,25 +28,41 @@ from service import DemoService  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _strict_and_clean(monkeypatch):
-    """Internal errors fail tests; no tracer or run leaks between tests."""
-    monkeypatch.setattr(control, "_RAISE_ERRORS", True)
+def _strict_and_clean():
+    """Internal errors fail tests (in process, and in every ``chaos run``
+    subprocess through the environment); no tracer or run leaks between
+    tests: a run left configured is cleaned up, its sender stopped."""
     saved = opentracing.tracer, opentracing.is_tracer_registered
-    yield
-    control._run = None
+    del safety.errors[:]
+    with safety.strict():
+        yield
+        if control._run is not None:
+            control.cleanup_control()
     opentracing.tracer, opentracing.is_tracer_registered = saved
+    assert not safety.errors, f"internal errors: {safety.errors}"
 
 
 @pytest.fixture
 def agent():
-    with AgentReceiver("127.0.0.1", 0) as receiver:
+    with AgentReceiver("127.0.0.1", 0, keep_datagrams=True) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def otlp():
+    """A loopback OTLP/HTTP receiver decoding protobuf."""
+    from otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver:
         yield receiver
 
 
 @pytest.fixture
 def demo_service():
     server = DemoService(0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll interval: shutdown() waits for one poll
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
@@ -57,6 +74,8 @@ class ChaosRun:
         self.proc = proc
         self.journal = journal
         self.log = proc.stdout + proc.stderr
+        # strict mode in the subprocess writes internal errors here
+        assert safety.STRICT_MARKER not in self.log, self.log[-4000:]
 
     @property
     def status(self) -> str:
@@ -80,8 +99,10 @@ def chaos_command(
     settings_path = tmp_path / "settings.yaml"
     settings_path.write_text(json.dumps(settings or {}))
     full_env = dict(os.environ)
-    full_env.pop("JAEGER_AGENT_HOST", None)
-    full_env.pop("JAEGER_AGENT_PORT", None)
+    for name in list(full_env):
+        if name.startswith(("CHAOSTRACING_", "JAEGER_", "OTEL_")):
+            full_env.pop(name)
+    full_env["CHAOSTRACING_RAISE_ERRORS"] = "1"
     full_env["PYTHONPATH"] = os.pathsep.join(
         [str(EXAMPLES / "extension"), str(ROOT), str(TESTS)]
     )
@@ -162,7 +183,7 @@ def mock_tracer():
 
     from chaostracing import context as ctx
 
-    tracer = MockTracer()
+    tracer = MockTracer(scope_manager=SCOPE_MANAGER)
     proxy = ctx.TracerProxy(tracer)
     ctx.install(proxy)
     yield tracer

@@ -4,7 +4,7 @@ import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from chaostracing.agent import ReceivedSpan
+from chaostracing.model import FOLLOWS_FROM, Process, SpanData
 
 
 def _value(any_value):
@@ -31,7 +31,9 @@ class OtlpReceiver(ThreadingHTTPServer):
         self.spans = []
         self.requests = []  # (path, headers) of each export
         self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # a short poll interval: shutdown() waits for one poll
+        self.thread = threading.Thread(target=self.serve_forever,
+                                       args=(0.05,), daemon=True)
 
     @property
     def port(self):
@@ -65,7 +67,11 @@ class OtlpReceiver(ThreadingHTTPServer):
             resource = _attributes(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for s in scope_spans.spans:
-                    spans.append(ReceivedSpan(
+                    tags = _attributes(s.attributes)
+                    # what the provider maps onto the span's kind and status
+                    tags["otel.kind"] = s.kind
+                    tags["otel.status_code"] = s.status.code
+                    spans.append(SpanData(
                         trace_id=int.from_bytes(s.trace_id, "big"),
                         span_id=int.from_bytes(s.span_id, "big"),
                         parent_id=int.from_bytes(s.parent_span_id, "big")
@@ -75,16 +81,16 @@ class OtlpReceiver(ThreadingHTTPServer):
                         duration_us=(s.end_time_unix_nano
                                      - s.start_time_unix_nano) // 1000,
                         flags=s.flags,
-                        service_name=resource.get("service.name", ""),
-                        tags=_attributes(s.attributes),
+                        tags=tags,
                         logs=[(e.time_unix_nano // 1000,
                                dict(_attributes(e.attributes), event=e.name))
                               for e in s.events],
                         references=[
-                            ("link", int.from_bytes(link.trace_id, "big"),
+                            (FOLLOWS_FROM, int.from_bytes(link.trace_id, "big"),
                              int.from_bytes(link.span_id, "big"))
                             for link in s.links],
-                        process_tags=resource,
+                        process=Process(resource.get("service.name", ""),
+                                        tuple(resource.items())),
                     ))
         with self.changed:
             self.requests.append((path, headers))

@@ -1,7 +1,12 @@
 """Reading tracing settings: sources, precedence, defaults and clear errors."""
 import pytest
 
-from chaostracing.config import ConfigError, load_config, validate_arguments
+from chaostracing.config import (
+    ConfigError,
+    load_config,
+    settings_markdown,
+    validate,
+)
 
 
 def test_nothing_configured_means_no_tracing():
@@ -87,7 +92,47 @@ def test_bad_values_name_the_key_and_what_is_expected(key, value, expected):
 
 
 def test_control_arguments_are_validated_with_unknown_keys_reported():
-    errors = validate_arguments({"tracing_port": "x", "tracing_hots": "h"})
-    assert any("unknown control argument 'tracing_hots'" in e for e in errors)
-    assert any("tracing_port is 'x'" in e for e in errors)
-    assert validate_arguments({"tracing_port": 6831}) == []
+    problems = validate({}, {"tracing_port": "x", "tracing_hots": "h"})
+    assert any("unknown control argument 'tracing_hots' (did you mean "
+               "tracing_host?)" in p for p in problems)
+    assert any("tracing_port is 'x'" in p for p in problems)
+    assert validate({}, {"tracing_port": 6831}) == []
+
+
+def test_every_problem_is_reported_not_only_the_first():
+    problems = validate({"tracing_provider": "jaeger", "tracing_port": "abc",
+                         "tracing_sampler_rate": 7,
+                         "tracing_provder": "jaeger"}, {})
+    assert len(problems) == 3, problems
+    assert "'tracing_provder' in the configuration is not a tracing " \
+        "setting (did you mean tracing_provider?)" in problems
+
+
+def test_run_time_references_are_not_validated():
+    assert validate({"tracing_port": "${port}",
+                     "tracing_host": {"type": "env", "key": "HOST"}}, {}) == []
+
+
+def test_only_the_settings_of_the_chosen_provider_are_checked():
+    # the file provider has no port: a bad one must not switch it off
+    config = load_config({"tracing_provider": "file", "tracing_port": "abc"},
+                         environ={})
+    assert config.provider == "file"
+    with pytest.raises(ConfigError):
+        load_config({"tracing_provider": "jaeger", "tracing_port": "abc"},
+                    environ={})
+
+
+def test_every_setting_can_come_from_a_chaostracing_variable():
+    config = load_config({}, {}, environ={
+        "CHAOSTRACING_PROVIDER": "jaeger", "CHAOSTRACING_PORT": "7001",
+        "CHAOSTRACING_MAX_TAG_LENGTH": "99"})
+    assert (config.port, config.max_tag_length) == (7001, 99)
+    assert config.sources["tracing_port"] == "$CHAOSTRACING_PORT"
+
+
+def test_the_readme_settings_table_is_generated_from_the_table():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert settings_markdown() in readme

@@ -7,6 +7,8 @@ import copy
 
 from conftest import assert_one_trace, by_name, load_example
 
+from chaostracing.model import FOLLOWS_FROM
+
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}
 EXPECTED = {
@@ -183,7 +185,10 @@ def test_a_hypothesis_level_control_traces_the_hypothesis_only(
         (s for s in spans if s.operation_name == "The service is healthy"),
         key=lambda s: s.start_us)
     assert first.parent_id == 0  # the first span opened is the root
-    assert second.references == [("follows_from", first.trace_id, first.span_id)]
+    assert second.references == [(FOLLOWS_FROM, first.trace_id, first.span_id)]
+    # the phase comes from chaoslib's events, not from the (untraced) method
+    assert first.tags["chaostoolkit.hypothesis.phase"] == "before"
+    assert second.tags["chaostoolkit.hypothesis.phase"] == "after"
     # extension spans outside any traced level still join the run's trace
     assert by_name(spans)["my-inner-span"].parent_id == first.span_id
 

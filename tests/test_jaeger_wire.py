@@ -1,4 +1,5 @@
-"""Our Jaeger agent wire format: encoder, decoder, and Apache Thrift's own.
+"""Our Jaeger agent wire format: encoder, decoder, and Apache Thrift's own;
+the UDP pipeline's delivery and failure rules.
 
 Our encoder and our decoder are each checked against the thrift library
 with jaeger-client's generated types (tests/thrift_check.py), so neither
@@ -11,23 +12,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from thrift_check import decode_with_thrift, encode_with_thrift
 
-from chaostracing.agent import decode_datagram
-from chaostracing.exporters.jaeger_thrift import (
+from chaostracing.jaeger.agent import decode_datagram
+from chaostracing.jaeger.sender import UdpTransport
+from chaostracing.jaeger.thrift import (
     MAX_DATAGRAM,
+    encode_fitting,
     encode_process,
     encode_span,
     pack_datagrams,
+    span_budget,
 )
-from chaostracing.exporters.records import SpanRecord
-from chaostracing.exporters.udp import UdpSpanSender
-from chaostracing.tracer import Tracer
-
+from chaostracing.jaeger.tracer import Tracer
+from chaostracing.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
+from chaostracing.pipeline import Pipeline
+from chaostracing.redact import Redactor
 
 MASK = (1 << 64) - 1
+PROCESS = Process("svc", [("hostname", "h"), ("ip", "127.0.0.1")])
 
 
 def record(i=1, **changes):
-    base = SpanRecord(
+    base = SpanData(
         trace_id=(0xFEDCBA9876543210 << 64) | 0x0123456789ABCDEF,
         span_id=0xFFFFFFFFFFFFFFF0 + (i % 15),
         parent_id=i,
@@ -35,18 +40,23 @@ def record(i=1, **changes):
         operation_name=f"op-{i}",
         start_us=1_700_000_000_000_000 + i,
         duration_us=1234,
-        references=[(1, 5 << 64 | 6, 7)],
-        tags=[("s", "text é"), ("b", True), ("f", False), ("n", -(2**63)),
-              ("d", 1.5), ("bin", b"\x00\x7f"), ("big", "x" * 20)],
-        logs=[(1_700_000_000_000_001, [("event", "error"), ("n", 3)])],
+        references=[(FOLLOWS_FROM, 5 << 64 | 6, 7)],
+        tags={"s": "text é", "b": True, "f": False, "n": -(2**63),
+              "d": 1.5, "bin": b"\x00\x7f", "big": "x" * 20},
+        logs=[(1_700_000_000_000_001, {"event": "error", "n": 3})],
     )
-    return base._replace(**changes)
+    return base.replace(**changes)
 
 
-def test_a_span_round_trips_through_thrifts_decoder():
-    process = encode_process("svc", [("hostname", "h"), ("ip", "127.0.0.1")])
-    (datagram,) = pack_datagrams(process, [encode_span(record())])
-    (span,) = decode_datagram(datagram)
+def one_datagram(process, *records):
+    ((datagram, count),) = pack_datagrams(
+        encode_process(process), [encode_span(r) for r in records])
+    assert count == len(records)
+    return datagram
+
+
+def test_a_span_round_trips_through_our_decoder():
+    (span,) = decode_datagram(one_datagram(PROCESS, record()))
     expected = record()
     assert span.trace_id == expected.trace_id
     assert span.span_id == expected.span_id
@@ -56,17 +66,15 @@ def test_a_span_round_trips_through_thrifts_decoder():
     assert span.duration_us == 1234
     assert span.flags == 1
     assert span.service_name == "svc"
-    assert span.process_tags == {"hostname": "h", "ip": "127.0.0.1"}
-    assert span.tags == {"s": "text é", "b": True, "f": False, "n": -(2**63),
-                         "d": 1.5, "bin": b"\x00\x7f", "big": "x" * 20}
+    assert span.process == PROCESS
+    assert span.tags == expected.tags
     assert span.logs == [(1_700_000_000_000_001, {"event": "error", "n": 3})]
-    assert span.references == [("follows_from", 5 << 64 | 6, 7)]
+    assert span.references == [(FOLLOWS_FROM, 5 << 64 | 6, 7)]
 
 
 def test_the_thrift_library_decodes_what_we_encode():
-    process = encode_process("svc", [("hostname", "h")])
-    (datagram,) = pack_datagrams(process, [encode_span(record(3))])
-    batch = decode_with_thrift(datagram)
+    batch = decode_with_thrift(one_datagram(Process("svc", [("hostname", "h")]),
+                                            record(3)))
     assert batch.process.serviceName == "svc"
     (span,) = batch.spans
     expected = record(3)
@@ -107,11 +115,12 @@ def test_we_decode_what_the_thrift_library_encodes(binary):
     (span,) = decode_datagram(encode_with_thrift(batch, binary=binary))
     assert span.trace_id == (5 << 64) | (MASK - 1)
     assert span.span_id == MASK - 2
-    assert span.parent_id == 0
+    # a client that names its parent only as a CHILD_OF reference
+    assert span.parent_id == 9
+    assert span.references == []
     assert span.tags == {"ok": False, "n": -7, "d": -0.5}
     assert span.logs == [(11, {"event": "x"})]
-    assert span.references == [("child_of", (5 << 64) | (MASK - 1), 9)]
-    assert span.process_tags == {"ip": "1.2.3.4"}
+    assert span.process.tags == (("ip", "1.2.3.4"),)
 
 
 @settings(max_examples=300, deadline=None)
@@ -125,44 +134,44 @@ def test_garbage_never_raises_anything_but_value_error(data):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(
+@given(st.dictionaries(
     st.text(max_size=20),
     st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1),
               st.floats(allow_nan=False), st.text(max_size=50),
               st.binary(max_size=20)),
-), max_size=20))
+    max_size=20))
 def test_any_tags_round_trip_through_our_encoder_and_decoder(tags):
-    (datagram,) = pack_datagrams(encode_process("s", []),
-                                 [encode_span(record(tags=tags))])
-    (span,) = decode_datagram(datagram)
-    assert span.tags == dict(
-        (k, v.encode("utf-8", "replace").decode("utf-8", "replace")
-         if isinstance(v, str) else v) for k, v in tags)
+    (span,) = decode_datagram(one_datagram(Process("s"), record(tags=tags)))
+
+    def utf8(key):
+        return key.encode("utf-8", "replace").decode("utf-8", "replace")
+
+    assert span.tags == {
+        utf8(k): (utf8(v) if isinstance(v, str) else v) for k, v in tags.items()
+    }
 
 
 def test_a_minimal_span_without_optional_fields_round_trips():
-    minimal = record(references=[], tags=[], logs=[], parent_id=None)
-    (datagram,) = pack_datagrams(encode_process("s", []), [encode_span(minimal)])
-    (span,) = decode_datagram(datagram)
+    minimal = record(references=[], tags={}, logs=[], parent_id=0)
+    (span,) = decode_datagram(one_datagram(Process("s"), minimal))
     assert (span.parent_id, span.tags, span.logs) == (0, {}, [])
 
 
 def test_many_spans_are_split_into_datagrams_under_the_agent_limit():
-    spans = [encode_span(record(i, tags=[("pad", "y" * 900)]))
+    spans = [encode_span(record(i, tags={"pad": "y" * 900}))
              for i in range(400)]
-    datagrams = list(pack_datagrams(encode_process("s", []), spans))
+    datagrams = list(pack_datagrams(encode_process(Process("s")), spans))
     assert len(datagrams) > 1
-    assert all(len(d) <= MAX_DATAGRAM for d in datagrams)
-    decoded = [s for d in datagrams for s in decode_datagram(d)]
+    assert sum(count for _, count in datagrams) == 400
+    assert all(len(d) <= MAX_DATAGRAM for d, _ in datagrams)
+    decoded = [s for d, _ in datagrams for s in decode_datagram(d)]
     assert [s.operation_name for s in decoded] == [f"op-{i}" for i in range(400)]
 
 
 def test_list_sizes_over_fourteen_use_the_long_list_header():
-    tags = [(f"k{i}", i) for i in range(40)]
-    (datagram,) = pack_datagrams(encode_process("s", []),
-                                 [encode_span(record(tags=tags))])
-    (span,) = decode_datagram(datagram)
-    assert span.tags == dict(tags)
+    tags = {f"k{i}": i for i in range(40)}
+    (span,) = decode_datagram(one_datagram(Process("s"), record(tags=tags)))
+    assert span.tags == tags
 
 
 def test_garbage_is_refused_with_a_value_error():
@@ -171,6 +180,34 @@ def test_garbage_is_refused_with_a_value_error():
             decode_datagram(data)
 
 
+@pytest.mark.parametrize("seq", [0, 127, 128, 2**14, 2**31, 2**32 - 1])
+def test_a_span_of_exactly_the_budget_fits_whatever_the_sequence_number(seq):
+    # the budget used to be computed for sequence number 0, whose varint is
+    # one byte: a span of that size raised once the number reached 128
+    process = encode_process(PROCESS)
+    budget = span_budget(process)
+    base = record(tags={"pad": ""}, logs=[], references=[])
+    pad = budget - len(encode_span(base))
+    span = encode_span(base.replace(tags={"pad": "z" * pad}))
+    pad -= len(span) - budget  # the length's varint grew
+    span, trimmed = encode_fitting(base.replace(tags={"pad": "z" * pad}), budget)
+    assert len(span) == budget and not trimmed
+    ((datagram, count),) = pack_datagrams(process, [span], seq_id=seq)
+    assert count == 1 and len(datagram) <= MAX_DATAGRAM
+
+
+def test_a_span_with_thousands_of_references_is_trimmed_not_lost():
+    # the trimming loop never trimmed references: it spun forever
+    refs = [(FOLLOWS_FROM, (0xF1 << 120) | i, (0xE2 << 56) | i)
+            for i in range(3000)]
+    budget = span_budget(encode_process(PROCESS))
+    data, trimmed = encode_fitting(record(references=refs), budget)
+    assert trimmed and len(data) <= budget
+    (span,) = decode_datagram(one_datagram(PROCESS, record(references=refs[:1])))
+    assert span.references == refs[:1]
+
+
+# -- the pipeline, with real UDP on loopback ------------------------------------
 class _Keep:
     def report_span(self, span):
         pass
@@ -180,46 +217,136 @@ _tracer = Tracer("test", _Keep())
 
 
 def FakeSpan(i, tags=()):
-    """A finished span of our tracer, as the sender receives it."""
+    """A finished span of our tracer, as the pipeline receives it."""
     span = _tracer.start_span(f"span-{i}", tags=dict(tags), start_time=1.0)
     span.finish(finish_time=2.0)
     return span
 
 
-def test_the_sender_delivers_a_burst_of_ten_thousand_spans(agent):
-    sender = UdpSpanSender("127.0.0.1", agent.port, batch_trigger=100)
+def udp_pipeline(port, host="127.0.0.1", redactor=None, **options):
+    return Pipeline(UdpTransport(host, port), redactor or Redactor(), PROCESS,
+                    **options)
+
+
+def test_the_pipeline_delivers_a_burst_of_ten_thousand_spans(agent):
+    pipeline = udp_pipeline(agent.port, batch_trigger=100)
     for i in range(10_000):
-        sender.report_span(FakeSpan(i))
-    assert sender.flush(timeout=10)
+        pipeline.report_span(FakeSpan(i))
+    assert pipeline.flush(timeout=10)
     spans = agent.wait_for(10_000, timeout=10)
     assert len(spans) == 10_000
     assert len({s.span_id for s in spans}) == 10_000
     assert {s.operation_name for s in spans} == {f"span-{i}" for i in range(10_000)}
-    assert sender.dropped == 0
-    sender.close()
+    assert pipeline.stats().sent == 10_000 and pipeline.stats().dropped == 0
+    pipeline.close()
 
 
 def test_a_span_too_big_for_a_datagram_is_trimmed_not_dropped(agent):
-    sender = UdpSpanSender("127.0.0.1", agent.port)
+    pipeline = udp_pipeline(agent.port, redactor=Redactor(65000))
     huge = [(f"tag{i}", "z" * 5000) for i in range(30)]
-    sender.report_span(FakeSpan(1, huge))
-    assert sender.close(timeout=5)
+    pipeline.report_span(FakeSpan(1, huge))
+    assert pipeline.close(timeout=5)
     (span,) = agent.wait_for(1)
     assert span.operation_name == "span-1"
-    assert "truncated" in span.tags["tag0"]
-    assert all(len(d) <= MAX_DATAGRAM for d in agent.datagrams)
+    assert span.tags["tag0"].endswith("...") and len(span.tags["tag0"]) < 5000
+    assert all(len(d) <= MAX_DATAGRAM for d in agent.raw)
 
 
-def test_an_unresolvable_host_warns_once_and_flush_returns_at_once(caplog):
-    sender = UdpSpanSender("no-such-host.invalid", 6831)
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+    __str__ = __repr__
+
+
+class Exploding:
+    """A tag value whose conversion raises anything at all."""
+
+    def __getattribute__(self, name):
+        raise RuntimeError(f"no {name} for you")
+
+
+def test_one_odd_value_costs_nothing_but_its_own_rendering(agent):
+    # an object whose repr raises used to make the sender drop the batch
+    # and stop: no span of the run arrived at all
+    pipeline = udp_pipeline(agent.port)
+    pipeline.report_span(FakeSpan(0, [("odd", Unprintable())]))
+    for i in range(1, 5):
+        pipeline.report_span(FakeSpan(i))
+    assert pipeline.close(timeout=5)
+    spans = {s.operation_name: s for s in agent.wait_for(5)}
+    assert sorted(spans) == [f"span-{i}" for i in range(5)]
+    assert spans["span-0"].tags["odd"] == "<Unprintable (repr failed)>"
+    assert pipeline.stats() == (5, 0, 0, None)
+
+
+def test_a_span_that_cannot_be_converted_drops_that_span_only(agent, monkeypatch):
+    from chaostracing import pipeline as module
+    from chaostracing import safety
+
+    real = module.span_data
+
+    def flaky(span, redactor, process=None):
+        if span.operation_name == "span-2":
+            raise RuntimeError("a bug of ours")
+        return real(span, redactor, process)
+
+    monkeypatch.setattr(module, "span_data", flaky)
+    pipeline = udp_pipeline(agent.port)
+    for i in range(5):
+        pipeline.report_span(FakeSpan(i))
+    with safety.strict(False):
+        assert pipeline.close(timeout=5)
+    names = sorted(s.operation_name for s in agent.wait_for(4))
+    assert names == ["span-0", "span-1", "span-3", "span-4"]
+    assert pipeline.stats().sent == 4 and pipeline.stats().dropped == 1
+
+
+def test_a_sendto_failure_counts_only_the_spans_not_sent(agent):
+    # it used to count the spans already sent in that batch as dropped
+    transport = UdpTransport("127.0.0.1", agent.port)
+    pipeline = Pipeline(transport, Redactor(), PROCESS, flush_interval=60,
+                        batch_trigger=10**9)
+    assert pipeline.flush(timeout=5)  # the thread has opened the socket
+    calls = []
+
+    class Socket:
+        def __init__(self, real):
+            self.real = real
+
+        def sendto(self, data, address):
+            calls.append(len(data))
+            if len(calls) == 2:
+                raise OSError(101, "Network is unreachable")
+            return self.real.sendto(data, address)
+
+        def close(self):
+            self.real.close()
+
+    transport._sock = Socket(transport._sock)
+    for i in range(300):
+        pipeline.report_span(FakeSpan(i, [("pad", "p" * 500)]))
+    assert pipeline.close(timeout=5)
+    agent.wait_for(1)
+    first = len(decode_datagram(agent.raw[0]))
+    stats = pipeline.stats()
+    assert len(calls) == 2 and 0 < first < 300
+    assert stats.sent == first  # the first datagram's spans went out
+    assert stats.dropped == 300 - first
+    assert "Network is unreachable" in stats.problem
+
+
+def test_an_unresolvable_host_is_a_problem_and_flush_returns_at_once():
+    pipeline = udp_pipeline(6831, host="no-such-host.invalid")
     for i in range(10):
-        sender.report_span(FakeSpan(i))
-    assert sender.flush(timeout=5)
-    assert sender.dropped == 10
-    sender.close(timeout=1)
-    warnings = [r for r in caplog.records if "no-such-host.invalid" in r.message]
-    assert len(warnings) == 1
-    assert "tracing_host" in warnings[0].message
+        pipeline.report_span(FakeSpan(i))
+    assert pipeline.flush(timeout=5)
+    assert pipeline.close(timeout=1)
+    stats = pipeline.stats()
+    assert stats.dropped == 10 and stats.sent == 0
+    assert "cannot resolve the Jaeger agent host 'no-such-host.invalid'" \
+        in stats.problem
+    assert "tracing_host" in stats.problem
 
 
 def test_a_closed_port_costs_nothing_and_raises_nothing():
@@ -227,32 +354,49 @@ def test_a_closed_port_costs_nothing_and_raises_nothing():
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
-    sender = UdpSpanSender("127.0.0.1", port)
-    sender.report_span(FakeSpan(1))
-    assert sender.close(timeout=2)
-    assert sender.problem is None
+    pipeline = udp_pipeline(port)
+    pipeline.report_span(FakeSpan(1))
+    assert pipeline.close(timeout=2)
+    assert pipeline.stats().problem is None
 
 
 def test_when_the_queue_is_full_new_spans_are_dropped_and_counted(agent):
-    sender = UdpSpanSender("127.0.0.1", agent.port, max_queue_size=5,
-                           flush_interval=60, batch_trigger=10**9)
+    pipeline = udp_pipeline(agent.port, max_queue_size=5, flush_interval=60,
+                            batch_trigger=10**9)
     for i in range(8):
-        sender.report_span(FakeSpan(i))
-    assert sender.dropped == 3
-    assert sender.close(timeout=5)
+        pipeline.report_span(FakeSpan(i))
+    assert pipeline.stats().dropped == 3
+    assert pipeline.close(timeout=5)
     assert len(agent.wait_for(5)) == 5
 
 
 def test_secrets_and_url_credentials_are_masked_on_the_way_out(agent):
-    from chaostracing.redact import Redactor
-
     redactor = Redactor()
     redactor.add_secrets(["hunter2"])
-    sender = UdpSpanSender("127.0.0.1", agent.port, redactor=redactor)
-    sender.report_span(FakeSpan(1, [("q", "token=hunter2"),
-                                    ("url", "https://bob:pw@host/x")]))
-    assert sender.close(timeout=5)
+    pipeline = udp_pipeline(agent.port, redactor=redactor)
+    pipeline.report_span(FakeSpan(1, [("q", "token=hunter2"),
+                                      ("url", "https://bob:pw@host/x")]))
+    assert pipeline.close(timeout=5)
     (span,) = agent.wait_for(1)
     assert span.tags["q"] == "token=***"
     assert span.tags["url"] == "https://***@host/x"
-    assert b"hunter2" not in b"".join(agent.datagrams)
+    assert b"hunter2" not in b"".join(agent.raw)
+
+
+def test_references_other_than_the_parent_reach_the_wire(agent):
+    import opentracing
+
+    parent = _tracer.start_span("parent")
+    other = _tracer.start_span("other")
+    child = _tracer.start_span(
+        "child", child_of=parent,
+        references=[opentracing.follows_from(other.context)])
+    child.finish()
+    pipeline = udp_pipeline(agent.port)
+    pipeline.report_span(child)
+    assert pipeline.close(timeout=5)
+    (span,) = agent.wait_for(1)
+    assert span.parent_id == parent.context.span_id
+    assert span.references == [
+        (FOLLOWS_FROM, other.context.trace_id, other.context.span_id)]
+    assert CHILD_OF not in [kind for kind, _, _ in span.references]

@@ -3,6 +3,7 @@
 chaoslib is played by hand here (same dicts, same threads, same order as
 ``chaoslib.run``); spans land in OpenTracing's MockTracer.
 """
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,7 @@ from chaostracing.config import TracingConfig
 from chaostracing.providers import Backend
 from chaostracing.redact import Redactor
 from chaostracing.run import TracedRun
+from chaostracing.scope import SCOPE_MANAGER
 
 EXPERIMENT = {
     "title": "my experiment",
@@ -48,9 +50,9 @@ EXPERIMENT = {
 
 @pytest.fixture
 def mock():
-    tracer = MockTracer()
+    tracer = MockTracer(scope_manager=SCOPE_MANAGER)
     run = TracedRun(
-        Backend(tracer, lambda timeout: True, "mock"),
+        Backend(tracer, None, "mock"),
         TracingConfig(provider="jaeger"),
         Redactor(),
     )
@@ -261,7 +263,10 @@ def test_a_control_declared_twice_opens_one_span_per_level(mock):
 
 def test_hypothesis_level_control_makes_the_hypothesis_the_root(mock):
     hypo = EXPERIMENT["steady-state-hypothesis"]
-    for _ in range(2):  # before and after the method
+    events = control._run_events(control._run)
+    # what chaoslib tells every control, whatever level it is declared at
+    for announce in (events.start_hypothesis_before, events.start_hypothesis_after):
+        announce(EXPERIMENT)
         control.before_hypothesis_control(context=hypo)
         control.after_hypothesis_control(
             context=hypo, state={"steady_state_met": True, "probes": []}
@@ -270,6 +275,41 @@ def test_hypothesis_level_control_makes_the_hypothesis_the_root(mock):
     assert first.parent_id is None
     # the second run of the hypothesis stays in the same trace
     assert second.context.trace_id == first.context.trace_id
+    # the method level is not traced here: the phase comes from the events
+    # (it used to read "before" twice)
+    assert first.tags["chaostoolkit.hypothesis.phase"] == "before"
+    assert second.tags["chaostoolkit.hypothesis.phase"] == "after"
+
+
+def test_a_span_finished_by_two_threads_at_once_is_reported_once():
+    from chaostracing.jaeger.tracer import Tracer
+
+    reported = []
+
+    class Reporter:
+        def report_span(self, span):
+            reported.append(span)
+
+    tracer = Tracer("t", Reporter())
+    spans = [tracer.start_span(f"s{i}") for i in range(20000)]
+    barrier = threading.Barrier(4)
+
+    def finish_all():
+        barrier.wait()
+        for span in spans:
+            span.finish()
+
+    workers = [threading.Thread(target=finish_all) for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(reported) == 20000
 
 
 def test_cleanup_finishes_what_was_left_open_and_restores_the_tracer(mock):

@@ -4,14 +4,7 @@ import time
 
 import pytest
 from conftest import assert_one_trace, by_name, load_example
-from otlp_receiver import OtlpReceiver
 from test_e2e_control import EXPECTED
-
-
-@pytest.fixture
-def otlp():
-    with OtlpReceiver() as receiver:
-        yield receiver
 
 
 def otlp_example(demo_service, **configuration):
@@ -36,7 +29,7 @@ def test_a_run_exports_the_same_tree_over_otlp(chaos, otlp, demo_service):
     root = names["The demo service survives stress"]
     assert root.tags["chaostoolkit.status"] == "completed"
     assert root.service_name == "chaostoolkit"
-    resource = root.process_tags
+    resource = dict(root.process.tags)
     assert resource["chaostoolkit.experiment.title"] == \
         "The demo service survives stress"
     assert resource["chaostracing.version"]

@@ -1,44 +1,41 @@
 """The ``otlp`` provider (alias ``opentelemetry``): OTLP/HTTP export.
 
-An OpenTelemetry SDK tracer, seen through the OpenTracing shim, so that
-``opentracing.tracer``, the ``*_span`` attributes, the original README's
-snippet, ``@traced_activity`` and ``session()`` work unchanged. Spans are
-exported as OTLP over HTTP (protobuf) to ``http://{tracing_host}:{tracing_port}
-/v1/traces`` (port 4318), or where ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` /
-``OTEL_EXPORTER_OTLP_ENDPOINT`` say when host and port are not configured;
-``OTEL_EXPORTER_OTLP_HEADERS`` is honoured by the exporter itself.
+The run is traced by chaostracing's own tracer, as with every provider (one
+span model, one current span, one place where secrets are masked); finished
+spans are converted to OpenTelemetry SDK ``ReadableSpan`` objects on the
+pipeline's thread and exported by OpenTelemetry's own
+``OTLPSpanExporter`` (protobuf over HTTP) to
+``http://{tracing_host}:{tracing_port}/v1/traces`` (port 4318), or where
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT`` say
+when host and port are not configured. The exporter itself honours
+``OTEL_EXPORTER_OTLP_HEADERS``, ``_COMPRESSION``, ``_CERTIFICATE``...;
+``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` go into the resource.
 
-What differs from the plain shim:
-
-- ``inject``/``extract`` use :mod:`chaostracing.propagation` and the
-  configured ``tracing_propagation`` (W3C by default), not OpenTelemetry's
-  global propagator, which stays untouched;
-- tag and log values that OpenTelemetry attributes cannot hold (dicts,
-  exceptions...) are turned into text instead of being dropped;
-- every string passes the redactor (secrets masked, lengths capped) before
-  export, and the exporter's own HTTP calls are never traced;
-- the exporter's failures are reported once, by us, and the flush at
-  cleanup is bounded by ``tracing_flush_timeout``.
+The mapping from Jaeger's model is the one Jaeger uses the other way:
+``span.kind`` → the span's kind, ``error=true`` / ``otel.status_code`` →
+its status, logs → events (named by their ``event`` field),
+``follows_from`` references → links, process tags → resource attributes.
 """
 import logging
 import os
-import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List
 
-from chaostracing import __version__
 from chaostracing.config import TracingConfig
-from chaostracing.providers import Backend, ProviderUnavailable
-from chaostracing.redact import Redactor, to_tag_value
+from chaostracing.model import Process, SpanData, is_true
+from chaostracing.pipeline import Transport, TransportBroken
+from chaostracing.providers import Backend, ProviderUnavailable, assemble
+from chaostracing.redact import Redactor, sanitize_url
 
-__all__ = ["make_tracer", "otlp_endpoint"]
-logger = logging.getLogger("chaostoolkit")
+__all__ = ["OtlpTransport", "build", "otlp_endpoint", "to_readable_spans"]
 
 _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http",
-    "opentelemetry.sdk.trace.export",
-    "opentelemetry.attributes",
+    "opentelemetry.exporter.otlp.proto.common",
 )
+#: tags that become the span's kind and status rather than attributes
+_STRUCTURAL = frozenset(("span.kind", "otel.status_code",
+                         "otel.status_description"))
 
 
 def otlp_endpoint(config: TracingConfig, environ=None) -> str:
@@ -59,18 +56,10 @@ def otlp_endpoint(config: TracingConfig, environ=None) -> str:
     return f"http://{config.host}:{config.port}/v1/traces"
 
 
-def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
+def build(config: TracingConfig, redactor: Redactor) -> Backend:
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
             OTLPSpanExporter,
-        )
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import (
-            ALWAYS_ON,
-            ParentBased,
-            TraceIdRatioBased,
         )
     except ImportError as error:
         raise ProviderUnavailable(
@@ -78,251 +67,132 @@ def make_tracer(config: TracingConfig, redactor: Redactor) -> Backend:
             "pip install 'chaostoolkit-opentracing[opentelemetry]' "
             f"({error})"
         ) from error
-
     endpoint = otlp_endpoint(config)
-    resource = Resource.create(resource_attributes(config))
-    sampler = (
-        ALWAYS_ON
-        if config.sampler_rate >= 1.0
-        else ParentBased(TraceIdRatioBased(config.sampler_rate))
+    exporter = OTLPSpanExporter(
+        endpoint=endpoint, timeout=max(config.flush_timeout, 0.5)
     )
-    provider = TracerProvider(resource=resource, sampler=sampler)
-    exporter = _CleaningExporter(
-        OTLPSpanExporter(endpoint=endpoint, timeout=max(config.flush_timeout, 0.5)),
-        redactor,
-        endpoint,
-    )
-    processor = BatchSpanProcessor(
-        exporter,
-        max_queue_size=config.max_queue_size,
-        schedule_delay_millis=1000,
-        export_timeout_millis=int(max(config.flush_timeout, 0.5) * 1000),
-    )
-    provider.add_span_processor(processor)
-    tracer = _shim_class()(
-        provider.get_tracer("chaostracing", __version__), config.propagation
-    )
-    quiet = _QuietExporterLogs()
-
-    def close(timeout: float) -> bool:
-        # shutdown flushes; run it on a thread so a stuck export cannot
-        # hold the run past the timeout
-        done = threading.Event()
-
-        def shutdown() -> None:
-            try:
-                provider.force_flush(int(timeout * 1000))
-                provider.shutdown()
-            finally:
-                done.set()
-
-        threading.Thread(
-            target=shutdown, name="chaostracing-otlp-close", daemon=True
-        ).start()
-        finished = done.wait(timeout + 0.5)
-        quiet.restore()
-        return finished and not exporter.failed
-
-    tracer.chaostracing_exporter = exporter
-    return Backend(tracer, close, f"OTLP endpoint {endpoint}")
+    return assemble(config, redactor, OtlpTransport(exporter, endpoint))
 
 
-def resource_attributes(config: TracingConfig) -> Dict[str, Any]:
-    attributes: Dict[str, Any] = {
-        "service.name": config.service_name,
-        "chaostracing.version": __version__,
-    }
-    try:
-        from chaoslib import __version__ as chaoslib_version
+class OtlpTransport(Transport):
+    """Batches of spans to an OpenTelemetry SDK span exporter."""
 
-        attributes["chaostoolkit.lib.version"] = chaoslib_version
-    except ImportError:  # pragma: no cover - chaoslib is a dependency
-        pass
-    try:
-        from chaostoolkit import __version__ as chaostoolkit_version
+    def __init__(self, exporter: Any, endpoint: str) -> None:
+        self.exporter = exporter
+        # never show credentials a URL may carry
+        self.description = f"OTLP endpoint {sanitize_url(endpoint)}"
+        self._resource = None
+        self._quiet = _QuietExporterLogs()
 
-        attributes["chaostoolkit.version"] = chaostoolkit_version
-    except ImportError:
-        pass
-    if config.experiment_title:
-        attributes["chaostoolkit.experiment.title"] = config.experiment_title
-    return attributes
+    def open(self, process: Process) -> None:
+        self._resource = resource_of(process)
 
-
-###############################################################################
-# Internals
-###############################################################################
-_SHIM_CLASS: Optional[type] = None
-
-
-def _shim_class() -> type:
-    """Our TracerShim subclass, built once the shim is importable."""
-    global _SHIM_CLASS
-    if _SHIM_CLASS is not None:
-        return _SHIM_CLASS
-    from opentelemetry import trace
-    from opentelemetry.shim.opentracing_shim import (
-        SpanContextShim,
-        SpanShim,
-        TracerShim,
-    )
-    from opentracing import Format
-    from opentracing.propagation import (
-        InvalidCarrierException,
-        UnsupportedFormatException,
-    )
-
-    from chaostracing.propagation import extract_headers, inject_headers
-    from chaostracing.tracer import JaegerSpanContext
-
-    text_formats = (Format.TEXT_MAP, Format.HTTP_HEADERS)
-
-    class ChaosSpanShim(SpanShim):
-        def set_tag(self, key, value):
-            return super().set_tag(key, _attribute(value))
-
-        def log_kv(self, key_values, timestamp=None):
-            values = {k: _attribute(v) for k, v in key_values.items()}
-            return super().log_kv(values, timestamp)
-
-    class ChaosTracerShim(TracerShim):
-        def __init__(self, otel_tracer, propagation) -> None:
-            super().__init__(otel_tracer)
-            self.propagation = tuple(propagation)
-
-        def start_span(self, operation_name=None, child_of=None,
-                       references=None, tags=None, start_time=None,
-                       ignore_active_span=False):
-            if tags:
-                tags = {k: _attribute(v) for k, v in tags.items()}
-            span = super().start_span(
-                operation_name=operation_name, child_of=child_of,
-                references=references, tags=tags, start_time=start_time,
-                ignore_active_span=ignore_active_span,
-            )
-            return ChaosSpanShim(self, span.context, span.unwrap())
-
-        def inject(self, span_context, format, carrier):
-            if isinstance(span_context, SpanShim):
-                span_context = span_context.context
-            if format not in text_formats:
-                raise UnsupportedFormatException(format)
-            if not isinstance(carrier, dict):
-                raise InvalidCarrierException("carrier is not a dict")
-            otel = span_context.unwrap() if span_context else None
-            if otel is None or not otel.is_valid:
-                return
-            inject_headers(
-                JaegerSpanContext(otel.trace_id, otel.span_id, None,
-                                  int(otel.trace_flags) & 1),
-                carrier,
-                self.propagation,
-                url_encode=format == Format.HTTP_HEADERS,
-            )
-
-        def extract(self, format, carrier):
-            if format not in text_formats:
-                raise UnsupportedFormatException(format)
-            found = extract_headers(
-                carrier, url_decode=format == Format.HTTP_HEADERS
-            )
-            if found is None:
-                return None
-            return SpanContextShim(trace.SpanContext(
-                trace_id=found.trace_id & ((1 << 128) - 1),
-                span_id=found.span_id,
-                is_remote=True,
-                trace_flags=trace.TraceFlags(found.flags & 1),
-            ))
-
-    _SHIM_CLASS = ChaosTracerShim
-    return _SHIM_CLASS
-
-
-def _attribute(value: Any) -> Any:
-    """A value OpenTelemetry attributes accept (scalars or lists of them)."""
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    if value is None:
-        return "None"
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    return to_tag_value(value, 65000)
-
-
-class _CleaningExporter:
-    """Masks secrets and caps strings, and reports failures once."""
-
-    def __init__(self, exporter: Any, redactor: Redactor, endpoint: str):
-        self._exporter = exporter
-        self._redactor = redactor
-        self._endpoint = endpoint
-        self.failed = False
-        self.exported = 0
-
-    def export(self, spans):
+    def send(self, spans: List[SpanData]) -> int:
         from opentelemetry.sdk.trace.export import SpanExportResult
 
-        from chaostracing.context import suppress_instrumentation
-
+        readable = to_readable_spans(spans, self._resource)
         try:
-            cleaned = [self._clean(span) for span in spans]
-            with suppress_instrumentation():
-                result = self._exporter.export(cleaned)
-        except Exception as error:  # never let the batch thread die
-            result, reason = SpanExportResult.FAILURE, repr(error)
-        else:
-            reason = "the endpoint refused or did not answer"
-        if result == SpanExportResult.SUCCESS:
-            self.exported += len(spans)
-        elif not self.failed:
-            self.failed = True
-            logger.warning(
-                "chaostracing: cannot export spans to the OTLP endpoint %s "
-                "(%s); the run goes on untraced",
-                self._endpoint,
-                reason,
+            result = self.exporter.export(readable)
+        except Exception as error:
+            raise TransportBroken(
+                f"cannot export spans to the {self.description} "
+                f"({type(error).__name__})"
+            ) from None
+        if result != SpanExportResult.SUCCESS:
+            raise TransportBroken(
+                f"cannot export spans to the {self.description} (the "
+                "endpoint refused them or did not answer)"
             )
-        return result
+        return len(spans)
 
-    def shutdown(self) -> None:
-        self._exporter.shutdown()
+    def close(self) -> None:
+        try:
+            self.exporter.shutdown()
+        finally:
+            self._quiet.restore()
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
-    def _clean(self, span):
-        from opentelemetry.sdk.trace import Event, ReadableSpan
+def resource_of(process: Process) -> Any:
+    """The OpenTelemetry resource of a process: ``service.name`` and its
+    tags, merged with ``OTEL_RESOURCE_ATTRIBUTES`` as the SDK does."""
+    from opentelemetry.sdk.resources import Resource
 
-        clean = self._redactor.clean
+    attributes: Dict[str, Any] = {
+        key: value for key, value in process.tags
+        if key not in ("jaeger.version",)
+    }
+    attributes["service.name"] = process.service_name
+    return Resource.create(attributes)
 
-        def attributes(values):
-            return {
-                k: clean(v) if isinstance(v, str) else v
-                for k, v in (values or {}).items()
-            }
 
-        return ReadableSpan(
-            name=clean(span.name),
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=attributes(span.attributes),
-            events=[
-                Event(e.name, attributes(e.attributes), e.timestamp)
-                for e in span.events
-            ],
-            links=span.links,
-            kind=span.kind,
-            status=span.status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
+def to_readable_spans(spans: List[SpanData], resource: Any) -> List[Any]:
+    """``SpanData`` as OpenTelemetry SDK ``ReadableSpan`` objects."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import (
+        Link,
+        SpanContext,
+        SpanKind,
+        Status,
+        StatusCode,
+        TraceFlags,
+    )
+
+    from chaostracing import __version__
+
+    kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT,
+             "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
+    scope = InstrumentationScope("chaostracing", __version__)
+    out = []
+    for span in spans:
+        flags = TraceFlags(span.flags & 1)
+        context = SpanContext(span.trace_id, span.span_id, False, flags)
+        parent = (
+            SpanContext(span.trace_id, span.parent_id, False, flags)
+            if span.parent_id else None
         )
+        tags = span.tags
+        status = Status(StatusCode.UNSET)
+        if is_true(tags.get("error")) or tags.get("otel.status_code") == "ERROR":
+            description = tags.get("otel.status_description")
+            status = Status(
+                StatusCode.ERROR,
+                description if isinstance(description, str) else None,
+            )
+        elif tags.get("otel.status_code") == "OK":
+            status = Status(StatusCode.OK)
+        events = []
+        for timestamp, fields in span.logs:
+            fields = dict(fields)
+            name = fields.pop("event", "log")
+            events.append(Event(
+                name if isinstance(name, str) else str(name),
+                fields,
+                timestamp * 1000,
+            ))
+        out.append(ReadableSpan(
+            name=span.operation_name,
+            context=context,
+            parent=parent,
+            resource=resource,
+            attributes={k: v for k, v in tags.items() if k not in _STRUCTURAL},
+            events=events,
+            links=[
+                Link(SpanContext(trace, span_id, False, flags))
+                for _, trace, span_id in span.references
+            ],
+            kind=kinds.get(span.kind, SpanKind.INTERNAL),
+            status=status,
+            start_time=span.start_us * 1000,
+            end_time=span.end_us * 1000,
+            instrumentation_scope=scope,
+        ))
+    return out
 
 
 class _QuietExporterLogs(logging.Filter):
-    """Mute the exporter's own (repeated, traceback-laden) error logs."""
+    """Mute the exporter's own (repeated, traceback-laden) error logs: the
+    pipeline reports a failure once, in one line."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -336,3 +206,4 @@ class _QuietExporterLogs(logging.Filter):
     def restore(self) -> None:
         for log in self._loggers:
             log.removeFilter(self)
+

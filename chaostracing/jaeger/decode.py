@@ -9,7 +9,7 @@ against the thrift library's own decoder.
 import struct
 from typing import Any, Dict, List, Tuple
 
-from chaostracing.exporters.records import SpanRecord
+from chaostracing.model import Process, SpanData
 
 __all__ = ["decode_emit_batch"]
 
@@ -21,10 +21,8 @@ _unpack_i32 = struct.Struct(">i").unpack_from
 _unpack_i64 = struct.Struct(">q").unpack_from
 
 
-def decode_emit_batch(
-    data: bytes,
-) -> Tuple[str, List[Tuple[str, Any]], List[SpanRecord]]:
-    """``(service name, process tags, spans)`` of one ``emitBatch`` datagram.
+def decode_emit_batch(data: bytes) -> List[SpanData]:
+    """The spans of one ``emitBatch`` datagram, sharing one :class:`Process`.
 
     :raises ValueError: when ``data`` is not such a message.
     """
@@ -43,10 +41,11 @@ def decode_emit_batch(
         raise ValueError(f"malformed emitBatch: {e!r}") from None
     batch = _get(args, 1, dict)
     process = _get(batch, 1, dict)
-    service = _text(_get(process, 1, bytes))
-    process_tags = [_tag(t) for t in _get(process, 2, list, [])]
-    spans = [_span(s) for s in _get(batch, 2, list)]
-    return service, process_tags, spans
+    sender = Process(
+        _text(_get(process, 1, bytes)),
+        [_tag(t) for t in _get(process, 2, list, [])],
+    )
+    return [_span(s, sender) for s in _get(batch, 2, list)]
 
 
 ###############################################################################
@@ -88,26 +87,33 @@ def _tag(raw: Any) -> Tuple[str, Any]:
     return key, _text(_get(raw, 3, bytes, b""))
 
 
-def _span(raw: Any) -> SpanRecord:
+def _span(raw: Any, process: Process) -> SpanData:
+    trace_id = (_u64(_get(raw, 2, int)) << 64) | _u64(_get(raw, 1, int))
+    parent = _u64(_get(raw, 4, int))
     references = []
     for ref in _get(raw, 6, list, []):
+        kind = 1 if _get(ref, 1, int) == 1 else 0
         trace = (_u64(_get(ref, 3, int)) << 64) | _u64(_get(ref, 2, int))
-        references.append((_get(ref, 1, int), trace, _u64(_get(ref, 4, int))))
-    parent = _u64(_get(raw, 4, int))
-    return SpanRecord(
-        trace_id=(_u64(_get(raw, 2, int)) << 64) | _u64(_get(raw, 1, int)),
+        span = _u64(_get(ref, 4, int))
+        if not parent and kind == 0 and trace == trace_id:
+            parent = span  # clients may give the parent as a reference only
+        elif not (kind == 0 and span == parent and trace == trace_id):
+            references.append((kind, trace, span))
+    return SpanData(
+        trace_id=trace_id,
         span_id=_u64(_get(raw, 3, int)),
-        parent_id=parent or None,
+        parent_id=parent,
         flags=_get(raw, 7, int),
         operation_name=_text(_get(raw, 5, bytes)),
         start_us=_get(raw, 8, int),
         duration_us=_get(raw, 9, int),
         references=references,
-        tags=[_tag(t) for t in _get(raw, 10, list, [])],
+        tags=dict(_tag(t) for t in _get(raw, 10, list, [])),
         logs=[
-            (_get(log, 1, int), [_tag(t) for t in _get(log, 2, list)])
+            (_get(log, 1, int), dict(_tag(t) for t in _get(log, 2, list)))
             for log in _get(raw, 11, list, [])
         ],
+        process=process,
     )
 
 

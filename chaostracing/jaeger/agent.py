@@ -1,8 +1,14 @@
 """A Jaeger-agent-compatible UDP receiver, for users without Jaeger and tests.
 
 It decodes ``Agent.emitBatch`` datagrams (Thrift compact or binary, see
-:mod:`chaostracing.thrift_decode`) and keeps the spans as
-:class:`ReceivedSpan`. Malformed datagrams are counted and skipped.
+:mod:`chaostracing.jaeger.decode`) into :class:`~chaostracing.model.SpanData`
+and hands them to ``on_spans`` (the collector's store), or keeps them in
+:attr:`AgentReceiver.spans`. Malformed datagrams are counted and skipped.
+
+One thread only empties the socket (the kernel's buffer may be small),
+another decodes: a burst is not dropped for slow decoding. Between them at
+most ``max_backlog`` datagrams wait; beyond, datagrams are counted as
+dropped rather than held without bound.
 
 >>> with AgentReceiver() as agent:            # doctest: +SKIP
 ...     port = agent.port                     # point tracing_port here
@@ -12,90 +18,39 @@ import collections
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, List, Optional
 
-from chaostracing.exporters.records import CHILD_OF, FOLLOWS_FROM, SpanRecord
-from chaostracing.thrift_decode import decode_emit_batch
+from chaostracing.jaeger.decode import decode_emit_batch
+from chaostracing.model import SpanData
 
-__all__ = ["AgentReceiver", "ReceivedSpan", "decode_datagram"]
-
-
-@dataclass
-class ReceivedSpan:
-    trace_id: int
-    span_id: int
-    parent_id: int
-    operation_name: str
-    start_us: int
-    duration_us: int
-    flags: int
-    service_name: str
-    tags: Dict[str, Any] = field(default_factory=dict)
-    logs: List[Tuple[int, Dict[str, Any]]] = field(default_factory=list)
-    references: List[Tuple[str, int, int]] = field(default_factory=list)
-    process_tags: Dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_record(
-        cls, record: SpanRecord, service: str, process_tags: Dict[str, Any]
-    ) -> "ReceivedSpan":
-        return cls(
-            trace_id=record.trace_id,
-            span_id=record.span_id,
-            parent_id=record.parent_id or 0,
-            operation_name=record.operation_name,
-            start_us=record.start_us,
-            duration_us=record.duration_us,
-            flags=record.flags,
-            service_name=service,
-            tags=dict(record.tags),
-            logs=[(ts, dict(fields)) for ts, fields in record.logs],
-            references=[
-                ("follows_from" if kind == FOLLOWS_FROM else "child_of", trace,
-                 span)
-                for kind, trace, span in record.references
-            ],
-            process_tags=process_tags,
-        )
-
-    def to_record(self) -> SpanRecord:
-        return SpanRecord(
-            trace_id=self.trace_id,
-            span_id=self.span_id,
-            parent_id=self.parent_id or None,
-            flags=self.flags,
-            operation_name=self.operation_name,
-            start_us=self.start_us,
-            duration_us=self.duration_us,
-            references=[
-                (FOLLOWS_FROM if kind == "follows_from" else CHILD_OF, trace,
-                 span)
-                for kind, trace, span in self.references
-            ],
-            tags=list(self.tags.items()),
-            logs=[(ts, list(fields.items())) for ts, fields in self.logs],
-        )
-
-    @property
-    def trace_id_hex(self) -> str:
-        return format(self.trace_id, "032x" if self.trace_id >> 64 else "016x")
+__all__ = ["AgentReceiver", "decode_datagram"]
 
 
-def decode_datagram(data: bytes) -> List[ReceivedSpan]:
+def decode_datagram(data: bytes) -> List[SpanData]:
     """Decode one ``emitBatch`` datagram (compact, else binary protocol).
 
     :raises ValueError: when the datagram is not such a message.
     """
-    service, process_tags, records = decode_emit_batch(data)
-    process = dict(process_tags)
-    return [ReceivedSpan.from_record(r, service, process) for r in records]
+    return decode_emit_batch(data)
 
 
 class AgentReceiver:
-    """Listen for Jaeger agent datagrams on a UDP port, in a thread."""
+    """Listen for Jaeger agent datagrams on a UDP port, in threads.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    :param on_spans: called (on the decoding thread) with the spans of each
+        datagram; by default they are appended to :attr:`spans`
+    :param keep_datagrams: keep every raw datagram in :attr:`raw` (tests
+        check bytes on the wire; the collector does not keep them)
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_spans: Optional[Callable[[List[SpanData]], None]] = None,
+        keep_datagrams: bool = False,
+        max_backlog: int = 20_000,
+    ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         # a burst of spans must not overflow the kernel's buffer
@@ -104,14 +59,18 @@ class AgentReceiver:
         self._sock.settimeout(0.1)
         self.host = host
         self.port = self._sock.getsockname()[1]
-        self.spans: List[ReceivedSpan] = []
-        self.datagrams: List[bytes] = []
+        self.spans: List[SpanData] = []
+        self.raw: List[bytes] = []
+        self._keep = keep_datagrams
+        self._on_spans = on_spans
+        self._max_backlog = max_backlog
+        #: datagrams decoded / malformed / dropped because decoding lagged
+        self.datagrams = 0
         self.malformed = 0
+        self.dropped = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
-        # one thread only empties the socket (the kernel's buffer may be
-        # small), another decodes: a burst is never dropped for slow decoding
-        self._raw: "collections.deque[bytes]" = collections.deque()
+        self._backlog: "collections.deque[bytes]" = collections.deque()
         self._arrived = threading.Event()
         self._threads = [
             threading.Thread(target=self._receive, name="chaostracing-agent",
@@ -139,9 +98,7 @@ class AgentReceiver:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def wait_for(
-        self, count: int, timeout: float = 5.0
-    ) -> List[ReceivedSpan]:
+    def wait_for(self, count: int, timeout: float = 5.0) -> List[SpanData]:
         """The spans received, once there are ``count`` or at the timeout."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -155,16 +112,21 @@ class AgentReceiver:
     def wait_quiet(self, quiet: float = 0.3, timeout: float = 5.0):
         """The spans received once no datagram arrived for ``quiet`` seconds."""
         deadline = time.monotonic() + timeout
-        seen, since = len(self.datagrams), time.monotonic()
+        seen, since = self.handled, time.monotonic()
         while time.monotonic() < deadline:
             with self._changed:
                 self._changed.wait(min(quiet, 0.05))
-                count = len(self.datagrams)
+                count = self.handled
             if count != seen:
                 seen, since = count, time.monotonic()
             elif time.monotonic() - since >= quiet:
                 break
         return list(self.spans)
+
+    @property
+    def handled(self) -> int:
+        """Datagrams decoded or found malformed so far."""
+        return self.datagrams + self.malformed
 
     def _receive(self) -> None:
         while not self._stop.is_set():
@@ -174,15 +136,18 @@ class AgentReceiver:
                 continue
             except OSError:
                 break
-            self._raw.append(data)
+            if len(self._backlog) >= self._max_backlog:
+                self.dropped += 1
+                continue
+            self._backlog.append(data)
             self._arrived.set()
 
     def _decode(self) -> None:
         while True:
             self._arrived.wait()
             self._arrived.clear()
-            while self._raw:
-                data = self._raw.popleft()
+            while self._backlog:
+                data = self._backlog.popleft()
                 try:
                     spans = decode_datagram(data)
                 except ValueError:
@@ -190,9 +155,14 @@ class AgentReceiver:
                         self.malformed += 1
                         self._changed.notify_all()
                     continue
+                if self._on_spans is not None:
+                    self._on_spans(spans)
                 with self._changed:
-                    self.datagrams.append(data)
-                    self.spans.extend(spans)
+                    self.datagrams += 1
+                    if self._keep:
+                        self.raw.append(data)
+                    if self._on_spans is None:
+                        self.spans.extend(spans)
                     self._changed.notify_all()
             if self._stop.is_set():
                 return

@@ -2,14 +2,13 @@
 
 A Jaeger agent listens on UDP 6831 for one-way ``emitBatch(Batch)`` calls,
 one per datagram, of at most 65,000 bytes. This module turns
-:class:`~chaostracing.exporters.records.SpanRecord` objects into such
-datagrams.
+:class:`~chaostracing.model.SpanData` objects into such datagrams.
 
 Each span is encoded once, on its own, and datagrams are assembled from the
 encoded pieces: in the compact protocol a struct inside a list is written
 exactly as a struct on its own, so the size of a batch is known before it is
 built and a batch never has to be encoded twice. A span too large for one
-datagram is trimmed (its longest values first), never dropped.
+datagram is trimmed (:func:`encode_fitting`), never dropped.
 
 The encoding is written here rather than taken from jaeger-client's generated
 code because that code has no C-accelerated compact path: pure-Python thrift
@@ -18,15 +17,17 @@ decodes what we send with the thrift library and jaeger-client's own
 generated types, so the two are checked against each other.
 """
 import struct
-from typing import Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
-from chaostracing.exporters.records import SpanRecord
+from chaostracing.model import Process, SpanData
 
 __all__ = [
     "MAX_DATAGRAM",
+    "encode_fitting",
     "encode_process",
     "encode_span",
     "pack_datagrams",
+    "span_budget",
 ]
 
 #: the Jaeger agent's largest accepted UDP packet
@@ -48,7 +49,7 @@ _MASK64 = (1 << 64) - 1
 _pack_double = struct.Struct("<d").pack
 
 
-def encode_span(record: SpanRecord) -> bytes:
+def encode_span(record: SpanData) -> bytes:
     """The compact encoding of one ``jaeger.Span`` struct."""
     out = bytearray()
     trace_low = record.trace_id & _MASK64
@@ -56,7 +57,7 @@ def encode_span(record: SpanRecord) -> bytes:
     _id_field(out, 1, trace_low)  # field 1
     _id_field(out, 1, trace_high)  # 2
     _i64_field(out, 1, record.span_id)  # 3
-    _id_field(out, 1, record.parent_id or 0)  # 4
+    _id_field(out, 1, record.parent_id)  # 4
     _field(out, 1, _BINARY)
     _string(out, record.operation_name)
     last = 5
@@ -90,16 +91,47 @@ def encode_span(record: SpanRecord) -> bytes:
     return bytes(out)
 
 
-def encode_process(service_name: str, tags: Sequence[Tuple[str, object]]):
+def encode_process(process: Process) -> bytes:
     """The compact encoding of one ``jaeger.Process`` struct."""
     out = bytearray()
     _field(out, 1, _BINARY)
-    _string(out, service_name)
-    if tags:
+    _string(out, process.service_name)
+    if process.tags:
         _field(out, 1, _LIST)
-        _tags(out, tags)
+        _tags(out, process.tags)
     out.append(0)
     return bytes(out)
+
+
+def encode_fitting(record: SpanData, budget: int) -> Tuple[bytes, bool]:
+    """The encoding of ``record``, trimmed until it is at most ``budget``
+    bytes: its longest values are cut first, then references, logs and
+    tags go, and at worst only the ids, name and times remain. Every step
+    shrinks the span, so this ends after a few encodings.
+
+    :return: ``(encoded, trimmed)``
+    """
+    data = encode_span(record)
+    if len(data) <= budget:
+        return data, False
+    for limit in (4096, 1024, 256, 64, 16):
+        record = _cut_values(record, limit, max(1, budget // (limit * 4)))
+        data = encode_span(record)
+        if len(data) <= budget:
+            return data, True
+    record = record.replace(
+        references=record.references[:16],
+        logs=[],
+        tags=dict(list(record.tags.items())[:32], **{"chaostracing.trimmed": True}),
+    )
+    data = encode_span(record)
+    if len(data) <= budget:
+        return data, True
+    bare = record.replace(
+        references=[], logs=[], tags={"chaostracing.trimmed": True},
+        operation_name=record.operation_name[:128],
+    )
+    return encode_span(bare), True
 
 
 def pack_datagrams(
@@ -107,11 +139,12 @@ def pack_datagrams(
     spans: Iterable[bytes],
     max_size: int = MAX_DATAGRAM,
     seq_id: int = 0,
-) -> Iterator[bytes]:
+) -> Iterator[Tuple[bytes, int]]:
     """Group encoded spans into ``emitBatch`` datagrams of ``max_size`` at most.
 
-    Spans too large to fit even alone must have been trimmed before (see
-    :func:`fit_span`); one that still does not fit raises ``ValueError``.
+    Yields ``(datagram, number of spans in it)``. Spans too large to fit
+    even alone must have been trimmed before (see :func:`encode_fitting` and
+    :func:`span_budget`); one that still does not fit raises ``ValueError``.
     """
     head = _message_head(seq_id) + b"\x1c\x1c" + process + b"\x19"
     # list header (up to 6 bytes) + batch stop + args stop
@@ -125,22 +158,43 @@ def pack_datagrams(
                 f"datagram of {max_size} bytes"
             )
         if chunk and size + len(encoded) > budget:
-            yield _datagram(head, chunk)
+            yield _datagram(head, chunk), len(chunk)
             chunk, size = [], 0
         chunk.append(encoded)
         size += len(encoded)
     if chunk:
-        yield _datagram(head, chunk)
+        yield _datagram(head, chunk), len(chunk)
 
 
 def span_budget(process: bytes, max_size: int = MAX_DATAGRAM) -> int:
-    """The largest encoded span that fits alone in one datagram."""
-    return max_size - len(_message_head(0)) - 3 - len(process) - 6 - 2
+    """The largest encoded span that fits alone in one datagram, whatever
+    its sequence number (whose varint takes up to 5 bytes)."""
+    return max_size - len(_message_head(0xFFFFFFFF)) - 3 - len(process) - 6 - 2
 
 
 ###############################################################################
 # Internals
 ###############################################################################
+def _cut_values(record: SpanData, limit: int, keep: int) -> SpanData:
+    """``record`` with strings cut to ``limit`` and lists to ``keep``."""
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: max(0, limit - 3)] + "..."
+        if isinstance(value, (bytes, bytearray)) and len(value) > limit:
+            return bytes(value[:limit])
+        return value
+
+    def tags(pairs: Dict[str, Any]) -> Dict[str, Any]:
+        return {key[:limit]: cut(value) for key, value in pairs.items()}
+
+    return record.replace(
+        operation_name=record.operation_name[:limit],
+        tags=tags(record.tags),
+        logs=[(ts, tags(fields)) for ts, fields in record.logs[:keep * 16]],
+        references=record.references[:keep * 64],
+    )
+
+
 def _datagram(head: bytes, chunk: List[bytes]) -> bytes:
     out = bytearray(head)
     _list_header(out, len(chunk), _STRUCT)
@@ -157,9 +211,10 @@ def _message_head(seq_id: int) -> bytes:
     return bytes(out)
 
 
-def _tags(out: bytearray, tags: Sequence[Tuple[str, object]]) -> None:
+def _tags(out: bytearray, tags: Any) -> None:
+    """A list of ``jaeger.Tag``, from a dict or a sequence of pairs."""
     _list_header(out, len(tags), _STRUCT)
-    for key, value in tags:
+    for key, value in tags.items() if isinstance(tags, dict) else tags:
         _field(out, 1, _BINARY)
         _string(out, key)
         if value is True or value is False:

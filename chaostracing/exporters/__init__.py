@@ -1,1 +1,0 @@
-"""Exporters: turn finished spans into what a back-end receives."""

@@ -1,0 +1,178 @@
+"""One span model for every span that leaves or enters the process.
+
+A :class:`SpanData` is a finished span as plain data, in Jaeger's model
+(tags and log fields as dicts, references as ``(kind, trace id, span id)``): the
+UDP sender encodes it, the file provider and ``collect`` write it as Jaeger
+JSON, the OTLP exporter converts it, ``show`` draws it, and what arrives
+(Jaeger Thrift datagrams, JSON files) is read back into it.
+
+Ids are integers; :func:`trace_hex` and :func:`span_hex` are the only place
+where they become text: trace ids are always 32 lower-case hex digits (the
+form W3C ``traceparent`` uses and Jaeger accepts), span ids 16.
+"""
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+__all__ = [
+    "CHILD_OF",
+    "FOLLOWS_FROM",
+    "Process",
+    "SpanData",
+    "is_true",
+    "parse_id",
+    "span_hex",
+    "trace_hex",
+]
+
+#: Jaeger's ``SpanRefType`` values
+CHILD_OF, FOLLOWS_FROM = 0, 1
+REF_TYPES = {CHILD_OF: "CHILD_OF", FOLLOWS_FROM: "FOLLOWS_FROM"}
+_MASK64 = (1 << 64) - 1
+_MASK128 = (1 << 128) - 1
+
+Tag = Tuple[str, Any]
+Reference = Tuple[int, int, int]  # (kind, trace id, span id)
+
+
+def trace_hex(trace_id: int) -> str:
+    """A trace id as text: 32 lower-case hex digits, everywhere.
+
+    >>> trace_hex(0x46d7789)
+    '000000000000000000000000046d7789'
+    """
+    return format(trace_id & _MASK128, "032x")
+
+
+def span_hex(span_id: int) -> str:
+    """A span id as text: 16 lower-case hex digits."""
+    return format(span_id & _MASK64, "016x")
+
+
+def parse_id(text: Any, bits: int = 128) -> int:
+    """An id written in hex (at most ``bits`` bits, leading zeros optional).
+
+    :raises ValueError: when ``text`` is not such an id (or is zero).
+    """
+    if not isinstance(text, str) or not 0 < len(text) <= bits // 4:
+        raise ValueError(f"not a {bits}-bit hex id: {text!r:.60}")
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise ValueError(f"not a {bits}-bit hex id: {text!r:.60}") from None
+    if value <= 0 or text.strip() != text or text.startswith(("+", "-", "0x")):
+        raise ValueError(f"not a {bits}-bit hex id: {text!r:.60}")
+    return value
+
+
+def is_true(value: Any) -> bool:
+    """A boolean tag, whichever way a client wrote it."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+class Process:
+    """The process that reported spans: a service name and its tags."""
+
+    __slots__ = ("service_name", "tags", "_key")
+
+    def __init__(self, service_name: str, tags: Sequence[Tag] = ()) -> None:
+        self.service_name = service_name
+        self.tags: Tuple[Tag, ...] = tuple(tags)
+        self._key: Optional[tuple] = None
+
+    @property
+    def key(self) -> tuple:
+        """Equal for processes with the same name and tags."""
+        if self._key is None:
+            self._key = (self.service_name, tuple(
+                (k, type(v).__name__, v) for k, v in self.tags))
+        return self._key
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Process) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __repr__(self) -> str:
+        return f"Process({self.service_name!r}, {len(self.tags)} tags)"
+
+
+class SpanData:
+    """A finished span, as plain data (see the module documentation).
+
+    ``parent_id`` is 0 for a root; ``references`` holds the references
+    other than the parent (``follows_from`` ones, or links), as
+    ``(kind, trace_id, span_id)``.
+    """
+
+    __slots__ = (
+        "trace_id", "span_id", "parent_id", "flags", "operation_name",
+        "start_us", "duration_us", "references", "tags", "logs", "process",
+        "warnings",
+    )
+
+    def __init__(
+        self,
+        trace_id: int,
+        span_id: int,
+        parent_id: int = 0,
+        flags: int = 1,
+        operation_name: str = "",
+        start_us: int = 0,
+        duration_us: int = 0,
+        references: Optional[List[Reference]] = None,
+        tags: Optional[Dict[str, Any]] = None,
+        logs: Optional[List[Tuple[int, Dict[str, Any]]]] = None,
+        process: Optional[Process] = None,
+        warnings: Optional[List[str]] = None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id or 0
+        self.flags = flags
+        self.operation_name = operation_name
+        self.start_us = start_us
+        self.duration_us = duration_us
+        self.references = references or []
+        self.tags = tags if tags is not None else {}
+        self.logs = logs or []
+        self.process = process or _UNKNOWN
+        self.warnings = warnings
+
+    # -- reading ----------------------------------------------------------------
+    @property
+    def service_name(self) -> str:
+        return self.process.service_name
+
+    @property
+    def trace_id_hex(self) -> str:
+        return trace_hex(self.trace_id)
+
+    @property
+    def end_us(self) -> int:
+        return self.start_us + self.duration_us
+
+    @property
+    def kind(self) -> str:
+        """``span.kind`` (``server``, ``client``...), or ``""``."""
+        value = self.tags.get("span.kind")
+        return value.lower() if isinstance(value, str) else ""
+
+    @property
+    def failed(self) -> bool:
+        """Marked as failed: ``error=true`` or OpenTelemetry status ERROR."""
+        tags = self.tags
+        return is_true(tags.get("error")) or tags.get("otel.status_code") == "ERROR"
+
+    def replace(self, **changes: Any) -> "SpanData":
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return SpanData(**values)
+
+    def __repr__(self) -> str:
+        return (
+            f"SpanData({self.operation_name!r}, trace={self.trace_id_hex}, "
+            f"span={span_hex(self.span_id)}, parent={span_hex(self.parent_id)})"
+        )
+
+
+_UNKNOWN = Process("unknown")
