@@ -27,7 +27,7 @@ _KEY_TAGS = (
     "http.status_code",
 )
 _RED, _RESET = "\x1b[31m", "\x1b[0m"
-_MAX_INDENT = 24  # deeper spans show their depth instead of more indentation
+_MAX_INDENT = 12  # deeper spans show their depth instead of more indentation
 
 
 def printable(text: object, limit: int = 400) -> str:

@@ -13,7 +13,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TRACE_HEADERS = ("uber-trace-id", "traceparent", "tracestate", "x-b3-traceid",
-                 "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled")
+                 "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
+                 "baggage")
+BAGGAGE_PREFIX = "uberctx-"
 
 
 class DemoService(ThreadingHTTPServer):
@@ -38,15 +40,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _record(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()
-                   if k.lower() in TRACE_HEADERS}
+                   if k.lower() in TRACE_HEADERS
+                   or k.lower().startswith(BAGGAGE_PREFIX)}
         with self.server.lock:
             self.server.received.append(
                 {"method": self.command, "path": self.path,
                  "headers": headers})
 
-    def _reply(self, status: int, body) -> None:
+    def _reply(self, status: int, body, headers=None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -59,6 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._record()
         if self.path == "/health":
             return self._reply(200, {"healthy": True})
+        if self.path == "/login":  # answers with headers that are secrets
+            return self._reply(200, {"logged_in": True}, {
+                "Set-Cookie": "session=c00kie-s3cret; HttpOnly",
+                "X-Api-Token": "api-t0ken-s3cret"})
         if self.path.startswith("/orders"):
             status = 503 if self.server.stressed else 200
             return self._reply(status, {"orders": [1, 2, 3]})

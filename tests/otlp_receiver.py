@@ -30,6 +30,7 @@ class OtlpReceiver(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.spans = []
         self.requests = []  # (path, headers) of each export
+        self.bodies = []  # the raw protobuf bodies
         self.changed = threading.Condition()
         # a short poll interval: shutdown() waits for one poll
         self.thread = threading.Thread(target=self.serve_forever,
@@ -93,6 +94,7 @@ class OtlpReceiver(ThreadingHTTPServer):
                                         tuple(resource.items())),
                     ))
         with self.changed:
+            self.bodies.append(body)
             self.requests.append((path, headers))
             self.spans.extend(spans)
             self.changed.notify_all()

@@ -138,14 +138,32 @@ def test_session_attributes_are_applied_and_unknown_ones_refused():
 
 
 @responses.activate
-def test_nothing_is_recorded_when_tracing_is_off():
+def test_nothing_is_recorded_when_tracing_is_off(monkeypatch):
+    responses.get("http://api.local/a", body="ok")
     opentracing._reset_global_tracer()
     from chaostracing.context import install_noop_proxy
 
     install_noop_proxy()
+    # with tracing off the wrapper must call straight through: a span
+    # started or a header injected anyway would fail here
+    def refuse(*args, **kwargs):
+        raise AssertionError("the wrapper traced a request with tracing off")
+
+    monkeypatch.setattr(opentracing.tracer, "start_span", refuse)
+    monkeypatch.setattr(opentracing.tracer, "inject", refuse)
+    traced.session().get("http://api.local/a")
+    sent = responses.calls[0].request.headers
+    assert not any(k.lower() in ("uber-trace-id", "traceparent", "ot-tracer-traceid")
+                   for k in sent)
+
+
+@responses.activate
+def test_the_same_session_traces_once_tracing_is_on(mock_tracer):
+    # the positive control of the test above: same call, a tracer installed
     responses.get("http://api.local/a", body="ok")
     traced.session().get("http://api.local/a")
-    assert "uber-trace-id" not in responses.calls[0].request.headers
+    assert "ot-tracer-traceid" in responses.calls[0].request.headers
+    assert len(mock_tracer.finished_spans()) == 1
 
 
 # -- against a real HTTP server on loopback ------------------------------------

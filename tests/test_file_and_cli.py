@@ -132,15 +132,33 @@ def free_udp_port():
     return port
 
 
+def wait_for_file_spans(path, count, timeout=15.0):
+    """The spans of ``path`` once it holds ``count`` (collect rewrites it
+    while spans arrive): syncs on what the collector did, not on a sleep."""
+    deadline = time.monotonic() + timeout
+    spans = []
+    while time.monotonic() < deadline:
+        try:
+            spans = load_spans(str(path))
+        except (OSError, ValueError):
+            spans = []
+        if len(spans) >= count:
+            return spans
+        time.sleep(0.05)
+    return spans
+
+
 def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
+    import signal
+
     from jaeger_client import Config
     from thrift_check import encode_with_thrift
 
     port = free_udp_port()
     output = tmp_path / "collected.json"
     collector = subprocess.Popen(
-        [CHAOSTRACING, "collect", "--port", str(port), "--output", str(output),
-         "--duration", "4"], stderr=subprocess.PIPE, text=True)
+        [CHAOSTRACING, "collect", "--port", str(port), "--output", str(output)],
+        stderr=subprocess.PIPE, text=True)
     assert "collecting on udp://127.0.0.1" in collector.stderr.readline()
     # real jaeger-client traffic, compact protocol
     tracer = Config(config={
@@ -166,6 +184,8 @@ def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
                       operationName="over-binary", flags=1, startTime=1,
                       duration=1)]), binary=True), ("127.0.0.1", port))
     sender.close()
+    assert len(wait_for_file_spans(output, 7)) == 7
+    collector.send_signal(signal.SIGTERM)
     _, err = collector.communicate(timeout=15)
     assert collector.returncode == 0
     assert "7 span(s) written" in err
