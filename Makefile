@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: demo test install bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
 	$(BIN)/python examples/demo.py
@@ -12,9 +15,20 @@ demo: $(STAMP)  ## run the traced example experiment, draw its trace
 test: $(STAMP)  ## run the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## print the benchmarks' ratios against their baselines
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python benchmarks/run_all.py
+bench: $(BENCH_STAMP)  ## print the benchmarks' ratios against their baselines
+	@# this tree's code installed as users install it (not -e)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
+	$(BENCH_VENV)/bin/python benchmarks/run_all.py
+
+bench-compare: $(BENCH_STAMP)  ## before/after in one run: make bench-compare BEFORE=rev
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
+	$(BENCH_VENV)/bin/python benchmarks/compare_versions.py --before $(BEFORE)
+
+$(BENCH_STAMP): setup.py
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet chaostoolkit ".[bench]"
+	touch $@
 
 install: $(STAMP)
 
@@ -26,4 +40,4 @@ $(STAMP): setup.py examples/extension/setup.py
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) *.egg-info examples/extension/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .bench *.egg-info examples/extension/*.egg-info

@@ -52,8 +52,14 @@ setup(
             "opentelemetry-exporter-otlp-proto-http>=1.20",
             "opentelemetry-opentracing-shim>=0.41b0",
         ],
-        # comparisons printed by benchmarks/ (skipped when absent)
-        "bench": ["opentelemetry-instrumentation-requests>=0.41b0"],
+        # what benchmarks/ compare against (rows are skipped when absent)
+        "bench": [
+            "opentelemetry-sdk>=1.20",
+            "opentelemetry-exporter-otlp-proto-http>=1.20",
+            "opentelemetry-instrumentation-requests>=0.41b0",
+            "jaeger-client>=4.8,<5",
+            "six>=1.16",
+        ],
     },
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],

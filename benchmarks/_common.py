@@ -1,56 +1,102 @@
-"""Helpers shared by the benchmarks: statistics and printing."""
+"""Helpers shared by the benchmarks: paths, statistics, printing, runs.
+
+Benchmarks time chaostracing as users get it: installed with ``pip install
+.`` into the benchmark virtualenv (``make bench`` builds it), never the
+working tree (with ``PYTHONDONTWRITEBYTECODE`` set, an editable tree is
+recompiled in every process). Only the test helpers and example files are
+taken from the tree.
+
+Every figure is a paired median against a baseline measured in the same
+round, printed with its spread (the median absolute deviation of the paired
+differences), so two runs of a benchmark can be told to agree or not.
+"""
+import os
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+TESTS = ROOT / "tests"
+EXAMPLES = ROOT / "examples"
+for helper in (TESTS, EXAMPLES):  # otlp_receiver, load_experiment...
+    if str(helper) not in sys.path:
+        sys.path.append(str(helper))
 
 
-def median(values):
+def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def report(title, rows):
-    """Print ``rows`` of (label, value, unit) under ``title``."""
+def mad(values: Sequence[float]) -> float:
+    """Median absolute deviation: the noise of a median."""
+    middle = statistics.median(values)
+    return statistics.median(abs(v - middle) for v in values)
+
+
+def paired(times: Sequence[float], base: Sequence[float]) -> Tuple[float, float]:
+    """(median, spread) of the per-round differences ``times - base``."""
+    diffs = [t - b for t, b in zip(times, base)]
+    return median(diffs), mad(diffs)
+
+
+def ratio(times: Sequence[float], base: Sequence[float]) -> float:
+    return median([t / b for t, b in zip(times, base)])
+
+
+def report(title: str, rows: List[tuple]) -> None:
+    """Print rows of (label, value, unit) or (label, value, spread, unit)."""
     print(f"\n== {title}")
-    width = max(len(label) for label, *_ in rows)
-    for label, value, unit in rows:
-        print(f"  {label.ljust(width)}  {value:>10.2f} {unit}")
+    width = max(len(row[0]) for row in rows)
+    for row in rows:
+        if len(row) == 4:
+            label, value, spread, unit = row
+            print(f"  {label.ljust(width)}  {value:>10.2f} ± {spread:<7.2f} {unit}")
+        else:
+            label, value, unit = row
+            print(f"  {label.ljust(width)}  {value:>10.2f}           {unit}")
 
 
-def compile_package():
-    """Byte-compile the project, as ``pip install`` does for users.
+def where_installed() -> str:
+    """Where ``chaostracing`` is imported from; warns about the tree."""
+    import chaostracing
 
-    With PYTHONDONTWRITEBYTECODE set (as on some CI machines) an editable
-    checkout would otherwise recompile every module in every process, which
-    is not what a user's installed package costs.
-    """
-    import compileall
-
-    for name in ("chaostracing", "chaostracing_contrib"):
-        compileall.compile_dir(str(ROOT / name), quiet=1)
+    path = Path(chaostracing.__file__).resolve()
+    if "site-packages" not in path.parts:
+        print(f"WARNING: benchmarking the working tree ({path.parent}), not "
+              "an installed package: run `make bench`", file=sys.stderr)
+    return str(path.parent)
 
 
-def timed_chaos_run(path, work, extra_args=()):
+def clean_env() -> dict:
+    """The environment for child processes: no tracing settings, and no
+    path into the working tree."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CHAOSTRACING_", "JAEGER_", "OTEL_"))}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def timed_chaos_run(path: Path, work: Path, extra_args=(),
+                    python: str = sys.executable) -> float:
     """Wall time of one ``chaos run`` in a fresh process, in seconds."""
-    import os
-    import subprocess
-    import time
-
-    chaos = Path(sys.executable).with_name("chaos")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), str(ROOT / "examples" / "extension")]))
-    for key in ("JAEGER_AGENT_HOST", "JAEGER_AGENT_PORT"):
-        env.pop(key, None)
+    chaos = Path(python).with_name("chaos")
     (work / "settings.yaml").write_text("{}")
     start = time.perf_counter()
     proc = subprocess.run(
         [str(chaos), "--no-version-check", "--no-log-file",
          "--settings", str(work / "settings.yaml"), "run",
          "--journal-path", str(work / "journal.json"), *extra_args, str(path)],
-        env=env, capture_output=True, text=True, cwd=work)
+        env=clean_env(), capture_output=True, text=True, cwd=work)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-2000:])
     return elapsed
+
+
+def rotated(names: List[str], round_: int) -> List[str]:
+    """``names`` rotated by the round, so drift hits every variant alike."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]

@@ -18,11 +18,17 @@ jaeger adds at most 50 ms.
 import argparse
 import json
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, compile_package, median, report, timed_chaos_run
+from _common import (
+    median,
+    paired,
+    report,
+    rotated,
+    timed_chaos_run,
+    where_installed,
+)
 
 from chaostracing.jaeger.agent import AgentReceiver
 
@@ -54,9 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    compile_package()
+    print(f"chaostracing from {where_installed()}")
     try:
-        sys.path.insert(0, str(ROOT / "tests"))
         from otlp_receiver import OtlpReceiver
         otlp = OtlpReceiver()
     except ImportError:
@@ -83,9 +88,7 @@ def main() -> None:
         times = {name: [] for name in names}
         timed_chaos_run(variants["baseline"], work)  # warm the disk cache
         for round_ in range(args.rounds):
-            shift = round_ % len(names)
-            order = names[shift:] + names[:shift]
-            for name in order:
+            for name in rotated(names, round_):
                 times[name].append(timed_chaos_run(variants[name], work))
         # experiment, method, rollbacks (chaoslib always enters them), 10
         expected = 13 * args.rounds
@@ -93,13 +96,14 @@ def main() -> None:
         if otlp is not None:
             otlp_spans = otlp.wait_for(expected, timeout=5)
             otlp.__exit__()
-    base = median(times["baseline"])
+    base = times["baseline"]
     rows = [(f"{n} median", median(times[n]) * 1000, "ms") for n in names]
     for n in names[1:]:
         # paired by round: both runs of a round saw the same machine load
-        paired = [t - b for t, b in zip(times[n], times["baseline"])]
-        rows.append((f"{n} added (paired median)", median(paired) * 1000, "ms"))
-        rows.append((f"{n} / baseline", median(times[n]) / base, "x"))
+        added, spread = paired(times[n], base)
+        rows.append((f"{n} added (paired median)", added * 1000,
+                     spread * 1000, "ms"))
+        rows.append((f"{n} / baseline", median(times[n]) / median(base), "x"))
     report(f"chaos run, 10 actions, {args.rounds} rounds, rotated", rows)
     print(f"  jaeger spans received: {len(spans)} of {expected}"
           f"  (target: jaeger adds <= 50 ms)")

@@ -11,7 +11,7 @@ import socket
 import time
 
 import opentracing
-from _common import compile_package, median, report
+from _common import median, paired, report, where_installed
 
 from chaostracing import context as ctx
 from chaostracing import traced_activity
@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    compile_package()
+    print(f"chaostracing from {where_installed()}")
     opentracing._reset_global_tracer()
     ctx.install_noop_proxy()
     off = opentracing.tracer
@@ -62,8 +62,8 @@ def main():
     sink.close()
     rows = [("bare call", median(times["bare"]), "µs")]
     for name in ("decorated, off", "decorated, jaeger"):
-        added = [t - b for t, b in zip(times[name], times["bare"])]
-        rows.append((f"{name}: added", median(added), "µs/call"))
+        added, spread = paired(times[name], times["bare"])
+        rows.append((f"{name}: added", added, spread, "µs/call"))
     report(f"{args.calls} calls x {args.rounds} rounds, paired medians", rows)
 
 

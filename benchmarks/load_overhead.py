@@ -10,16 +10,13 @@ the journals say were made.
 """
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-from _common import ROOT, compile_package, median, report, timed_chaos_run
+from _common import median, paired, report, timed_chaos_run, where_installed
+from load_experiment import load_experiment
 
-sys.path.insert(0, str(ROOT / "examples"))
-from load_experiment import load_experiment  # noqa: E402
-
-from chaostracing.jaeger.agent import AgentReceiver  # noqa: E402
+from chaostracing.jaeger.agent import AgentReceiver
 
 ARGS = ["--hypothesis-strategy", "continuously", "--hypothesis-frequency", "0.05"]
 
@@ -28,7 +25,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    compile_package()
+    print(f"chaostracing from {where_installed()}")
     times = {"untraced": [], "traced": []}
     expected = 0
     with AgentReceiver() as agent, tempfile.TemporaryDirectory() as tmp:
@@ -48,11 +45,11 @@ def main():
                     runs = 2 + len(journal["steady_states"]["during"])
                     expected += 3 + 1000 + 2 * runs
         received = len(agent.wait_for(expected, timeout=10))
-    added = [t - u for t, u in zip(times["traced"], times["untraced"])]
+    added, spread = paired(times["traced"], times["untraced"])
     report(f"1,000 activities, continuous hypothesis, {args.rounds} rounds", [
         ("untraced median", median(times["untraced"]) * 1000, "ms"),
         ("traced median", median(times["traced"]) * 1000, "ms"),
-        ("added (paired median)", median(added) * 1000, "ms"),
+        ("added (paired median)", added * 1000, spread * 1000, "ms"),
         ("traced / untraced", median(times["traced"]) / median(times["untraced"]), "x"),
     ])
     print(f"  spans received: {received} of {expected}"

@@ -1,9 +1,11 @@
 """Per-request overhead of ``chaostracing_contrib.requests.session()``.
 
-A loopback HTTP server runs in its own process. Blocks of keep-alive GET
-requests are timed for each variant, the variants alternating block by
-block; each variant's cost per request is compared with the bare session's
-block of the same round (paired median), so machine noise hits all alike.
+A fast loopback HTTP server (``fast_server.py``: canned keep-alive answers
+in tens of µs; the demo service's http.server takes 2-3 ms, whose noise
+swamps the difference measured here) runs in its own process. Blocks of
+keep-alive GET requests are timed for each variant, the variants rotating
+block by block; each variant's cost per request is compared with the bare
+session's block of the same round (paired median ± spread).
 
 - bare: ``requests.Session()``, the baseline;
 - session, tracing off: ``session()`` with no run traced;
@@ -16,31 +18,18 @@ block of the same round (paired median), so machine noise hits all alike.
 
 Targets: jaeger <= 100 µs added, tracing off <= 20 µs added.
 
-    python benchmarks/requests_overhead.py [--rounds 15] [--block 100]
+    python benchmarks/requests_overhead.py [--rounds 30] [--block 200]
+    python benchmarks/requests_overhead.py --json --url URL   # bare vs
+                                          # session, jaeger, for comparisons
 """
 import argparse
+import json
 import socket
-import subprocess
-import sys
 import time
 
 import opentracing
 import requests
-from _common import ROOT, compile_package, median, report
-
-from chaostracing import context as ctx
-from chaostracing.config import load_config
-from chaostracing.providers import make_backend
-from chaostracing.redact import Redactor
-from chaostracing_contrib.requests import session
-
-
-def start_server():
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "service.py"), "--port", "0"],
-        stdout=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    return proc, line.strip().rsplit(" ", 1)[-1]
+from _common import paired, ratio, report, rotated, where_installed
 
 
 def block(http, url, n, manual_tracer=None):
@@ -71,105 +60,135 @@ class Variant:
         self.enter, self.leave, self.manual = enter, leave, manual
         self.times = []
 
+    def run(self, url, n):
+        if self.enter:
+            self.enter()
+        try:
+            return block(self.http, url, n, self.manual)
+        finally:
+            if self.leave:
+                self.leave()
+
+
+def ours(sink_port):
+    """(off, on) variants of session(), through the API every version has."""
+    from chaostracing import context as ctx
+    from chaostracing.config import load_config
+    from chaostracing.providers import make_backend
+    from chaostracing.redact import Redactor
+    from chaostracing_contrib.requests import session
+
+    opentracing._reset_global_tracer()
+    ctx.install_noop_proxy()
+    config = load_config({"tracing_provider": "jaeger",
+                          "tracing_port": sink_port}, environ={})
+    backend = make_backend(config, Redactor())
+    proxy = ctx.TracerProxy(backend.tracer)
+    saved = opentracing.tracer
+
+    def traced_on():
+        opentracing.tracer = proxy
+
+    def traced_off():
+        opentracing.tracer = saved
+
+    return backend, [
+        Variant("session, tracing off", session()),
+        Variant("session, jaeger", session(), traced_on, traced_off),
+    ]
+
+
+def measure(variants, url, rounds, size):
+    for variant in variants:  # warm up connections and code paths
+        variant.run(url, 50)
+    for round_ in range(rounds):
+        for variant in rotated(variants, round_):
+            variant.times.append(variant.run(url, size))
+
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--block", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--block", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--url", help="a server to use (default: start one)")
     args = parser.parse_args()
-    compile_package()
-    server, base_url = start_server()
-    url = base_url + "/health"
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))  # a UDP port nobody reads: no CPU spent
-    sink_port = sink.getsockname()[1]
+    server = None
+    if args.url:
+        url = args.url
+    else:
+        import fast_server
+
+        server, base = fast_server.start()
+        url = base + "/health"
     try:
-        opentracing._reset_global_tracer()
-        ctx.install_noop_proxy()
-        config = load_config({"tracing_provider": "jaeger",
-                              "tracing_port": sink_port}, environ={})
-        backend = make_backend(config, Redactor())
-        proxy = ctx.TracerProxy(backend.tracer)
-        saved = opentracing.tracer
-
-        def traced_on():
-            opentracing.tracer = proxy
-
-        def traced_off():
-            opentracing.tracer = saved
-
-        variants = [
-            Variant("bare", requests.Session()),
-            Variant("session, tracing off", session()),
-            Variant("session, jaeger", session(), traced_on, traced_off),
-        ]
-        try:
-            from jaeger_client import Config
-
-            jaeger = Config(config={
-                "sampler": {"type": "const", "param": 1},
-                "local_agent": {"reporting_host": "127.0.0.1",
-                                "reporting_port": sink_port},
-                "logging": False}, service_name="bench").new_tracer()
-            variants.append(Variant("README manual pattern (jaeger-client)",
-                                    requests.Session(), manual=jaeger))
-        except ImportError:
-            print("jaeger-client not installed: manual pattern skipped")
-        try:
-            from opentelemetry import trace
-            from opentelemetry.instrumentation.requests import RequestsInstrumentor
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import (
-                BatchSpanProcessor, SpanExporter, SpanExportResult)
-
-            class NoopExporter(SpanExporter):
-                def export(self, spans):
-                    return SpanExportResult.SUCCESS
-
-            provider = TracerProvider()
-            provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
-            trace.set_tracer_provider(provider)
-            otel_http = requests.Session()
-            instrumentor = RequestsInstrumentor()
-            variants.append(Variant(
-                "OpenTelemetry requests instrumentation", otel_http,
-                lambda: instrumentor.instrument(tracer_provider=provider),
-                instrumentor.uninstrument))
-        except ImportError:
-            print("opentelemetry-instrumentation-requests not installed: "
-                  "skipped")
-
-        for variant in variants:  # warm up connections and code paths
-            if variant.enter:
-                variant.enter()
-            block(variant.http, url, 20, variant.manual)
-            if variant.leave:
-                variant.leave()
-        for round_ in range(args.rounds):
-            order = variants[round_ % len(variants):] + \
-                variants[:round_ % len(variants)]
-            for variant in order:
-                if variant.enter:
-                    variant.enter()
-                variant.times.append(
-                    block(variant.http, url, args.block, variant.manual))
-                if variant.leave:
-                    variant.leave()
+        backend, traced = ours(sink.getsockname()[1])
+        variants = [Variant("bare", requests.Session())] + traced
+        if not args.json:
+            variants += optional_variants(sink.getsockname()[1])
+        measure(variants, url, args.rounds, args.block)
         backend.close(5.0)
     finally:
-        server.terminate()
-        server.wait(5)
+        if server is not None:
+            server.terminate()
+            server.wait(5)
         sink.close()
     bare = variants[0].times
-    rows = [("bare", median(bare), "µs/request")]
+    if args.json:
+        added = {v.name: paired(v.times, bare) for v in variants[1:]}
+        print(json.dumps({"bare": sorted(bare)[len(bare) // 2],
+                          "added": added}))
+        return
+    print(f"chaostracing from {where_installed()}")
+    rows = [("bare", sorted(bare)[len(bare) // 2], "µs/request")]
     for variant in variants[1:]:
-        added = [t - b for t, b in zip(variant.times, bare)]
-        rows.append((f"{variant.name}: added", median(added), "µs/request"))
-        rows.append((f"{variant.name}: ratio", median(
-            [t / b for t, b in zip(variant.times, bare)]), "x"))
+        added, spread = paired(variant.times, bare)
+        rows.append((f"{variant.name}: added", added, spread, "µs/request"))
+        rows.append((f"{variant.name}: ratio", ratio(variant.times, bare), "x"))
     report(f"keep-alive GET on loopback, {args.rounds} rounds x "
            f"{args.block} requests, paired medians", rows)
     print("  targets: jaeger <= 100 µs added, tracing off <= 20 µs added")
+
+
+def optional_variants(sink_port):
+    variants = []
+    try:
+        from jaeger_client import Config
+
+        jaeger = Config(config={
+            "sampler": {"type": "const", "param": 1},
+            "local_agent": {"reporting_host": "127.0.0.1",
+                            "reporting_port": sink_port},
+            "logging": False}, service_name="bench").new_tracer()
+        variants.append(Variant("README manual pattern (jaeger-client)",
+                                requests.Session(), manual=jaeger))
+    except ImportError:
+        print("jaeger-client not installed: manual pattern skipped")
+    try:
+        from opentelemetry.instrumentation.requests import RequestsInstrumentor
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import (
+            BatchSpanProcessor,
+            SpanExporter,
+            SpanExportResult,
+        )
+
+        class NoopExporter(SpanExporter):
+            def export(self, spans):
+                return SpanExportResult.SUCCESS
+
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+        instrumentor = RequestsInstrumentor()
+        variants.append(Variant(
+            "OpenTelemetry requests instrumentation", requests.Session(),
+            lambda: instrumentor.instrument(tracer_provider=provider),
+            instrumentor.uninstrument))
+    except ImportError:
+        print("opentelemetry-instrumentation-requests not installed: skipped")
+    return variants
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import opentracing
 
 from chaostracing.scope import (
     SCOPE_MANAGER,
+    ActivatingTracer,
     active_span,
     is_suppressed,
     suppress_instrumentation,
@@ -141,7 +142,7 @@ class Entry:
         self._scope: Optional[opentracing.Scope] = None
 
 
-class TracerProxy(opentracing.Tracer):
+class TracerProxy(ActivatingTracer, opentracing.Tracer):
     """The real tracer, plus ``experiment_span`` ... ``activity_span``.
 
     Spans started through the proxy with no explicit parent become children
@@ -255,26 +256,6 @@ class TracerProxy(opentracing.Tracer):
             start_time=start_time,
             ignore_active_span=ignore_active_span,
         )
-
-    def start_active_span(
-        self,
-        operation_name,
-        child_of=None,
-        references=None,
-        tags=None,
-        start_time=None,
-        ignore_active_span=False,
-        finish_on_close=True,
-    ):
-        span = self.start_span(
-            operation_name=operation_name,
-            child_of=child_of,
-            references=references,
-            tags=tags,
-            start_time=start_time,
-            ignore_active_span=ignore_active_span,
-        )
-        return self.scope_manager.activate(span, finish_on_close)
 
     def inject(self, span_context, format, carrier):
         if isinstance(span_context, opentracing.Span):

@@ -27,6 +27,7 @@ URLs lose their credentials (``https://user:password@host`` →
 ``https://***@host``); in URL tags (``http.url``, ``url.full``...) the values
 of secret-looking query and fragment parameters are masked as well.
 """
+import functools
 import json
 import math
 import re
@@ -210,6 +211,8 @@ class Redactor:
         #: the longest form of any secret: how far a cut can split one
         self._longest = 0
         self._byte_forms: Tuple[bytes, ...] = ()
+        #: cleaned tag keys: the same few keys come again and again
+        self._keys: Dict[Any, str] = {}
 
     # -- secrets --------------------------------------------------------------
     def add_secrets(self, values: Iterable[Any]) -> List[str]:
@@ -222,6 +225,7 @@ class Redactor:
         """
         short_names = []
         fresh = []
+        self._keys.clear()
         for item in values:
             name, value = item if isinstance(item, tuple) else ("", item)
             value = str(value)
@@ -281,7 +285,7 @@ class Redactor:
             if value in self._short:
                 return MASK
             if key in URL_TAGS:
-                value = sanitize_url(value)
+                value = _sanitize_cached(value)
             return self.clean_text(value)
         budget = self._budget()
         text, complete = safe_text(value, budget, self._leaf)
@@ -289,10 +293,21 @@ class Redactor:
 
     def clean_key(self, key: Any) -> str:
         """A tag or field key: text, masked, at most 256 characters."""
+        cached = self._keys.get(key) if type(key) is str else None
+        if cached is not None:
+            return cached
+        cleaned = self._clean_key(key)
+        if type(key) is str and len(self._keys) < 4096:
+            self._keys[key] = cleaned
+        return cleaned
+
+    def _clean_key(self, key: Any) -> str:
         if not isinstance(key, str):
             key, _ = safe_text(key, MAX_KEY_LENGTH * 2)
         if key in self._short:
             return MASK
+        if len(key) <= MAX_KEY_LENGTH:
+            return self.clean_text(key)
         masked = self._mask(key[: MAX_KEY_LENGTH * 2 + self._longest],
                             cut=len(key) > MAX_KEY_LENGTH * 2 + self._longest)
         return masked[:MAX_KEY_LENGTH]
@@ -303,6 +318,13 @@ class Redactor:
         :param complete: ``False`` when ``text`` is only the beginning of a
             longer value (the rest was never produced).
         """
+        if complete and len(text) <= self.max_length:
+            # the common case: short text, no secret in it
+            pattern = self._pattern
+            if pattern is None or pattern.search(text) is None:
+                if "@" in text and "://" in text:
+                    return _URL_CREDENTIALS.sub(MASK + "@", text)
+                return text
         total = len(text) if complete else None
         budget = self._budget()
         if len(text) > budget:
@@ -587,6 +609,12 @@ def _mask_pairs(text: str) -> str:
         name, eq, _ = pair.partition("=")
         out.append(f"{name}={MASK}" if eq and _sensitive(name) else pair)
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sanitize_cached(url: str) -> str:
+    # activities call the same few URLs again and again: parse each once
+    return sanitize_url(url)
 
 
 def sanitize_url(url: str) -> str:

@@ -100,25 +100,36 @@ def log_info(message: str, *args: Any) -> None:
         logger.info(_masked("chaostracing: " + (message % args if args else message)))
 
 
-@contextlib.contextmanager
-def capture_internal_exceptions(
-    kind: str, on_error: Optional[Callable[[], None]] = None
-) -> Iterator[None]:
+class capture_internal_exceptions:
     """Run chaostracing's own code: an error in it never reaches the user.
 
     :param kind: what was being done ("before_activity_control", "encode a
         span"...): the warning names it, and is given once per kind.
     :param on_error: called after an error was reported (e.g. to switch
         tracing off for the rest of the run).
+
+    A class rather than a ``contextlib`` generator: it wraps every traced
+    request and decorated call, and costs a tenth as much.
     """
-    try:
-        yield
-    except Exception as error:
-        report_internal_error(kind, error)
-        if on_error is not None:
-            on_error()
-        if is_strict():
-            raise
+
+    __slots__ = ("kind", "on_error")
+
+    def __init__(
+        self, kind: str, on_error: Optional[Callable[[], None]] = None
+    ) -> None:
+        self.kind = kind
+        self.on_error = on_error
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False  # nothing happened, or KeyboardInterrupt & co
+        report_internal_error(self.kind, error)
+        if self.on_error is not None:
+            self.on_error()
+        return not is_strict()  # swallowed, unless our tests are watching
 
 
 def guarded(kind: str) -> Callable[[Callable], Callable]:

@@ -18,6 +18,7 @@ import opentracing
 
 __all__ = [
     "SCOPE_MANAGER",
+    "ActivatingTracer",
     "Mirror",
     "Scope",
     "ScopeManager",
@@ -51,13 +52,18 @@ class Mirror:
 class Scope(opentracing.Scope):
     """An activation of a span; closing it restores the previous one."""
 
+    __slots__ = ("_finish_on_close", "_previous", "_token", "_mirrored",
+                 "_closed")
+
     def __init__(
         self,
         manager: "ScopeManager",
         span: opentracing.Span,
         finish_on_close: bool,
     ) -> None:
-        super().__init__(manager, span)
+        # opentracing.Scope's own __init__ does only this
+        self._manager = manager
+        self._span = span
         self._finish_on_close = finish_on_close
         self._previous = _active.get()
         self._token = _active.set(self)
@@ -80,7 +86,7 @@ class Scope(opentracing.Scope):
             if _active.get() is self:
                 _active.set(self._previous)
         if self._finish_on_close:
-            self.span.finish()
+            self._span.finish()
 
 
 class ScopeManager(opentracing.ScopeManager):
@@ -117,6 +123,33 @@ class _ForeignScope(opentracing.Scope):
 
 #: the scope manager of every tracer chaostracing installs
 SCOPE_MANAGER = ScopeManager()
+
+
+class ActivatingTracer:
+    """``start_active_span`` done right, for our tracer and the proxy
+    (OpenTracing's base class returns a no-op scope: spans started that way
+    were lost)."""
+
+    def start_active_span(
+        self,
+        operation_name: str,
+        child_of: Any = None,
+        references: Any = None,
+        tags: Any = None,
+        start_time: Any = None,
+        ignore_active_span: bool = False,
+        finish_on_close: bool = True,
+    ) -> opentracing.Scope:
+        span = self.start_span(  # type: ignore[attr-defined]
+            operation_name=operation_name,
+            child_of=child_of,
+            references=references,
+            tags=tags,
+            start_time=start_time,
+            ignore_active_span=ignore_active_span,
+        )
+        return self.scope_manager.activate(  # type: ignore[attr-defined]
+            span, finish_on_close)
 
 
 def active_span() -> Optional[opentracing.Span]:

@@ -222,8 +222,8 @@ def test_short_secrets_are_masked_as_whole_values_only(secret):
     assert redactor.add_secrets([("scope.pin", secret)]) == ["scope.pin"]
     assert redactor.clean_value(secret) == MASK
     assert redactor.clean_value(secret.encode("utf-8")) == MASK
-    assert json.loads(redactor.clean_value({"pin": secret, "n": [secret]})) == {
-        "pin": MASK, "n": [MASK]}
+    assert json.loads(redactor.clean_value({"code": secret, "list": [secret]})) \
+        == {"code": MASK, "list": [MASK]}
     # inside longer text it is left alone: masking it there would reveal it
     # ("succe***" for "ed")
     assert redactor.clean_value("succeeded") == "succeeded"

@@ -24,7 +24,6 @@ tags and logs are stored as given and cleaned later, on the exporter's
 thread.
 """
 import random
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -34,20 +33,20 @@ from opentracing.propagation import UnsupportedFormatException
 
 from chaostracing.jaeger.propagation import Propagator
 from chaostracing.jaeger.spancontext import SAMPLED, JaegerSpanContext
-from chaostracing.scope import SCOPE_MANAGER
+from chaostracing.scope import SCOPE_MANAGER, ActivatingTracer
 
 __all__ = ["Span", "Tracer"]
 
 _MASK64 = (1 << 64) - 1
 _TEXT_FORMATS = (Format.TEXT_MAP, Format.HTTP_HEADERS)
 _random = random.Random()  # seeded from os.urandom
-#: finishing is check-then-set: a pool thread and the run's clean-up may
-#: both finish a span; only one may report it
-_finish_lock = threading.Lock()
 
 
 class Span(opentracing.Span):
     """A span; tags and logs are kept as plain Python values."""
+
+    #: set once per span, by the first ``finish`` (see there)
+    end_time: Optional[float] = None
 
     def __init__(
         self,
@@ -62,7 +61,7 @@ class Span(opentracing.Span):
         self._context = context
         self.operation_name = operation_name
         self.start_time = start_time
-        self.end_time: Optional[float] = None
+        self._claim = [True]  # popped by the first finish() only
         self.references = references
         self.tags: Dict[Any, Any] = dict(tags) if tags else {}
         self.logs: List[Any] = []
@@ -91,10 +90,14 @@ class Span(opentracing.Span):
         return self._context.baggage.get(key)
 
     def finish(self, finish_time: Optional[float] = None) -> None:
-        with _finish_lock:
-            if self.end_time is not None:
-                return  # finishing twice reports once
-            self.end_time = finish_time or time.time()
+        # a pool thread and the run's clean-up may both finish a span: only
+        # the first reports it. list.pop is one atomic step (a lock would
+        # cost more than the rest of this method)
+        try:
+            self._claim.pop()
+        except IndexError:
+            return
+        self.end_time = finish_time or time.time()
         if self._context.flags & SAMPLED:
             self._tracer.reporter.report_span(self)
 
@@ -106,7 +109,7 @@ class Span(opentracing.Span):
         return f"Span({self.operation_name!r}, {self._context!r})"
 
 
-class Tracer(opentracing.Tracer):
+class Tracer(ActivatingTracer, opentracing.Tracer):
     """An OpenTracing tracer reporting finished spans to ``reporter``.
 
     :param propagator: writes and reads trace headers (default: Jaeger's)
@@ -139,26 +142,6 @@ class Tracer(opentracing.Tracer):
                 "sampler.type": "probabilistic",
                 "sampler.param": sampler_rate,
             }
-
-    def start_active_span(
-        self,
-        operation_name: str,
-        child_of=None,
-        references=None,
-        tags=None,
-        start_time=None,
-        ignore_active_span=False,
-        finish_on_close=True,
-    ) -> opentracing.Scope:
-        span = self.start_span(
-            operation_name=operation_name,
-            child_of=child_of,
-            references=references,
-            tags=tags,
-            start_time=start_time,
-            ignore_active_span=ignore_active_span,
-        )
-        return self.scope_manager.activate(span, finish_on_close)
 
     def start_span(
         self,
