@@ -21,7 +21,6 @@ alone selects ``file``. Only the settings the chosen provider uses are
 checked: a bad ``tracing_port`` does not switch off the ``file`` provider,
 which has no port.
 """
-import difflib
 from dataclasses import dataclass, field, replace
 from typing import (
     Any,
@@ -204,26 +203,40 @@ def _provider(value: Any) -> str:
 ###############################################################################
 # The table
 ###############################################################################
-@dataclass(frozen=True)
 class Setting:
-    """One tracing setting."""
+    """One tracing setting (a plain class: a dataclass would cost the
+    control's import a millisecond more).
 
-    key: str
-    #: the TracingConfig attribute it fills
-    attribute: str
-    parse: Callable[[Any], Any]
-    #: what the README shows as the default
-    default_text: str
-    help: str
-    #: environment variables read for it after ``CHAOSTRACING_<NAME>``
-    env: Tuple[str, ...] = ()
-    #: the providers that use it: only those check it
-    providers: Tuple[str, ...] = _ALL
+    :param key: the ``tracing_*`` key
+    :param attribute: the TracingConfig attribute it fills
+    :param parse: returns the value, or raises ``ValueError("expected ...")``
+    :param default_text: what the README shows as the default
+    :param help: what the README says it does
+    :param env: environment variables read for it after ``CHAOSTRACING_<NAME>``
+    :param providers: the providers that use it: only those check it
+    """
 
-    @property
-    def env_names(self) -> Tuple[str, ...]:
-        own = "CHAOSTRACING_" + self.key[len("tracing_"):].upper()
-        return (own,) + tuple(e for e in self.env if e != own)
+    __slots__ = ("key", "attribute", "parse", "default_text", "help",
+                 "env_names", "providers")
+
+    def __init__(
+        self,
+        key: str,
+        attribute: str,
+        parse: Callable[[Any], Any],
+        default_text: str,
+        help: str,
+        env: Tuple[str, ...] = (),
+        providers: Tuple[str, ...] = _ALL,
+    ) -> None:
+        self.key = key
+        self.attribute = attribute
+        self.parse = parse
+        self.default_text = default_text
+        self.help = help
+        own = "CHAOSTRACING_" + key[len("tracing_"):].upper()
+        self.env_names = (own,) + tuple(e for e in env if e != own)
+        self.providers = providers
 
 
 SETTINGS: Tuple[Setting, ...] = (
@@ -453,6 +466,8 @@ def _is_set(value: Any) -> bool:
 
 
 def _suggest(key: Any) -> str:
+    import difflib  # only ever needed for a misspelled key
+
     if not isinstance(key, str):
         return ""
     close = difflib.get_close_matches(key.lower(), KNOWN_KEYS, n=1, cutoff=0.75)
