@@ -3,17 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-
+LOG := $(VENV)/install.log
+# a step's output goes to the log; on failure its end is shown
+QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: demo test install bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
-	$(BIN)/python examples/demo.py
+	@$(BIN)/python examples/demo.py
 
 test: $(STAMP)  ## run the whole test suite
-	$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)  ## print the benchmarks' ratios against their baselines
 	@# this tree's code installed as users install it (not -e)
@@ -24,20 +26,24 @@ bench-compare: $(BENCH_STAMP)  ## before/after in one run: make bench-compare BE
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
 	$(BENCH_VENV)/bin/python benchmarks/compare_versions.py --before $(BEFORE)
 
+install: $(STAMP)
+
+$(STAMP): setup.py examples/extension/setup.py
+	@echo "set-up: a virtualenv in $(VENV), the project and its test dependencies (log: $(LOG))"
+	@$(PYTHON) -m venv $(VENV)
+	@# pip 23 was seen resolving chaostoolkit's dependencies for 15 minutes
+	@$(BIN)/python -m pip install --upgrade pip $(QUIET)
+	@$(BIN)/python -m pip install -e ".[dev]" -e examples/extension $(QUIET)
+	@# what tests/test_install.py upgrades from (installed offline there)
+	@$(BIN)/python -m pip download --no-deps --dest $(VENV)/wheels \
+		chaostoolkit-opentracing==0.18.1 $(QUIET)
+	@touch $(STAMP)
+
 $(BENCH_STAMP): setup.py
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet chaostoolkit ".[bench]"
 	touch $@
-
-install: $(STAMP)
-
-$(STAMP): setup.py examples/extension/setup.py
-	$(PYTHON) -m venv $(VENV)
-	# pip 23 was seen resolving chaostoolkit's dependencies for 15 minutes
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]" -e examples/extension
-	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .bench *.egg-info examples/extension/*.egg-info

@@ -47,6 +47,9 @@ setup(
             "responses>=0.23",
             # opentracing.harness.api_check imports it
             "mock>=4",
+            # tests/test_install.py builds our wheel offline
+            "setuptools>=61",
+            "wheel>=0.38",
             "hypothesis>=6",
             "opentelemetry-sdk>=1.20",
             "opentelemetry-exporter-otlp-proto-http>=1.20",
@@ -65,8 +68,13 @@ setup(
         "console_scripts": ["chaostracing = chaostracing.cli:main"],
     },
     classifiers=[
+        "Development Status :: 5 - Production/Stable",
+        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.8",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
     ],
 )

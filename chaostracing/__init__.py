@@ -33,7 +33,7 @@ __all__ = [
     "traced_activity",
     "use_span",
 ]
-__version__ = "0.2.0"
+__version__ = "1.0.0"
 
 
 def get_tracer() -> opentracing.Tracer:

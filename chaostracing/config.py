@@ -162,14 +162,17 @@ def _boolean(value: Any) -> bool:
 
 def _formats(value: Any) -> Tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
+    names: Tuple[str, ...] = ()
     if isinstance(items, (list, tuple)) and items:
         names = tuple(
             str(i).strip().lower() for i in items if str(i).strip()
         )
         if names and all(n in PROPAGATION_FORMATS for n in names):
             return tuple(dict.fromkeys(names))
+    wrong = next((n for n in names if n not in PROPAGATION_FORMATS), None)
     raise ValueError(
         "expected a list of " + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
+        + _closest(wrong, PROPAGATION_FORMATS, "'{}'")
     )
 
 
@@ -196,7 +199,7 @@ def _provider(value: Any) -> str:
             return name
     raise ValueError(
         "expected one of " + ", ".join(repr(p) for p in PROVIDERS)
-        + " (or 'opentelemetry')"
+        + " (or 'opentelemetry')" + _closest(value, PROVIDERS, "'{}'")
     )
 
 
@@ -466,11 +469,15 @@ def _is_set(value: Any) -> bool:
 
 
 def _suggest(key: Any) -> str:
-    import difflib  # only ever needed for a misspelled key
+    return _closest(key, KNOWN_KEYS, "{}") or (
+        "; expected one of " + ", ".join(KNOWN_KEYS))
 
-    if not isinstance(key, str):
+
+def _closest(word: Any, choices: Sequence[str], form: str) -> str:
+    """`` (did you mean X?)`` for a near miss, else ``""``."""
+    import difflib  # only ever needed for a misspelling
+
+    if not isinstance(word, str):
         return ""
-    close = difflib.get_close_matches(key.lower(), KNOWN_KEYS, n=1, cutoff=0.75)
-    if close:
-        return f" (did you mean {close[0]}?)"
-    return "; expected one of " + ", ".join(KNOWN_KEYS)
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.7)
+    return f" (did you mean {form.format(close[0])}?)" if close else ""

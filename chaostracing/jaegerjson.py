@@ -20,7 +20,6 @@ import binascii
 import json
 import math
 import os
-import tempfile
 from typing import Any, Dict, Iterable, List
 
 from chaostracing.model import (
@@ -45,9 +44,9 @@ __all__ = [
     "write_atomic",
 ]
 
-#: trace files are as readable as the journal written next to them (the
-#: same masking applies to both); see the README's security section
-FILE_MODE = 0o644
+#: trace files are created as chaostoolkit creates the journal next to
+#: them: 0666 less the process's umask (the README's security section)
+FILE_MODE = 0o666
 _MAX_US = 1 << 62  # any real time in microseconds is far below
 
 
@@ -90,18 +89,25 @@ def dumps(spans: Iterable[SpanData]) -> str:
 
 
 def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> None:
-    """Write ``text`` to ``path``: the old file or the new, never half."""
+    """Write ``text`` to ``path``: the old file or the new, never half.
+
+    The file gets ``mode`` less the umask, as ``open()`` gives the journal.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(
-        prefix=".chaostracing-", suffix=".tmp", dir=folder
-    )
+    while True:
+        temp = os.path.join(
+            folder, f".chaostracing-{os.getpid()}-{_random_suffix()}.tmp")
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, mode)
         os.replace(temp, path)
     except BaseException:
         try:
@@ -109,6 +115,10 @@ def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> None:
         except OSError:
             pass
         raise
+
+
+def _random_suffix() -> str:
+    return os.urandom(6).hex()
 
 
 def _span(span: SpanData, pid: str) -> Dict[str, Any]:

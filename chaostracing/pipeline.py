@@ -44,7 +44,17 @@ class Stats(NamedTuple):
 
 
 class TransportBroken(Exception):
-    """The destination cannot be used (unresolvable, unreachable...)."""
+    """The destination cannot be used (unresolvable, unreachable...).
+
+    :param sent: spans of the current batch that did go out
+    :param lost: spans counted as sent earlier that will never arrive (a
+        transport that buffers, as the file provider's, fails at the end)
+    """
+
+    def __init__(self, reason: str, sent: int = 0, lost: int = 0) -> None:
+        super().__init__(reason)
+        self.sent = sent
+        self.lost = lost
 
 
 class Transport:
@@ -183,6 +193,9 @@ class Pipeline:
         try:
             self.transport.close()
         except TransportBroken as error:
+            lost = min(error.lost, self._sent)
+            self._sent -= lost
+            self._count_dropped(lost)
             self._fail(str(error))
         except Exception as error:
             safety.report_internal_error("close the trace destination", error)
@@ -211,7 +224,7 @@ class Pipeline:
             try:
                 sent = self.transport.send(records)
             except TransportBroken as error:
-                sent = getattr(error, "sent", 0)
+                sent = error.sent
                 self._fail(str(error))
             except Exception as error:  # never let the thread die
                 sent = 0

@@ -2,7 +2,10 @@
 
 Each line is a span, indented under its parent, with its start offset and
 duration drawn as a bar scaled to the width available, its duration in ms,
-status and a few key tags. Failed spans are marked ``✗`` (and red on a TTY).
+and what happened: the status (and ``deviated`` for a run whose steady state
+deviated), a probe's tolerance, a hypothesis's phase, a request's method,
+URL and answer. Failed spans are marked ``✗`` (and red on a TTY), a deviated
+experiment ``!``.
 
 Span data comes from anywhere (other services, crafted files): every piece
 of text is printed as data, never as terminal control sequences (escape
@@ -14,19 +17,11 @@ import shutil
 import unicodedata
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from chaostracing.model import SpanData, trace_hex
+from chaostracing.model import SpanData, is_true, trace_hex
 
 __all__ = ["printable", "render"]
 
-_KEY_TAGS = (
-    "chaostoolkit.status",
-    "chaostoolkit.tolerance_met",
-    "chaostoolkit.steady_state_met",
-    "chaostoolkit.hypothesis.phase",
-    "http.method",
-    "http.status_code",
-)
-_RED, _RESET = "\x1b[31m", "\x1b[0m"
+_RED, _YELLOW, _RESET = "\x1b[31m", "\x1b[33m", "\x1b[0m"
 _MAX_INDENT = 12  # deeper spans show their depth instead of more indentation
 
 
@@ -85,21 +80,25 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
     )
     lines = [head]
     labels = [_label(span, depth, note) for span, depth, note in rows]
+    texts = [_tags(span) for span, _, _ in rows]
     label_width = min(max(len(label) for label in labels), max(24, width // 3))
-    # label │bar│ duration, mark and key tags (cut at the width)
-    bar_width = max(10, width - label_width - 3 - 15 - min(40, width // 4))
-    for (span, _, _), label in zip(rows, labels):
+    # label │bar│ duration, mark and what happened (cut at the width): the
+    # bar gets what the text does not need
+    text_width = min(max(len(text) for text in texts), 60)
+    bar_width = max(10, width - label_width - 3 - 15 - text_width)
+    for (span, _, _), label, text in zip(rows, labels, texts):
         label = label[:label_width].ljust(label_width)
         offset = min(bar_width - 1, int((span.start_us - start) / total * bar_width))
         length = max(1, int(span.duration_us / total * bar_width))
         length = min(length, bar_width - offset) or 1
         bar = (" " * offset + "█" * length).ljust(bar_width)
         failed = span.failed
-        mark = "✗" if failed else " "
-        info = f"{span.duration_us / 1000:9.1f} ms {mark} {_tags(span)}"
+        deviated = is_true(span.tags.get("chaostoolkit.deviated"))
+        mark = "✗" if failed else "!" if deviated else " "
+        info = f"{span.duration_us / 1000:9.1f} ms {mark} {text}"
         line = f"{label} │{bar}│{info}"[:width].rstrip()
-        if color and failed:
-            line = _RED + line + _RESET
+        if color and (failed or deviated):
+            line = (_RED if failed else _YELLOW) + line + _RESET
         lines.append(line)
     return lines
 
@@ -152,8 +151,32 @@ def _label(span: SpanData, depth: int, note: str) -> str:
 
 
 def _tags(span: SpanData) -> str:
+    """What happened, in a few words: ``completed, deviated``, ``before:
+    met``, ``succeeded, in tolerance``, ``GET http://host/orders → 503``."""
+    tags = span.tags
     parts = []
-    for key in _KEY_TAGS:
-        if key in span.tags:
-            parts.append(f"{key.rsplit('.', 1)[-1]}={printable(span.tags[key], 80)}")
-    return " ".join(parts)
+    status = tags.get("chaostoolkit.status")
+    if status is not None:
+        parts.append(printable(status, 40))
+    if is_true(tags.get("chaostoolkit.deviated")):
+        parts.append("deviated")
+    tolerance = tags.get("chaostoolkit.tolerance_met")
+    if tolerance is not None:
+        parts.append("in tolerance" if is_true(tolerance) else "out of tolerance")
+    text = ", ".join(parts)
+    phase = tags.get("chaostoolkit.hypothesis.phase")
+    met = tags.get("chaostoolkit.steady_state_met")
+    if phase is not None or met is not None:
+        state = "" if met is None else ("met" if is_true(met) else "not met")
+        text = ": ".join(printable(p, 20) for p in (phase, state) if p)
+    method = tags.get("http.method") or tags.get("http.request.method")
+    url = (tags.get("http.url") or tags.get("url.full")
+           or tags.get("http.target") or tags.get("url.path"))
+    code = tags.get("http.status_code", tags.get("http.response.status_code"))
+    if method or url:
+        request = " ".join(printable(p, 120) for p in (method, url) if p)
+        request += f" → {printable(code, 8)}" if code is not None else ""
+        text = f"{text} {request}".strip()
+    elif code is not None:
+        text = f"{text} status code {printable(code, 8)}".strip()
+    return text

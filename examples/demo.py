@@ -11,6 +11,7 @@ listener on 127.0.0.1 instead (the ``jaeger`` provider).
     python examples/demo.py [--experiment FILE] [--agent]
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -56,14 +57,16 @@ def main() -> int:
         else:
             env.update(TRACING_PROVIDER="file")
             where = str(trace_file)
-        print(f"demo service on {service.url}; spans go to {where}")
+        print(f"demo: the demo service listens on {service.url} "
+              "(examples/service.py)")
         started = time.monotonic()
-        proc = subprocess.run(
-            [str(bin_dir / "chaos"), "--no-version-check", "--log-file",
-             str(out / "chaostoolkit.log"), "run", "--journal-path",
-             str(out / "journal.json"), experiment],
-            env=env, cwd=out,
-        )
+        with open(out / "chaos-output.txt", "w") as output:
+            proc = subprocess.run(
+                [str(bin_dir / "chaos"), "--no-version-check", "--log-file",
+                 str(out / "chaostoolkit.log"), "run", "--journal-path",
+                 str(out / "journal.json"), experiment],
+                env=env, cwd=out, stdout=output, stderr=subprocess.STDOUT,
+            )
         elapsed = time.monotonic() - started
         if agent:
             # chaos run returns once every span was handed to the socket
@@ -74,14 +77,31 @@ def main() -> int:
             agent.stop()
         service.shutdown()
         service.server_close()
-    print(f"\nchaos run exited with {proc.returncode} after {elapsed:.2f}s; "
-          f"trace file: {trace_file}\n")
+    status = _status(out / "journal.json")
+    print(f"demo: chaos run {Path(experiment).name}, spans to {where}: "
+          f"{status} in {elapsed:.1f} s\n"
+          f"      its output: {out / 'chaos-output.txt'}, journal: "
+          f"{out / 'journal.json'}")
     if not trace_file.exists():
-        print("no trace was written", file=sys.stderr)
+        print("demo: no trace was written; see the output above",
+              file=sys.stderr)
         return 1
+    print(f"demo: chaostracing show {trace_file}\n", flush=True)
     shown = subprocess.call([str(bin_dir / "chaostracing"), "show",
                              str(trace_file)])
+    print("\ndemo: my-inner-span got 503 on purpose: stress-the-service "
+          "stresses the service in the\n      background and it answers 503 "
+          "meanwhile, the fault this experiment injects.\n"
+          "      Jaeger UI reads the trace file too (Search > JSON File).")
     return proc.returncode or shown
+
+
+def _status(journal: Path) -> str:
+    try:
+        data = json.loads(journal.read_text())
+    except (OSError, ValueError):
+        return "no journal"
+    return data.get("status", "?") + (", deviated" if data.get("deviated") else "")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TRACE_HEADERS = ("uber-trace-id", "traceparent", "tracestate", "x-b3-traceid",
                  "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled",
                  "baggage")
-BAGGAGE_PREFIX = "uberctx-"
+#: header prefixes recorded too: Jaeger baggage, OpenTracing MockTracer's ids
+RECORDED_PREFIXES = ("uberctx-", "ot-tracer-")
 
 
 class DemoService(ThreadingHTTPServer):
@@ -41,7 +42,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()
                    if k.lower() in TRACE_HEADERS
-                   or k.lower().startswith(BAGGAGE_PREFIX)}
+                   or k.lower().startswith(RECORDED_PREFIXES)}
         with self.server.lock:
             self.server.received.append(
                 {"method": self.command, "path": self.path,

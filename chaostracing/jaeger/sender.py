@@ -90,12 +90,11 @@ class UdpTransport(Transport):
                         len(datagram), self.host, self.port, error,
                     )
                     continue
-                broken = TransportBroken(
+                raise TransportBroken(
                     f"cannot send spans to the Jaeger agent at "
-                    f"{self.host}:{self.port}: {error}"
-                )
-                broken.sent = sent
-                raise broken from None
+                    f"{self.host}:{self.port}: {error}",
+                    sent=sent,
+                ) from None
             self.datagrams += 1
             sent += count
         return sent

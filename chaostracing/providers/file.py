@@ -43,7 +43,8 @@ class FileTransport(Transport):
         except OSError as error:
             raise TransportBroken(
                 f"cannot write the trace file {self.path} (tracing_file): "
-                f"{error.strerror or error}"
+                f"{error.strerror or error}",
+                lost=len(self.spans),
             ) from None
 
 
