@@ -47,7 +47,7 @@ __all__ = [
 
 PROVIDERS = ("jaeger", "otlp", "file", "noop")
 ALIASES = {"opentelemetry": "otlp"}
-PROPAGATION_FORMATS = ("jaeger", "w3c", "b3")
+PROPAGATION_FORMATS = ("jaeger", "w3c", "b3", "xray")
 _ALL = ("jaeger", "otlp", "file")
 _EXPORTING = ("jaeger", "otlp")
 
@@ -90,6 +90,22 @@ class TracingConfig:
     #: trace every ``requests`` call of the run (chaoslib's HTTP provider
     #: included) and carry the trace headers to the system under test
     instrument_requests: bool = False
+    #: client libraries traced for the whole run (``requests`` included when
+    #: ``instrument_requests``)
+    instrument: Tuple[str, ...] = ()
+    #: OTLP: ``http/protobuf`` or ``grpc``
+    otlp_protocol: str = "http/protobuf"
+    #: OTLP: the endpoint URL, when given whole
+    otlp_endpoint: Optional[str] = None
+    #: OTLP: headers sent with every export (API keys...); never logged
+    otlp_headers: Dict[str, str] = field(default_factory=dict, compare=False,
+                                         repr=False)
+    #: OTLP over gRPC without TLS
+    otlp_insecure: bool = False
+    #: ``aws``: X-Ray trace ids and propagation; ``gcp``, ``azure``: OTLP
+    vendor: Optional[str] = None
+    #: what is not wrong but worth one warning (an unknown client library)
+    notes: Tuple[str, ...] = field(default=(), compare=False)
     #: the experiment's title, a process tag / resource attribute
     experiment_title: Optional[str] = None
     #: where each setting came from ("control arguments", "configuration",
@@ -192,6 +208,53 @@ def _header_name(value: Any) -> str:
     return name
 
 
+#: what ``tracing_instrument`` accepts
+INSTRUMENTABLE = ("requests", "urllib3", "httpx", "botocore", "aiohttp")
+VENDORS = ("aws", "gcp", "azure")
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _names(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, (list, tuple)):
+        names = tuple(str(i).strip().lower() for i in items if str(i).strip())
+        return tuple(dict.fromkeys(names))
+    raise ValueError(
+        "expected a list of " + ", ".join(repr(n) for n in INSTRUMENTABLE))
+
+
+def _instrument_notes(names: Tuple[str, ...]) -> List[str]:
+    return [
+        f"tracing_instrument lists {name!r}, which is not a client library "
+        f"chaostracing traces: expected any of "
+        + ", ".join(repr(n) for n in INSTRUMENTABLE)
+        + _closest(name, INSTRUMENTABLE, "'{}'")
+        + "; the others are traced"
+        for name in names if name not in INSTRUMENTABLE
+    ]
+
+
+def _headers(value: Any) -> Dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        pairs = [p for p in value.split(",") if p.strip()]
+        if all("=" in p for p in pairs):
+            return {k.strip(): v.strip() for k, _, v in
+                    (p.partition("=") for p in pairs)}
+    raise ValueError("expected a mapping, or name=value pairs separated by commas")
+
+
+def _one_of(choices: Tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise ValueError("expected one of " + ", ".join(repr(c) for c in choices)
+                         + _closest(value, choices, "'{}'"))
+
+    return parse
+
+
 def _provider(value: Any) -> str:
     if isinstance(value, str):
         name = ALIASES.get(value.strip().lower(), value.strip().lower())
@@ -217,10 +280,11 @@ class Setting:
     :param help: what the README says it does
     :param env: environment variables read for it after ``CHAOSTRACING_<NAME>``
     :param providers: the providers that use it: only those check it
+    :param notes: returns warnings about a parsed value that is still used
     """
 
     __slots__ = ("key", "attribute", "parse", "default_text", "help",
-                 "env_names", "providers")
+                 "env_names", "providers", "notes")
 
     def __init__(
         self,
@@ -231,6 +295,7 @@ class Setting:
         help: str,
         env: Tuple[str, ...] = (),
         providers: Tuple[str, ...] = _ALL,
+        notes: Optional[Callable[[Any], List[str]]] = None,
     ) -> None:
         self.key = key
         self.attribute = attribute
@@ -240,6 +305,8 @@ class Setting:
         own = "CHAOSTRACING_" + key[len("tracing_"):].upper()
         self.env_names = (own,) + tuple(e for e in env if e != own)
         self.providers = providers
+        #: warnings about a value that is used anyway
+        self.notes = notes
 
 
 SETTINGS: Tuple[Setting, ...] = (
@@ -274,7 +341,8 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("tracing_propagation", "propagation", _formats,
             "`[\"jaeger\"]` (`[\"w3c\"]` for otlp)",
             "trace headers written by `inject`: any of `jaeger` "
-            "(`uber-trace-id`), `w3c` (`traceparent`), `b3`"),
+            "(`uber-trace-id`), `w3c` (`traceparent`), `b3`, `xray` "
+            "(`X-Amzn-Trace-Id`, the `[aws]` extra)"),
     Setting("tracing_id_name", "trace_header", _header_name,
             "`uber-trace-id`",
             "the name of the Jaeger trace header (as in 0.18.1)"),
@@ -288,12 +356,62 @@ SETTINGS: Tuple[Setting, ...] = (
             "trace every `requests` call of the run, chaoslib's `http` "
             "provider included: each is a client span under its activity and "
             "carries the trace headers to the system under test"),
+    Setting("tracing_instrument", "instrument", _names, "*(none)*",
+            "client libraries traced for the whole run, each request a client "
+            "span carrying the trace headers: any of `requests`, `urllib3`, "
+            "`httpx`, `botocore`, `aiohttp` (see [Tracing other "
+            "clients](#tracing-other-clients))", notes=_instrument_notes),
+    Setting("tracing_otlp_protocol", "otlp_protocol",
+            _one_of(OTLP_PROTOCOLS), "`http/protobuf`",
+            "OTLP over HTTP (`http/protobuf`) or `grpc` (the `[grpc]` extra)",
+            env=("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                 "OTEL_EXPORTER_OTLP_PROTOCOL"), providers=("otlp",)),
+    Setting("tracing_otlp_endpoint", "otlp_endpoint", _text,
+            "*(from host and port, else `OTEL_EXPORTER_OTLP_*`)*",
+            "the OTLP endpoint, whole (`http://collector:4318/v1/traces`, or "
+            "`collector:4317` for gRPC)", providers=("otlp",)),
+    Setting("tracing_otlp_headers", "otlp_headers", _headers, "*(none)*",
+            "headers sent with every OTLP export (API keys...): a mapping or "
+            "`name=value,...`; never logged", providers=("otlp",)),
+    Setting("tracing_otlp_insecure", "otlp_insecure", _boolean, "`false`",
+            "OTLP over gRPC without TLS", providers=("otlp",)),
+    Setting("tracing_vendor", "vendor", _one_of(VENDORS), "*(none)*",
+            "`aws`: AWS X-Ray trace ids and propagation (the `[aws]` extra); "
+            "`gcp`, `azure`: see [Coming from 0.18.1](#coming-from-0181)",
+            env=("OTEL_VENDOR",), providers=("otlp",)),
     Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
             "Jaeger UI's address (e.g. `http://localhost:16686`): the run "
             "logs and records a link to its trace"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 KNOWN_KEYS = tuple(_BY_KEY)
+
+# chaostoolkit-opentracing 0.18.1's names, read as ours (control arguments,
+# then configuration keys); see _translate
+_LEGACY_ARGUMENTS = {
+    "provider": "tracing_provider", "host": "tracing_host",
+    "port": "tracing_port", "propagation": "tracing_propagation",
+    "id_name": "tracing_id_name", "baggage_prefix": "tracing_baggage_prefix",
+    "exporter": "tracing_opentelemetry_exporter",
+    "collector_endpoint": "tracing_opentelemetry_collector_endpoint",
+    "collector_insecure": "tracing_opentelemetry_collector_endpoint_insecure",
+    "collector_headers": "tracing_opentelemetry_collector_headers",
+}
+_LEGACY_CONFIGURATION = {
+    "baggage_prefix": "tracing_baggage_prefix",
+    "otel_vendor": "tracing_vendor",
+    "tracing_opentelemetry_collector_endpoint": "tracing_otlp_endpoint",
+    "tracing_opentelemetry_collector_endpoint_insecure": "tracing_otlp_insecure",
+    "tracing_opentelemetry_collector_headers": "tracing_otlp_headers",
+}
+_LEGACY_EXPORTERS = {
+    "oltp-http": {"tracing_provider": "otlp",
+                  "tracing_otlp_protocol": "http/protobuf"},
+    "oltp-grpc": {"tracing_provider": "otlp", "tracing_otlp_protocol": "grpc"},
+    "jaeger-thrift": {"tracing_provider": "jaeger"},
+}
+LEGACY_KEYS = frozenset(_LEGACY_ARGUMENTS) | frozenset(_LEGACY_CONFIGURATION) \
+    | {"tracing_opentelemetry_exporter", "tracing_opentelemetry_baggage_prefix"}
 _PROVIDER_DEFAULTS = {
     "otlp": {"port": 4318, "propagation": ("w3c",)},
 }
@@ -334,6 +452,9 @@ def load_config(
     values.update(_parse(raw, provider, problems))
     if problems:
         raise ConfigError(problems)
+    if values.get("vendor") == "aws" and "tracing_propagation" not in raw:
+        # AWS X-Ray reads X-Amzn-Trace-Id
+        values["propagation"] = values.get("propagation", ("w3c",)) + ("xray",)
     return TracingConfig(**values)
 
 
@@ -351,6 +472,15 @@ def _parse(
             values[setting.attribute] = setting.parse(raw[setting.key])
         except ValueError as error:
             problems.append(_problem(setting.key, raw[setting.key], error))
+            continue
+        if setting.notes is not None:
+            values.setdefault("notes", ())
+            values["notes"] += tuple(setting.notes(values[setting.attribute]))
+    instrument = values.get("instrument", ())
+    if values.get("instrument_requests") and "requests" not in instrument:
+        instrument = ("requests",) + instrument
+    if instrument:
+        values["instrument"] = tuple(n for n in instrument if n in INSTRUMENTABLE)
     return values
 
 
@@ -378,7 +508,7 @@ def validate(
     provider = _provider_of(raw, problems)
     if "tracing_provider" not in raw:
         provider = None  # chosen at run time: any provider may use them
-    _parse(raw, provider, problems)
+    problems.extend(_parse(raw, provider, problems).get("notes", ()))
     return problems
 
 
@@ -390,12 +520,12 @@ def unknown_keys(
     belongs to the experiment)."""
     problems = []
     for key in arguments:
-        if key not in _BY_KEY:
+        if key not in _BY_KEY and key not in LEGACY_KEYS:
             problems.append(
                 f"unknown control argument {str(key)!r}{_suggest(key)}")
     for key in configuration:
         if isinstance(key, str) and key.lower().startswith("tracing_") \
-                and key not in _BY_KEY:
+                and key not in _BY_KEY and key not in LEGACY_KEYS:
             problems.append(
                 f"{key!r} in the configuration is not a tracing setting"
                 f"{_suggest(key)}")
@@ -429,6 +559,8 @@ def _merge(
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     raw: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
+    arguments = _translate(arguments, _LEGACY_ARGUMENTS)
+    configuration = _translate(configuration, {})
     for setting in SETTINGS:
         key = setting.key
         if _is_set(arguments.get(key)):
@@ -440,10 +572,50 @@ def _merge(
                 if environ.get(name):
                     raw[key], sources[key] = environ[name], f"${name}"
                     break
+    for key in ("tracing_opentelemetry_exporter",):
+        for values, where in ((arguments, "control arguments"),
+                              (configuration, "configuration")):
+            if key in values and key not in raw:
+                raw[key], sources[key] = values[key], where
     return raw, sources
 
 
+def _translate(values: Mapping[str, Any], names: Mapping[str, str]) -> Dict[
+        str, Any]:
+    """0.18.1's names as ours: renamed keys, and its OpenTelemetry exporter
+    choice (``tracing_opentelemetry_exporter``) as provider and protocol."""
+    out = dict(values)
+    for table in (names, _LEGACY_CONFIGURATION):
+        for old, new in table.items():
+            if old in out:
+                value = out.pop(old)
+                if new not in out:
+                    out[new] = value
+    exporter = out.get("tracing_opentelemetry_exporter")
+    if isinstance(exporter, str) and exporter in _LEGACY_EXPORTERS:
+        out.pop("tracing_opentelemetry_exporter")
+        for key, value in _LEGACY_EXPORTERS[exporter].items():
+            if key == "tracing_provider" and out.get(key) not in (
+                    None, "", "opentelemetry"):
+                continue  # a provider of ours, named explicitly, wins
+            out[key] = value
+    if _is_set(out.pop("tracing_opentelemetry_baggage_prefix", None)):
+        # 0.18.1 answered it by writing B3 headers
+        out.setdefault("tracing_propagation", ["b3"])
+    return out
+
+
 def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
+    exporter = raw.get("tracing_opentelemetry_exporter")
+    if exporter is not None:
+        # what _translate could not map: 0.18.1's other exporters
+        problems.append(
+            f"tracing_opentelemetry_exporter is {exporter!r}: expected "
+            "'oltp-http', 'oltp-grpc' or 'jaeger-thrift' (Jaeger's own gRPC "
+            "protocol is not supported: Jaeger takes OTLP, so use "
+            "tracing_provider 'otlp' with tracing_otlp_protocol 'grpc' and "
+            "Jaeger's OTLP port, 4317)")
+        return None
     value = raw.get("tracing_provider")
     if value is None:
         if "tracing_host" in raw:
