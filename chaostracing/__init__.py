@@ -10,6 +10,7 @@ The public API for extension authors::
     span = chaostracing.current_span()      # the innermost span here
     tracer = chaostracing.get_tracer()      # the run's tracer, or a no-op one
     pool.submit(chaostracing.bind_context(work))  # keep the span in a thread
+    env = chaostracing.trace_env()          # TRACEPARENT... for a child process
 
 Importing this package makes ``opentracing.tracer.activity_span`` (and the
 other ``*_span`` attributes of the original README) safe to read when no run
@@ -30,6 +31,7 @@ __all__ = [
     "current_span",
     "get_tracer",
     "record_exception",
+    "trace_env",
     "traced_activity",
     "use_span",
 ]
@@ -54,6 +56,10 @@ def __getattr__(name: str):
         from chaostracing import decorators
 
         return getattr(decorators, name)
+    if name == "trace_env":
+        from chaostracing.processes import trace_env
+
+        return trace_env
     raise AttributeError(f"module 'chaostracing' has no attribute {name!r}")
 
 

@@ -17,7 +17,7 @@ import atexit
 import functools
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentracing.propagation import SpanContextCorruptedException
 
@@ -33,6 +33,7 @@ from chaostracing.config import (
 from chaostracing.redact import MIN_SECRET_LENGTH, Redactor, secret_values
 
 __all__ = [
+    "configure",
     "configure_control",
     "validate_control",
     "cleanup_control",
@@ -85,7 +86,19 @@ def configure_control(
     **arguments: Any,
 ) -> None:
     """Build the tracer of the run from the configuration and arguments."""
-    global _run
+    configure(configuration, secrets, experiment, event_registry, arguments)
+
+
+def configure(
+    configuration: Any,
+    secrets: Any,
+    experiment: Any,
+    event_registry: Any,
+    arguments: Dict[str, Any],
+    compatibility: Optional[str] = None,
+) -> None:
+    """What ``configure_control`` does, for this module and
+    :mod:`chaostracing.oltp` (``compatibility="0.18.1"``)."""
     if _run is not None:
         return  # declared twice (e.g. globally and in the experiment)
     safety.reset_warnings()
@@ -118,13 +131,18 @@ def configure_control(
             "they cannot be told from ordinary words",
             len(short), MIN_SECRET_LENGTH, ", ".join(sorted(short)),
         )
+    for note in config.notes:
+        _warn_problem(note)
     if isinstance(experiment, dict):
         config = with_experiment(config, experiment.get("title"))
     redactor.max_length = config.max_tag_length
-    _start(config, redactor, event_registry)
+    _start(config, redactor, event_registry, compatibility)
 
 
-def _start(config: Any, redactor: Redactor, event_registry: Any) -> None:
+def _start(
+    config: Any, redactor: Redactor, event_registry: Any,
+    compatibility: Optional[str] = None,
+) -> None:
     global _run
     from chaostracing.providers import ProviderUnavailable, make_backend
     from chaostracing.run import TracedRun, incoming_context
@@ -144,20 +162,57 @@ def _start(config: Any, redactor: Redactor, event_registry: Any) -> None:
             error,
         )
         incoming = None
-    run = TracedRun(backend, config, redactor, incoming)
+    run = TracedRun(backend, config, redactor, incoming,
+                    compatibility=compatibility)
     ctx.install(run.proxy)
     _run = run
-    if config.instrument_requests:
-        from chaostracing_contrib import requests as traced_requests
-
-        if not traced_requests.is_instrumented():
-            traced_requests.instrument()
-            run.instrumented_requests = True
+    _instrument(run, config.instrument)
     if event_registry is not None:
         event_registry.register(_run_events(run))
     # should the process end without chaoslib's cleanup (a crash in chaos
     # itself), deliver what we have anyway, within the flush timeout
     atexit.register(_cleanup_at_exit)
+
+
+def _instrument(run: Any, names: Tuple[str, ...]) -> None:
+    """Trace the client libraries of ``tracing_instrument``; bridge the
+    OpenTelemetry API to the run as soon as anything imports it."""
+    if "requests" in names:
+        from chaostracing_contrib import requests as traced_requests
+
+        if not traced_requests.is_instrumented():
+            traced_requests.instrument()
+            run.instrumented_requests = True
+    others = tuple(n for n in names if n != "requests")
+    if others:
+        from chaostracing import otel
+
+        otel.instrument(others, run.config.propagation, safety.warn_once)
+    else:
+        from chaostracing import imports
+
+        run.otel_hook = imports.when_imported("opentelemetry.trace", _bridge)
+
+
+def _bridge() -> None:
+    from chaostracing import otel
+
+    otel.enable()
+
+
+def _uninstrument(run: Any) -> None:
+    if run.instrumented_requests:
+        from chaostracing_contrib import requests as traced_requests
+
+        traced_requests.uninstrument()
+    if run.otel_hook is not None:
+        run.otel_hook.remove()
+    otel = sys.modules.get("chaostracing.otel")
+    if otel is not None:
+        otel.disable()
+    processes = sys.modules.get("chaostracing.processes")
+    if processes is not None:
+        processes.unpatch()
 
 
 def validate_control(control: Dict[str, Any]) -> None:
@@ -215,11 +270,10 @@ def cleanup_control() -> None:
     try:
         run.finish_all("interrupted")
     finally:
-        if run.instrumented_requests:
-            from chaostracing_contrib import requests as traced_requests
-
-            traced_requests.uninstrument()
-        ctx.restore(run.proxy)
+        try:
+            _uninstrument(run)
+        finally:
+            ctx.restore(run.proxy)
         try:
             _shutdown(run)
         finally:

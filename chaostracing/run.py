@@ -21,8 +21,12 @@ Values are recorded as chaoslib gives them; they are masked and cut on the
 exporter's thread (:mod:`chaostracing.redact`), never here.
 """
 import contextvars
+import json
+import os
+import platform
 import threading
 import time
+import urllib.parse
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import opentracing
@@ -32,7 +36,7 @@ from chaostracing import context as ctx
 from chaostracing import safety
 from chaostracing.config import TracingConfig
 from chaostracing.providers import Backend
-from chaostracing.redact import Redactor, sanitize_url
+from chaostracing.redact import Redactor, safe_text, sanitize_url
 
 __all__ = ["TracedRun", "incoming_context"]
 
@@ -74,8 +78,11 @@ class TracedRun:
         config: TracingConfig,
         redactor: Redactor,
         incoming: Optional[opentracing.SpanContext] = None,
+        compatibility: Optional[str] = None,
     ) -> None:
         self.backend = backend
+        #: "0.18.1": also set the attributes 0.18.1's chaostracing.oltp set
+        self.compatibility = compatibility
         self.config = config
         self.redactor = redactor
         self.proxy = ctx.TracerProxy(backend.tracer)
@@ -89,6 +96,8 @@ class TracedRun:
         self.disabled = False
         #: whether this run turned the requests instrumentation on
         self.instrumented_requests = False
+        #: the post-import hook bridging OpenTelemetry's API, if waiting
+        self.otel_hook: Any = None
         #: why the run stopped early, as chaoslib's events tell it
         self.interrupted_by: Optional[str] = None
         #: the hypothesis phase chaoslib announced last (its run events)
@@ -112,6 +121,12 @@ class TracedRun:
             self.interrupted_by = "InterruptExecution"
         elif name == "signal_exit":
             self.interrupted_by = "signal"
+        root = self.proxy.root
+        if self.compatibility and root is not None:
+            if name == "interrupted":
+                root.set_tag("chaostoolkit.experiment.interrupted", True)
+            elif name == "signal_exit":
+                root.set_tag("chaostoolkit.experiment.exit_signal", True)
 
     # -- opening and closing --------------------------------------------------
     def begin(self, level: str, context: Any) -> None:
@@ -123,11 +138,17 @@ class TracedRun:
                 return
         if level == "method":
             self._method_started = True
+        if level == "activity" and _provider_type(context) == "process":
+            from chaostracing import processes  # child processes join
+
+            processes.patch()
         parent, references = self._parent_for(level)
         tags = {"chaostoolkit.type": level}
         tags.update(_describe(level, context))
         if level == "hypothesis":
             tags.update(self._hypothesis_phase())
+        if self.compatibility:
+            tags.update(_legacy_begin(level, context, tags))
         span = self.proxy.wrapped.start_span(
             operation_name=_operation_name(level, context),
             child_of=parent,
@@ -165,6 +186,8 @@ class TracedRun:
         self.proxy.leave(record.entry)
         span = record.span
         _record(span, level, context, state)
+        if self.compatibility:
+            _legacy_end(span, level, context, state)
         phase = _phase.get()
         if level == "activity" and phase is not None and phase.level == "hypothesis":
             # a probe: finished with its hypothesis, once tolerance is known
@@ -388,6 +411,51 @@ def _record(span: opentracing.Span, level: str, context: Any, state: Any):
                 span.set_tag("error", True)
         if "deviated" in state:
             span.set_tag("chaostoolkit.deviated", bool(state["deviated"]))
+
+
+def _provider_type(activity: Any) -> Any:
+    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    return provider.get("type") if isinstance(provider, Mapping) else None
+
+
+def _legacy_begin(level: str, context: Any, tags: Dict[str, Any]) -> Dict[
+        str, Any]:
+    """The attributes chaostoolkit-opentracing 0.18.1's ``chaostracing.oltp``
+    set when a level began (dashboards built on them keep working)."""
+    extra: Dict[str, Any] = {}
+    if level == "experiment":
+        extra["chaostoolkit.platform.full"] = platform.platform()
+        # W3C baggage handed in by the environment, as 0.18.1 added it
+        for item in os.environ.get("BAGGAGE", "").split(","):
+            key, eq, value = item.split(";", 1)[0].partition("=")
+            if eq and key.strip():
+                extra[urllib.parse.unquote(key.strip())] = \
+                    urllib.parse.unquote(value.strip())
+    elif level == "hypothesis":
+        if tags.get("chaostoolkit.hypothesis.phase") == "during":
+            extra["chaostoolkit.hypothesis.phase"] = "continuous"
+    elif level == "activity" and isinstance(context, Mapping):
+        extra["chaostoolkit.activity.background"] = bool(
+            context.get("background", False))
+    return extra
+
+
+def _legacy_end(span: opentracing.Span, level: str, context: Any,
+                state: Any) -> None:
+    if level == "experiment" and isinstance(state, Mapping):
+        span.set_tag("chaostoolkit.experiment.status", state.get("status"))
+        span.set_tag("chaostoolkit.experiment.deviated", state.get("deviated"))
+    elif level == "hypothesis" and isinstance(state, Mapping):
+        span.set_tag("chaostoolkit.hypothesis.met", state.get("steady_state_met"))
+    elif level == "activity" and isinstance(state, Mapping):
+        if "output" in state:
+            # as 0.18.1 wrote it: JSON text (masked and cut on export)
+            output = _output(context, state["output"])
+            span.set_tag("chaostoolkit.activity.output", json.dumps(output)
+                         if isinstance(output, str) else safe_text(output)[0])
+        span.set_tag("chaostoolkit.activity.status", state.get("status"))
+        if state.get("exception"):
+            span.set_tag("chaostoolkit.activity.error", state["exception"])
 
 
 def _output(activity: Any, output: Any) -> Any:

@@ -75,16 +75,18 @@ class Scope(opentracing.Scope):
         if self._closed:
             return
         self._closed = True
-        if self._mirrored is not None:
-            mirror, token = self._mirrored
-            mirror.detach(token)
         try:
             _active.reset(self._token)
         except ValueError:
             # closed from another context (a thread that did not copy the
-            # context): undo what can be undone there
+            # context): undo what can be undone there; the mirror's context
+            # is not this one's to touch
             if _active.get() is self:
                 _active.set(self._previous)
+        else:
+            if self._mirrored is not None:
+                mirror, token = self._mirrored
+                mirror.detach(token)
         if self._finish_on_close:
             self._span.finish()
 

@@ -27,7 +27,9 @@ copy of the prepared request: the caller's headers are never modified.
 - Retries by a mounted ``HTTPAdapter(max_retries=...)``: one span for the
   call, ``http.retry_count`` when urllib3 retried.
 - A request sent through :func:`session` while :func:`instrument` is on is
-  traced once, not twice.
+  traced once, not twice; so is one under OpenTelemetry's instrumentations
+  (urllib3's is suppressed under ours, and ours under an outer one such as
+  botocore's, through OpenTelemetry's own suppression keys).
 - When nothing is traced, requests go straight through.
 
 Hooks, called inside our safety net (an error in a hook is logged, never
@@ -37,6 +39,7 @@ raised): ``request_hook(span, request)`` before sending,
 import contextvars
 import functools
 import ipaddress
+import sys
 import urllib.parse
 from typing import Any, Callable, Optional
 
@@ -145,11 +148,13 @@ class _Wrapper:
 
     def __call__(self, wrapped, instance, args, kwargs):
         request = args[0] if args else kwargs.get("request")
+        otel = _opentelemetry()
         if (
             not ctx.is_tracing()
             or request is None
             or _in_flight.get() is request
             or ctx.is_suppressed()
+            or (otel is not None and otel.is_http_suppressed())
         ):
             return wrapped(*args, **kwargs)
         span, request = _start(request, self.request_hook)
@@ -161,7 +166,11 @@ class _Wrapper:
             kwargs = dict(kwargs, request=request)
         token = _in_flight.set(request)
         try:
-            response = wrapped(*args, **kwargs)
+            if otel is None:
+                response = wrapped(*args, **kwargs)
+            else:  # urllib3's OpenTelemetry instrumentation: not a 2nd span
+                with otel.suppress_http():
+                    response = wrapped(*args, **kwargs)
         except BaseException as error:
             record_exception(span, error)
             with safety.capture_internal_exceptions("finish a requests client span"):
@@ -171,6 +180,16 @@ class _Wrapper:
             _in_flight.reset(token)
         _finish(span, request, response, self.response_hook)
         return response
+
+
+def _opentelemetry() -> Any:
+    """chaostracing.otel when OpenTelemetry's instrumentation is loaded (its
+    suppression keys then matter), else None: nothing is imported for it."""
+    if "opentelemetry.instrumentation.utils" in sys.modules:
+        from chaostracing import otel
+
+        return otel
+    return None
 
 
 def _start(request: requests.PreparedRequest, hook):

@@ -33,7 +33,7 @@ __all__ = [
     "to_header",
 ]
 
-FORMATS = ("jaeger", "w3c", "b3")
+FORMATS = ("jaeger", "w3c", "b3", "xray")
 TRACE_HEADER = "uber-trace-id"
 BAGGAGE_PREFIX = "uberctx-"
 _TRACEPARENT = re.compile(
@@ -125,6 +125,8 @@ class Propagator:
                 if context.parent_id:
                     carrier["X-B3-ParentSpanId"] = f"{context.parent_id:016x}"
                 carrier["X-B3-Sampled"] = "1" if context.flags & SAMPLED else "0"
+            elif name == "xray":
+                _xray_inject(context, carrier)
 
     def extract(
         self, carrier: Any, url_decode: bool
@@ -160,6 +162,26 @@ class Propagator:
                 context.flags, baggage,
             )
         return context
+
+    # -- environment variables ------------------------------------------------
+    def environment(self, context: JaegerSpanContext) -> Dict[str, str]:
+        """The context as environment variables for a child process, as
+        OpenTelemetry's specification for environment carriers names them:
+        ``TRACEPARENT`` always (and ``BAGGAGE``), ``UBER_TRACE_ID`` too when
+        ``jaeger`` is one of the formats."""
+        env = {
+            "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+                           f"{context.flags & SAMPLED:02x}",
+        }
+        if "jaeger" in self.formats:
+            env["UBER_TRACE_ID"] = to_header(context)
+        if context.baggage:
+            clean = self.clean or str
+            env["BAGGAGE"] = ",".join(
+                f"{urllib.parse.quote(str(k), safe='')}="
+                f"{urllib.parse.quote(clean(str(v)), safe='')}"
+                for k, v in context.baggage.items())
+        return env
 
     # -- binary -----------------------------------------------------------------
     def inject_binary(self, context: JaegerSpanContext, carrier: Any) -> None:
@@ -217,6 +239,19 @@ class Propagator:
                 "malformed binary span context: zero id")
         return JaegerSpanContext(
             trace_id, span_id, parent_id or None, flags, baggage or None)
+
+
+def _xray_inject(context: JaegerSpanContext, carrier: Any) -> None:
+    """AWS X-Ray's ``X-Amzn-Trace-Id``, written by OpenTelemetry's own
+    propagator (opentelemetry-propagator-aws-xray, the ``[aws]`` extra)."""
+    from opentelemetry import trace
+    from opentelemetry.propagators.aws import AwsXRayPropagator
+
+    span = trace.NonRecordingSpan(trace.SpanContext(
+        context.trace_id, context.span_id, is_remote=False,
+        trace_flags=trace.TraceFlags(context.flags & SAMPLED)))
+    AwsXRayPropagator().inject(
+        carrier, context=trace.set_span_in_context(span))
 
 
 def _from_traceparent(value: str) -> JaegerSpanContext:
