@@ -18,7 +18,7 @@ its status, logs → events (named by their ``event`` field),
 """
 import logging
 import os
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from chaostracing.config import TracingConfig
 from chaostracing.model import Process, SpanData, is_true
@@ -31,6 +31,8 @@ __all__ = ["OtlpTransport", "build", "otlp_endpoint", "to_readable_spans"]
 _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc",
     "opentelemetry.exporter.otlp.proto.common",
 )
 #: tags that become the span's kind and status rather than attributes
@@ -38,15 +40,24 @@ _STRUCTURAL = frozenset(("span.kind", "otel.status_code",
                          "otel.status_description"))
 
 
-def otlp_endpoint(config: TracingConfig, environ=None) -> str:
-    """The OTLP/HTTP traces URL for ``config``."""
+def otlp_endpoint(config: TracingConfig, environ=None) -> Optional[str]:
+    """The OTLP endpoint for ``config``: ``tracing_otlp_endpoint``, else
+    ``tracing_host`` / ``tracing_port``, else the standard variables (for
+    gRPC, ``None``: the exporter reads them itself)."""
     environ = os.environ if environ is None else environ
     sources = config.sources
+    grpc = config.otlp_protocol == "grpc"
+    if config.otlp_endpoint:
+        return config.otlp_endpoint
     if "tracing_host" in sources or "tracing_port" in sources:
         host = config.host
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 literal in a URL
-        return f"http://{host}:{config.port}/v1/traces"
+        port = config.port if "tracing_port" in sources else (
+            4317 if grpc else 4318)
+        return f"http://{host}:{port}" + ("" if grpc else "/v1/traces")
+    if grpc:
+        return None
     traces = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if traces:
         return traces
@@ -57,34 +68,86 @@ def otlp_endpoint(config: TracingConfig, environ=None) -> str:
 
 
 def build(config: TracingConfig, redactor: Redactor) -> Backend:
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter,
-        )
-    except ImportError as error:
-        raise ProviderUnavailable(
-            "tracing_provider 'otlp' needs the opentelemetry extra: "
-            "pip install 'chaostoolkit-opentracing[opentelemetry]' "
-            f"({error})"
-        ) from error
     endpoint = otlp_endpoint(config)
-    exporter = OTLPSpanExporter(
-        endpoint=endpoint, timeout=max(config.flush_timeout, 0.5)
-    )
-    return assemble(config, redactor, OtlpTransport(exporter, endpoint))
+    timeout = max(config.flush_timeout, 0.5)
+    headers = config.otlp_headers or None  # None: OTEL_EXPORTER_OTLP_HEADERS
+    if config.otlp_protocol == "grpc":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError as error:
+            raise ProviderUnavailable(
+                "tracing_otlp_protocol 'grpc' needs the grpc extra: pip install "
+                f"'chaostoolkit-opentracing[opentelemetry,grpc]' ({error})"
+            ) from error
+        exporter = GrpcExporter(endpoint=endpoint, headers=headers,
+                                insecure=config.otlp_insecure or None,
+                                timeout=timeout)
+        where = endpoint or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"))
+        description = f"OTLP/gRPC endpoint {sanitize_url(where)}"
+    else:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
+        except ImportError as error:
+            raise ProviderUnavailable(
+                "tracing_provider 'otlp' needs the opentelemetry extra: "
+                "pip install 'chaostoolkit-opentracing[opentelemetry]' "
+                f"({error})"
+            ) from error
+        exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers,
+                                    timeout=timeout)
+        description = f"OTLP endpoint {sanitize_url(endpoint)}"
+    new_trace_id = _vendor(config)
+    return assemble(config, redactor, OtlpTransport(exporter, description),
+                    new_trace_id=new_trace_id)
+
+
+def _vendor(config: TracingConfig) -> Optional[Callable[[], int]]:
+    """What ``tracing_vendor`` (``OTEL_VENDOR``) changes: AWS X-Ray wants its
+    own trace ids (and headers, see the config's propagation); Google Cloud
+    and Azure take OTLP through an OpenTelemetry Collector (README)."""
+    if config.vendor == "aws":
+        try:
+            from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
+        except ImportError as error:
+            raise ProviderUnavailable(
+                "OTEL_VENDOR 'aws' (tracing_vendor) needs the aws extra: pip "
+                f"install 'chaostoolkit-opentracing[aws]' ({error})"
+            ) from error
+        return AwsXRayIdGenerator().generate_trace_id
+    if config.vendor in ("gcp", "azure"):
+        from chaostracing import safety
+
+        safety.warn_once(
+            "vendor",
+            "OTEL_VENDOR %r (tracing_vendor): the run is traced over OTLP to "
+            "the configured endpoint; to reach %s, run an OpenTelemetry "
+            "Collector with its exporter (README: Coming from 0.18.1)",
+            config.vendor,
+            "Google Cloud Trace" if config.vendor == "gcp" else "Azure Monitor",
+        )
+    return None
 
 
 class OtlpTransport(Transport):
     """Batches of spans to an OpenTelemetry SDK span exporter."""
 
-    def __init__(self, exporter: Any, endpoint: str) -> None:
+    def __init__(self, exporter: Any, description: str) -> None:
         self.exporter = exporter
-        # never show credentials a URL may carry
-        self.description = f"OTLP endpoint {sanitize_url(endpoint)}"
+        #: where, without the credentials a URL may carry
+        self.description = description
         self._resource = None
         self._quiet = _QuietExporterLogs()
 
     def open(self, process: Process) -> None:
+        from chaostracing import otel
+
+        otel.suppress_on_this_thread()  # the exporter's own HTTP: untraced
         self._resource = resource_of(process)
 
     def send(self, spans: List[SpanData]) -> int:
