@@ -33,10 +33,28 @@ setup(
         # brings jaeger-client (with the six it imports without declaring
         # it on Python 3.11) for extensions that use it directly.
         "jaeger": ["jaeger-client>=4.8,<5", "six>=1.16"],
+        # the otlp provider: OpenTelemetry's SDK types and OTLP/HTTP exporter
         "opentelemetry": [
             "opentelemetry-sdk>=1.20",
             "opentelemetry-exporter-otlp-proto-http>=1.20",
-            "opentelemetry-opentracing-shim>=0.41b0",
+        ],
+        # OTLP over gRPC (tracing_otlp_protocol: grpc, 0.18.1's oltp-grpc)
+        "grpc": ["opentelemetry-exporter-otlp-proto-grpc>=1.20"],
+        # tracing_instrument: OpenTelemetry's instrumentations and the
+        # propagators that write tracing_propagation's headers on that path
+        "instrument": [
+            "opentelemetry-api>=1.20",
+            "opentelemetry-instrumentation-urllib3>=0.41b0",
+            "opentelemetry-instrumentation-httpx>=0.41b0",
+            "opentelemetry-instrumentation-botocore>=0.41b0",
+            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
+            "opentelemetry-propagator-b3>=1.20",
+            "opentelemetry-propagator-jaeger>=1.20",
+        ],
+        # OTEL_VENDOR=aws: X-Ray ids and propagation
+        "aws": [
+            "opentelemetry-sdk-extension-aws>=2.0",
+            "opentelemetry-propagator-aws-xray>=1.0",
         ],
         "dev": [
             "chaostoolkit>=1.19",
@@ -53,13 +71,35 @@ setup(
             "hypothesis>=6",
             "opentelemetry-sdk>=1.20",
             "opentelemetry-exporter-otlp-proto-http>=1.20",
-            "opentelemetry-opentracing-shim>=0.41b0",
+            "opentelemetry-exporter-otlp-proto-grpc>=1.20",
+            "opentelemetry-instrumentation-urllib3>=0.41b0",
+            "opentelemetry-instrumentation-httpx>=0.41b0",
+            "opentelemetry-instrumentation-botocore>=0.41b0",
+            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
+            "opentelemetry-instrumentation-requests>=0.41b0",
+            "opentelemetry-propagator-b3>=1.20",
+            "opentelemetry-propagator-jaeger>=1.20",
+            "opentelemetry-sdk-extension-aws>=2.0",
+            "opentelemetry-propagator-aws-xray>=1.0",
+            # the clients tests/test_e2e_clients.py traces
+            "httpx>=0.23",
+            "aiohttp>=3.8",
+            "botocore>=1.31",
         ],
         # what benchmarks/ compare against (rows are skipped when absent)
         "bench": [
             "opentelemetry-sdk>=1.20",
             "opentelemetry-exporter-otlp-proto-http>=1.20",
             "opentelemetry-instrumentation-requests>=0.41b0",
+            "opentelemetry-instrumentation-urllib3>=0.41b0",
+            "opentelemetry-instrumentation-httpx>=0.41b0",
+            "opentelemetry-instrumentation-botocore>=0.41b0",
+            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
+            "opentelemetry-propagator-b3>=1.20",
+            "opentelemetry-propagator-jaeger>=1.20",
+            "httpx>=0.23",
+            "aiohttp>=3.8",
+            "botocore>=1.31",
             "jaeger-client>=4.8,<5",
             "six>=1.16",
         ],
@@ -69,7 +109,6 @@ setup(
     },
     classifiers=[
         "Development Status :: 5 - Production/Stable",
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.8",
         "Programming Language :: Python :: 3.9",

@@ -7,6 +7,8 @@ the order rotated each round so drift on a noisy machine hits all alike:
 - off: the control declared, no provider configured (the no-op path);
 - jaeger: the control sending to a Jaeger-agent listener on 127.0.0.1;
 - jaeger, agent down: the same to a closed UDP port on 127.0.0.1;
+- jaeger, tracing_instrument all five: with OpenTelemetry's instrumentation
+  of requests, urllib3, httpx, botocore and aiohttp turned on;
 - otlp: the control exporting OTLP/HTTP to a receiver on 127.0.0.1 (when
   the opentelemetry extra is installed).
 
@@ -36,7 +38,8 @@ CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}
 
 
-def experiment(traced: bool, port: int = 0, provider: str = "jaeger") -> dict:
+def experiment(traced: bool, port: int = 0, provider: str = "jaeger",
+               instrument=None) -> dict:
     exp = {
         "title": "ten actions",
         "description": "benchmark",
@@ -53,6 +56,8 @@ def experiment(traced: bool, port: int = 0, provider: str = "jaeger") -> dict:
         exp["configuration"] = {"tracing_provider": provider,
                                 "tracing_host": "127.0.0.1",
                                 "tracing_port": port}
+        if instrument:
+            exp["configuration"]["tracing_instrument"] = instrument
     return exp
 
 
@@ -76,7 +81,11 @@ def main() -> None:
         closed.close()  # nothing listens there any more
         setups = [("baseline", experiment(False)), ("off", experiment(True)),
                   ("jaeger", experiment(True, agent.port)),
-                  ("jaeger, agent down", experiment(True, down_port))]
+                  ("jaeger, agent down", experiment(True, down_port)),
+                  ("jaeger, tracing_instrument all five",
+                   experiment(True, agent.port, instrument=[
+                       "requests", "urllib3", "httpx", "botocore",
+                       "aiohttp"]))]
         if otlp is not None:
             otlp.__enter__()
             setups.append(("otlp", experiment(True, otlp.port, "otlp")))
@@ -90,8 +99,9 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name in rotated(names, round_):
                 times[name].append(timed_chaos_run(variants[name], work))
-        # experiment, method, rollbacks (chaoslib always enters them), 10
-        expected = 13 * args.rounds
+        # experiment, method, rollbacks (chaoslib always enters them), 10;
+        # three variants send to the listener
+        expected = 13 * args.rounds * 2
         spans = agent.wait_for(expected, timeout=2)
         if otlp is not None:
             otlp_spans = otlp.wait_for(expected, timeout=5)

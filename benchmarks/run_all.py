@@ -8,6 +8,7 @@ BENCHMARKS = (
     "chaos_run_overhead.py",
     "span_cost.py",
     "requests_overhead.py",
+    "instrument_overhead.py",
     "decorator_cost.py",
     "load_overhead.py",
 )

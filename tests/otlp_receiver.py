@@ -119,3 +119,48 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+class GrpcOtlpReceiver:
+    """A loopback OTLP/gRPC receiver (TraceService/Export), with the
+    generated service of opentelemetry-proto and grpcio."""
+
+    def __init__(self):
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.trace.v1 import (
+            trace_service_pb2,
+            trace_service_pb2_grpc,
+        )
+
+        receiver = self
+        self.http = OtlpReceiver.__new__(OtlpReceiver)  # its add(), no server
+        self.http.spans, self.http.requests, self.http.bodies = [], [], []
+        self.http.changed = threading.Condition()
+
+        class Service(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):
+                metadata = {k: v for k, v in context.invocation_metadata()}
+                receiver.http.add(request.SerializeToString(), "grpc",
+                                  metadata)
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+            Service(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+
+    @property
+    def spans(self):
+        return self.http.spans
+
+    def wait_for(self, count, timeout=5.0):
+        return OtlpReceiver.wait_for(self.http, count, timeout)
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.stop(0)

@@ -129,3 +129,26 @@ def test_the_readme_speaks_to_newcomers():
     assert "make demo" in README.splitlines()[3]
     assert "make test" in README.splitlines()[4]
     assert (EXAMPLES / "experiment.json").exists()
+
+
+def test_the_opentelemetry_api_example_joins_the_activity():
+    from chaostracing import otel
+
+    namespace = run_block("def drain_node")
+    with record_spans(activity="drain-nodes") as spans:
+        otel.enable()
+        try:
+            namespace["drain_node"]("node-1")
+        finally:
+            otel.disable()
+    (drain,) = spans.named("drain")
+    assert drain.parent_id == spans.activity.context.span_id
+    assert drain.tags["node"] == "node-1"
+
+
+def test_every_configuration_fragment_is_valid():
+    fragments = [b for b in blocks("json") if b.startswith('"configuration"')]
+    assert len(fragments) >= 2
+    for fragment in fragments:
+        configuration = json.loads("{" + fragment + "}")["configuration"]
+        assert load_config(configuration, environ={}).enabled
