@@ -23,6 +23,7 @@ control's import time does not depend on it.
   headers are written by OpenTelemetry's own propagators (W3C, B3, Jaeger)
   for the formats of ``tracing_propagation``.
 """
+import functools
 import importlib
 import importlib.util
 import logging
@@ -249,6 +250,8 @@ class _Installed:
         self.provider = False
         self.propagator: Any = None
         self.instrumented: List[Any] = []
+        #: post-import hooks still waiting for a library
+        self.hooks: List[Any] = []
 
 
 _installed: Optional[_Installed] = None
@@ -285,6 +288,8 @@ def disable() -> None:
     installed, _installed = _installed, None
     if installed is None:
         return
+    for hook in installed.hooks:
+        hook.remove()
     for instrumentor in reversed(installed.instrumented):
         with safety.capture_internal_exceptions("uninstrument a client"):
             instrumentor.uninstrument()
@@ -314,49 +319,69 @@ INSTRUMENTATIONS: Dict[str, Tuple[str, str, str, str]] = {
 
 
 def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
-               warn: Callable[[str, str], None]) -> List[str]:
+               warn: Callable[[str, str], None]) -> None:
     """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
 
+    Each library is instrumented when it is first imported (at once if it
+    already is): a library the experiment never uses costs nothing (aiohttp's
+    import alone takes 240 ms). What cannot be instrumented gives one
+    warning each, through ``warn(kind, message)``.
+
     :param formats: ``tracing_propagation``: the headers requests carry
-    :param warn: ``warn(kind, message)``, for what cannot be instrumented
-    :return: the names instrumented now
     """
+    from chaostracing import imports
+
     enable()
     installed = _installed
     _propagate(formats, installed)
-    done = []
     for name in names:
-        library, module, cls, package = INSTRUMENTATIONS[name]
+        library, module, _, package = INSTRUMENTATIONS[name]
         if importlib.util.find_spec(library) is None:
             warn(f"instrument:{name}",
                  f"tracing_instrument lists {name}, which is not installed "
                  "here: nothing to trace")
             continue
-        try:
-            instrumentor = getattr(importlib.import_module(module), cls)()
-        except ImportError:
-            warn(f"instrument:{name}",
-                 f"tracing_instrument lists {name}, but its OpenTelemetry "
-                 f"instrumentation is not installed: pip install "
-                 f"'chaostoolkit-opentracing[instrument]' (or {package}); "
-                 "the run goes on without it")
+        if importlib.util.find_spec(module) is None:
+            warn(f"instrument:{name}", _missing(name, package))
             continue
-        if instrumentor.is_instrumented_by_opentelemetry:
-            continue  # the process did it (opentelemetry-instrument...)
-        options: Dict[str, Any] = {"tracer_provider": PROVIDER}
-        if name == "botocore":
-            options["propagator"] = _botocore_propagator(formats)
-        with _quiet_instrumentation_logs():
-            instrumentor.instrument(**options)
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            warn(f"instrument:{name}",
-                 f"tracing_instrument lists {name}, but {package} refuses this "
-                 f"{library} version (see its supported range); the run goes "
-                 "on without it")
-            continue
-        installed.instrumented.append(instrumentor)
-        done.append(name)
-    return done
+        hook = imports.when_imported(
+            library, functools.partial(_instrument_one, name, formats, warn))
+        if hook is not None:
+            installed.hooks.append(hook)
+
+
+def _missing(name: str, package: str) -> str:
+    return (f"tracing_instrument lists {name}, but its OpenTelemetry "
+            f"instrumentation is not installed: pip install "
+            f"'chaostoolkit-opentracing[instrument]' (or {package}); the "
+            "run goes on without it")
+
+
+def _instrument_one(name: str, formats: Tuple[str, ...],
+                    warn: Callable[[str, str], None]) -> None:
+    installed = _installed
+    if installed is None:  # the run ended before the library was imported
+        return
+    library, module, cls, package = INSTRUMENTATIONS[name]
+    try:
+        instrumentor = getattr(importlib.import_module(module), cls)()
+    except ImportError:
+        warn(f"instrument:{name}", _missing(name, package))
+        return
+    if instrumentor.is_instrumented_by_opentelemetry:
+        return  # the process did it (opentelemetry-instrument...)
+    options: Dict[str, Any] = {"tracer_provider": PROVIDER}
+    if name == "botocore":
+        options["propagator"] = _botocore_propagator(formats)
+    with _quiet_instrumentation_logs():
+        instrumentor.instrument(**options)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        warn(f"instrument:{name}",
+             f"tracing_instrument lists {name}, but {package} refuses this "
+             f"{library} version (see its supported range); the run goes on "
+             "without it")
+        return
+    installed.instrumented.append(instrumentor)
 
 
 def _propagate(formats: Tuple[str, ...], installed: _Installed) -> None:
