@@ -109,3 +109,20 @@ def urllib3_in_threads(url: str, count: int = 3) -> list:
 
     with ThreadPoolExecutor(3) as pool:
         return list(pool.map(bind_context(one), range(count)))
+
+
+def urllib3_with_secrets(url: str, token: str) -> int:
+    """A request whose URL holds the experiment's secret and credentials."""
+    import urllib3
+
+    host = url.split("://", 1)[1]
+    return urllib3.PoolManager().request(
+        "GET", f"http://admin:{token}@{host}/orders?token={token}"
+               f"&refresh_token=r3fresh-value&page=1#access_token={token}").status
+
+
+def httpx_with_secrets(url: str, token: str) -> int:
+    import httpx
+
+    with httpx.Client() as client:
+        return client.get(f"{url}/orders", params={"api_key": token}).status_code

@@ -281,3 +281,36 @@ def test_the_opentelemetry_api_alone_joins_the_run(chaos, agent, otlp,
     work = next(s for s in spans if s.operation_name == "extension-work")
     assert by_id[work.parent_id].operation_name == "otel-api"
     assert_one_trace(spans)
+
+
+def test_instrumentations_record_no_secret(chaos, agent, demo_service):
+    secret = "S3cr3t-t0ken-4-clients"
+    exp = {
+        "title": "secret clients", "description": "d",
+        "configuration": {"tracing_provider": "jaeger",
+                          "tracing_port": agent.port,
+                          "service_url": demo_service.url,
+                          "tracing_instrument": ["urllib3", "httpx"]},
+        "secrets": {"demo": {"token": {"type": "env", "key": "DEMO_TOKEN"}}},
+        "controls": [CONTROL],
+        "method": [
+            {"type": "action", "name": name, "provider": {
+                "type": "python", "module": "client_helpers", "func": func,
+                "secrets": ["demo"],
+                "arguments": {"url": "${service_url}", "token": "${token}"}}}
+            for name, func in (("urllib3", "urllib3_with_secrets"),
+                               ("httpx", "httpx_with_secrets"))],
+    }
+    run = chaos(exp, env={"DEMO_TOKEN": secret})
+    assert run.status == "completed", run.log[-2000:]
+    agent.wait_for(7)
+    spans = agent.wait_quiet(0.2)
+    urls = [s.tags.get("http.url") or s.tags.get("url.full")
+            for s in spans if is_client(s)]
+    assert len(urls) == 2
+    assert secret.encode() not in b"".join(agent.raw)
+    assert b"r3fresh-value" not in b"".join(agent.raw)
+    (u3,) = [u for u in urls if "refresh_token" in u]
+    assert "admin" not in u3 and "refresh_token=***" in u3
+    (hx,) = [u for u in urls if "api_key" in u]
+    assert "api_key=***" in hx
