@@ -1,11 +1,15 @@
-"""The ``chaostracing`` command: see a run's trace without a Jaeger server.
+"""The ``chaostracing`` command: see the traces of runs without a server.
 
 ::
 
-    chaostracing show chaostracing-trace.json          # draw the waterfall
-    chaostracing collect --output trace.json           # be a Jaeger agent
+    chaostracing show chaostracing-trace.json services.json   # the waterfall
+    chaostracing report chaostracing-trace.json -o report.html
+    chaostracing collect --output services.json   # be a Jaeger agent and an
+                                                  # OTLP endpoint
 
-Errors are one line on stderr and a non-zero exit status.
+``show`` and ``report`` take several files (trace files, OTLP/JSON files,
+Chaos Toolkit journals) and join their spans by trace id. Errors are one
+line on stderr and a non-zero exit status.
 """
 import argparse
 import os
@@ -48,15 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"chaostracing {__version__}"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    inputs = ("trace files: Jaeger JSON (the file provider's, collect's, a "
+              "Jaeger UI download), OTLP/JSON, or a Chaos Toolkit journal "
+              "(rebuilt into spans); spans of several files are joined by "
+              "trace id")
 
     show = commands.add_parser(
         "show",
-        help="draw a trace file as a waterfall",
-        description="Draw the traces of a Jaeger JSON file (as written by "
-        "the file provider or 'collect') as a waterfall: the span tree, "
-        "start offsets and durations to scale, status, errors marked ✗.",
+        help="draw traces as a waterfall in the terminal",
+        description="Draw traces as a waterfall: the span tree, start offsets "
+        "and durations to scale, what happened, failed spans marked ✗ and a "
+        "deviated run marked !.",
     )
-    show.add_argument("file", metavar="FILE", help="a Jaeger JSON trace file")
+    show.add_argument("files", nargs="+", metavar="FILE", help=inputs)
     show.add_argument(
         "--trace", metavar="ID", help="only the trace whose id starts with ID"
     )
@@ -67,27 +75,59 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.set_defaults(run=_show)
 
+    report = commands.add_parser(
+        "report",
+        help="write traces as one self-contained HTML page",
+        description="Write one HTML file that needs nothing else (no network, "
+        "no asset): a trace picker, the span tree with waterfall bars, one "
+        "colour per service, failures marked, each span's tags, logs and "
+        "references on click.",
+    )
+    report.add_argument("files", nargs="+", metavar="FILE", help=inputs)
+    report.add_argument("-o", "--output", default="chaostracing-report.html",
+                        metavar="FILE",
+                        help="where to write (default: chaostracing-report.html)")
+    report.add_argument(
+        "--trace", metavar="ID", help="only the trace whose id starts with ID"
+    )
+    report.add_argument("--ui-url", metavar="URL",
+                        help="Jaeger UI's address, to link each trace there")
+    report.set_defaults(run=_report)
+
     collect = commands.add_parser(
         "collect",
-        help="receive spans as a Jaeger agent and write them to a file",
-        description="Listen on a UDP port as a Jaeger agent does (Thrift "
-        "compact, as on 6831, or binary, as on 6832) and write what arrives "
-        "as Jaeger JSON, on exit (Ctrl-C, or after --duration) and every "
-        "second while spans arrive. Malformed datagrams are counted and "
-        "skipped.",
+        help="receive spans (Jaeger UDP, OTLP/HTTP) and write them to a file",
+        description="Stand in for a Jaeger agent (UDP, Thrift compact as on "
+        "6831 or binary as on 6832) and an OTLP/HTTP endpoint (POST "
+        "/v1/traces, protobuf or JSON, gzip or not), and write what arrives "
+        "as Jaeger JSON: while spans arrive, and when it stops (Ctrl-C, "
+        "SIGTERM or --duration; it always writes the file first). Malformed "
+        "input is counted and skipped; at most --max-spans spans are kept "
+        "(the oldest traces go first, counted).",
     )
     collect.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: "
         "127.0.0.1)"
     )
     collect.add_argument(
-        "--port", type=_port, default=6831, help="UDP port (default: 6831)"
+        "--port", type=_port_or_off, default=6831,
+        help="UDP port for Jaeger agent datagrams, 0 for any free one, off "
+        "for none (default: 6831)"
+    )
+    collect.add_argument(
+        "--otlp-port", type=_port_or_off, default=4318,
+        help="HTTP port for OTLP, 0 for any free one, off for none "
+        "(default: 4318)"
     )
     collect.add_argument(
         "--output",
         default="chaostracing-trace.json",
         metavar="FILE",
         help="where to write (default: chaostracing-trace.json)",
+    )
+    collect.add_argument(
+        "--max-spans", type=_positive, default=200_000, metavar="N",
+        help="spans kept at most (default: 200000)"
     )
     collect.add_argument(
         "--duration",
@@ -99,12 +139,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _port(text: str) -> int:
-    if text.isdigit() and 1 <= int(text) <= 65535:
+def _port_or_off(text: str) -> Optional[int]:
+    if text.lower() == "off":
+        return None
+    if text.isdigit() and 0 <= int(text) <= 65535:
         return int(text)
     raise argparse.ArgumentTypeError(
-        f"{text!r}: expected an integer from 1 to 65535"
+        f"{text!r}: expected an integer from 0 to 65535, or off"
     )
+
+
+def _positive(text: str) -> int:
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
 
 
 def _seconds(text: str) -> float:
@@ -117,18 +165,26 @@ def _seconds(text: str) -> float:
     raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number")
 
 
-def _show(args: argparse.Namespace) -> int:
-    from chaostracing.jaegerjson import load_spans
-    from chaostracing.waterfall import printable, render
+def _spans(args: argparse.Namespace):
+    from chaostracing.inputs import load
+    from chaostracing.waterfall import printable
 
-    spans = load_spans(args.file)
+    spans = load(args.files)
     if args.trace:
         wanted = args.trace.lower()
         spans = [s for s in spans if s.trace_id_hex.startswith(wanted)]
         if not spans:
-            raise ValueError(f"no trace {printable(args.trace)} in {args.file}")
+            raise ValueError(f"no trace {printable(args.trace)} in "
+                             + ", ".join(args.files))
     if not spans:
-        raise ValueError(f"{args.file} holds no span")
+        raise ValueError(", ".join(args.files) + " hold no span")
+    return spans
+
+
+def _show(args: argparse.Namespace) -> int:
+    from chaostracing.waterfall import render
+
+    spans = _spans(args)
     tty = sys.stdout.isatty()
     color = tty and not os.environ.get("NO_COLOR")
     # piped output has no width to fit: leave room for the tags
@@ -137,47 +193,50 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from chaostracing.jaegerjson import write_atomic
+    from chaostracing.report import render
+
+    spans = _spans(args)
+    if args.ui_url and not args.ui_url.startswith(("http://", "https://")):
+        raise ValueError(f"--ui-url {args.ui_url!r}: expected an http:// or "
+                         "https:// URL")
+    write_atomic(args.output, render(spans, args.ui_url))
+    traces = len({s.trace_id for s in spans})
+    print(f"chaostracing: {len(spans)} span(s) of {traces} trace(s) written to "
+          f"{os.path.abspath(args.output)}", file=sys.stderr)
+    return 0
+
+
 def _collect(args: argparse.Namespace) -> int:
-    from chaostracing.jaeger.agent import AgentReceiver
-    from chaostracing.jaegerjson import dumps, write_atomic
+    from chaostracing.collector import Collector
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    receiver = AgentReceiver(args.host, args.port)
+    collector = Collector(args.host, args.port, args.otlp_port, args.output,
+                          args.max_spans)
     deadline = time.monotonic() + args.duration if args.duration else None
-    print(
-        f"chaostracing: collecting on udp://{args.host}:{receiver.port}, "
-        f"writing {args.output}",
-        file=sys.stderr,
-        flush=True,
-    )
-    written = -1
-
-    def save() -> int:
-        spans = list(receiver.spans)
-        write_atomic(args.output, dumps(spans))
-        return len(spans)
-
-    with receiver:
-        saved_at = 0.0
+    where = []
+    if collector.udp_port is not None:
+        where.append(f"udp://{args.host}:{collector.udp_port} (Jaeger agent)")
+    if collector.otlp_port is not None:
+        where.append(f"http://{args.host}:{collector.otlp_port}/v1/traces (OTLP)")
+    if collector.otlp_problem:
+        print(f"chaostracing: {collector.otlp_problem}", file=sys.stderr)
+    print(f"chaostracing: collecting on {' and '.join(where)}, writing "
+          f"{args.output}", file=sys.stderr, flush=True)
+    with collector:
         try:
             while not stop.is_set():
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 stop.wait(0.2 if left is None else min(0.2, left))
-                now = time.monotonic()
-                if len(receiver.spans) != written and now - saved_at >= 1.0:
-                    written, saved_at = save(), now
+                collector.write()
         except KeyboardInterrupt:
             pass
-    written = save()
-    print(
-        f"chaostracing: {written} span(s) written to {args.output}"
-        + (f", {receiver.malformed} malformed datagram(s) skipped"
-           if receiver.malformed else ""),
-        file=sys.stderr,
-    )
+    collector.write(force=True)
+    print(f"chaostracing: {collector.summary()}", file=sys.stderr)
     return 0
 
 
