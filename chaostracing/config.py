@@ -85,6 +85,9 @@ class TracingConfig:
     baggage_prefix: str = "uberctx-"
     #: the ``file`` provider's output (default: next to the journal)
     file: Optional[str] = None
+    #: the ``file`` provider also writes the HTML report: ``True`` (next to
+    #: the journal) or a path
+    report: Any = None
     #: Jaeger UI's base URL, to log and record a link to the trace
     ui_url: Optional[str] = None
     #: trace every ``requests`` call of the run (chaoslib's HTTP provider
@@ -190,6 +193,17 @@ def _formats(value: Any) -> Tuple[str, ...]:
         "expected a list of " + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
         + _closest(wrong, PROPAGATION_FORMATS, "'{}'")
     )
+
+
+def _report(value: Any) -> Any:
+    try:
+        return _boolean(value) or None
+    except ValueError:
+        pass
+    try:
+        return _text(value)
+    except ValueError:
+        raise ValueError("expected true, false or a file path") from None
 
 
 def _url(value: Any) -> str:
@@ -351,6 +365,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("tracing_file", "file", _text,
             "`chaostracing-trace.json` next to the journal",
             "the `file` provider's output", providers=("file",)),
+    Setting("tracing_report", "report", _report, "`false`",
+            "the `file` provider also writes the HTML report of the run: "
+            "`true` (`chaostracing-report.html` next to the journal) or a path",
+            providers=("file",)),
     Setting("tracing_instrument_requests", "instrument_requests", _boolean,
             "`false`",
             "trace every `requests` call of the run, chaoslib's `http` "

@@ -72,11 +72,13 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
     total = max(end - start, 1)
     errors = sum(1 for s in spans if s.failed)
     services = sorted({s.service_name for s in spans})
+    rebuilt = any(s.warnings and not s.parent_id for s in spans)
     head = (
         f"trace {trace_hex(trace_id)}  {len(spans)} spans  {total / 1000:.1f} ms"
         + (f"  {errors} error(s)" if errors else "")
         + (f"  services: {printable(', '.join(services), 200)}"
            if len(services) > 1 else "")
+        + ("  (rebuilt from a journal, not traced)" if rebuilt else "")
     )
     lines = [head]
     labels = [_label(span, depth, note) for span, depth, note in rows]
@@ -95,7 +97,7 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
         failed = span.failed
         deviated = is_true(span.tags.get("chaostoolkit.deviated"))
         mark = "✗" if failed else "!" if deviated else " "
-        info = f"{span.duration_us / 1000:9.1f} ms {mark} {text}"
+        info = f"{_duration(span.duration_us)} {mark} {text}"
         line = f"{label} │{bar}│{info}"[:width].rstrip()
         if color and (failed or deviated):
             line = (_RED if failed else _YELLOW) + line + _RESET
@@ -135,6 +137,11 @@ def _rows(spans: List[SpanData]) -> Iterator[Tuple[SpanData, int, str]]:
         if left is None:
             return
         stack.append((left, 0, "(parent cycle)"))
+
+
+def _duration(us: int) -> str:
+    """``    227.2 ms``, or ``      38 µs`` under a millisecond."""
+    return f"{us / 1000:9.1f} ms" if us >= 1000 else f"{us:9d} µs"
 
 
 def _start(span: SpanData) -> int:

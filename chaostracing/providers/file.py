@@ -24,10 +24,14 @@ DEFAULT_FILE = "chaostracing-trace.json"
 
 
 class FileTransport(Transport):
-    """Keeps every span it is given; writes them all when closed."""
+    """Keeps every span it is given; writes them all when closed (and the
+    HTML report, when asked)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, report: Optional[str] = None,
+                 ui_url: Optional[str] = None) -> None:
         self.path = path
+        self.report = report
+        self.ui_url = ui_url
         self.description = f"trace file {path}"
         self.spans: List[SpanData] = []
 
@@ -46,6 +50,17 @@ class FileTransport(Transport):
                 f"{error.strerror or error}",
                 lost=len(self.spans),
             ) from None
+        if self.report:
+            from chaostracing.report import render
+
+            try:
+                write_atomic(self.report, render(self.spans, self.ui_url))
+            except OSError as error:
+                from chaostracing import safety
+
+                safety.warn_once(
+                    "report", "cannot write the report %s (tracing_report): %s",
+                    self.report, error.strerror or error)
 
 
 def default_path(argv: Optional[List[str]] = None) -> str:
@@ -63,4 +78,12 @@ def default_path(argv: Optional[List[str]] = None) -> str:
 
 def build(config: TracingConfig, redactor: Redactor) -> Backend:
     path = os.path.abspath(config.file or default_path())
-    return assemble(config, redactor, FileTransport(path))
+    report = config.report
+    if report is True:
+        from chaostracing.report import REPORT_FILE
+
+        report = os.path.join(os.path.dirname(default_path()), REPORT_FILE)
+    if report:
+        report = os.path.abspath(report)
+    return assemble(config, redactor,
+                    FileTransport(path, report, config.ui_url))
