@@ -9,13 +9,27 @@ QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test install bench bench-compare clean
+.PHONY: demo test install chromium bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
 	@$(BIN)/python examples/demo.py
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP) chromium  ## run the whole test suite
 	@$(BIN)/python -m pytest
+
+# the report's browser tests use Debian's chromium: installed where root and
+# apt allow, else those tests skip and say why
+chromium: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "set-up: Debian's chromium, for the browser tests (log: $(LOG))"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	           apt-get install -y -q chromium; }; } >> $(LOG) 2>&1 \
+	      || echo "set-up: chromium could not be installed: the browser tests will skip"; \
+	  else \
+	    echo "set-up: no chromium, and no root with apt to install it: the browser tests will skip"; \
+	  fi; }
 
 bench: $(BENCH_STAMP)  ## print the benchmarks' ratios against their baselines
 	@# this tree's code installed as users install it (not -e)

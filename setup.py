@@ -81,6 +81,9 @@ setup(
             "opentelemetry-propagator-jaeger>=1.20",
             "opentelemetry-sdk-extension-aws>=2.0",
             "opentelemetry-propagator-aws-xray>=1.0",
+            # drives Debian's chromium in tests/test_report_browser.py (no
+            # browser of its own is downloaded)
+            "playwright>=1.40",
             # the clients tests/test_e2e_clients.py traces
             "httpx>=0.23",
             "aiohttp>=3.8",

@@ -26,6 +26,8 @@ copy of the prepared request: the caller's headers are never modified.
 - Streaming (``stream=True``): the span ends when the headers arrive.
 - Retries by a mounted ``HTTPAdapter(max_retries=...)``: one span for the
   call, ``http.retry_count`` when urllib3 retried.
+- A request that already carries trace headers was traced by its caller
+  (the snippet of chaostracing's README): it goes through untouched.
 - A request sent through :func:`session` while :func:`instrument` is on is
   traced once, not twice; so is one under OpenTelemetry's instrumentations
   (urllib3's is suppressed under ours, and ours under an outer one such as
@@ -155,6 +157,7 @@ class _Wrapper:
             or _in_flight.get() is request
             or ctx.is_suppressed()
             or (otel is not None and otel.is_http_suppressed())
+            or _carries_context(request)
         ):
             return wrapped(*args, **kwargs)
         span, request = _start(request, self.request_hook)
@@ -180,6 +183,21 @@ class _Wrapper:
             _in_flight.reset(token)
         _finish(span, request, response, self.response_hook)
         return response
+
+
+#: headers that say the caller traced this request itself (the README's
+#: snippet: its own client span, injected into the headers it passes)
+_CONTEXT_HEADERS = ("traceparent", "uber-trace-id", "x-b3-traceid")
+
+
+def _carries_context(request: requests.PreparedRequest) -> bool:
+    headers = request.headers
+    if not headers:
+        return False
+    tracer = getattr(opentracing.tracer, "wrapped", None)
+    own = getattr(getattr(tracer, "propagator", None), "trace_header", None)
+    return any(name in headers for name in _CONTEXT_HEADERS) or (
+        own is not None and own in headers)
 
 
 def _opentelemetry() -> Any:

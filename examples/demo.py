@@ -1,18 +1,24 @@
-"""Run the example experiment traced, with no Jaeger server, and show the trace.
+"""Run the example experiment traced, with no Jaeger server, and show the
+whole distributed trace: the run's spans and the service's.
 
-It starts the demo HTTP service on 127.0.0.1, runs ``chaos run
-examples/experiment.json`` in a fresh process with the ``file`` provider,
-then draws the trace with ``chaostracing show``. The journal and the trace
-file stay in ``.demo/``; nothing is left running.
+It starts ``chaostracing collect`` (an OTLP endpoint on loopback), the demo
+HTTP service on 127.0.0.1, traced with the OpenTelemetry SDK and exporting
+to that collector, then ``chaos run examples/experiment.json`` in a fresh
+process with the ``file`` provider and W3C + Jaeger trace headers. The run's
+trace file and what the collector received are then drawn as one trace
+(``chaostracing show``) and written as ``report.html`` (``chaostracing
+report``). Everything stays in ``.demo/``; nothing is left running.
 
-With ``--agent`` the spans go over UDP, as to a real Jaeger agent, to a
-listener on 127.0.0.1 instead (the ``jaeger`` provider).
+With ``--agent`` the run's spans go over UDP, as to a real Jaeger agent, to
+the collector instead (the ``jaeger`` provider).
 
-    python examples/demo.py [--experiment FILE] [--agent]
+    python examples/demo.py [--experiment FILE] [--agent] [--output DIR]
 """
 import argparse
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -24,41 +30,43 @@ sys.path.insert(0, str(HERE))
 
 from service import DemoService  # noqa: E402
 
-from chaostracing.jaeger.agent import AgentReceiver  # noqa: E402
-from chaostracing.jaegerjson import dumps, write_atomic  # noqa: E402
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default=str(HERE / "experiment.json"))
     parser.add_argument("--agent", action="store_true",
-                        help="send over UDP to a loopback Jaeger-agent listener")
+                        help="the run's spans over UDP to the collector")
     parser.add_argument("--output", default=".demo",
-                        help="folder for the journal and trace (default: .demo)")
+                        help="folder for the journal and traces (default: .demo)")
     args = parser.parse_args()
     experiment = str(Path(args.experiment).resolve())
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    trace_file = out / "chaostracing-trace.json"
-    if trace_file.exists():
-        trace_file.unlink()
+    run_file = out / "chaostracing-trace.json"
+    service_file = out / "service-trace.json"
+    for stale in (run_file, service_file):
+        if stale.exists():
+            stale.unlink()
     bin_dir = Path(sys.executable).parent
 
-    service = DemoService(0)
+    collector, udp_port, otlp_port = _start_collector(bin_dir, service_file,
+                                                      args.agent)
+    service = DemoService(0, f"http://127.0.0.1:{otlp_port}/v1/traces")
     threading.Thread(target=service.serve_forever, args=(0.05,),
                      daemon=True).start()
-    agent = AgentReceiver("127.0.0.1", 0).start() if args.agent else None
+    env = dict(os.environ, DEMO_SERVICE_URL=service.url,
+               CHAOSTRACING_PROPAGATION="w3c,jaeger",
+               CHAOSTRACING_INSTRUMENT="requests")
+    if args.agent:
+        env.update(TRACING_PROVIDER="jaeger", JAEGER_AGENT_HOST="127.0.0.1",
+                   JAEGER_AGENT_PORT=str(udp_port))
+        where = f"udp://127.0.0.1:{udp_port}"
+    else:
+        env.update(TRACING_PROVIDER="file")
+        where = run_file.name
+    print(f"demo: the demo service ({service.url}) is traced with "
+          "OpenTelemetry's SDK; chaostracing collect receives its spans")
     try:
-        env = dict(os.environ, DEMO_SERVICE_URL=service.url)
-        if agent:
-            env.update(TRACING_PROVIDER="jaeger", JAEGER_AGENT_HOST="127.0.0.1",
-                       JAEGER_AGENT_PORT=str(agent.port))
-            where = f"a Jaeger-agent listener on udp://127.0.0.1:{agent.port}"
-        else:
-            env.update(TRACING_PROVIDER="file")
-            where = str(trace_file)
-        print(f"demo: the demo service listens on {service.url} "
-              "(examples/service.py)")
         started = time.monotonic()
         with open(out / "chaos-output.txt", "w") as output:
             proc = subprocess.run(
@@ -68,32 +76,46 @@ def main() -> int:
                 env=env, cwd=out, stdout=output, stderr=subprocess.STDOUT,
             )
         elapsed = time.monotonic() - started
-        if agent:
-            # chaos run returns once every span was handed to the socket
-            spans = agent.wait_quiet(quiet=0.1, timeout=2)
-            write_atomic(str(trace_file), dumps(spans))
     finally:
-        if agent:
-            agent.stop()
+        service.stop_tracing()  # the service's last spans go out
         service.shutdown()
         service.server_close()
-    status = _status(out / "journal.json")
-    print(f"demo: chaos run {Path(experiment).name}, spans to {where}: "
-          f"{status} in {elapsed:.1f} s\n"
-          f"      its output: {out / 'chaos-output.txt'}, journal: "
-          f"{out / 'journal.json'}")
-    if not trace_file.exists():
-        print("demo: no trace was written; see the output above",
+        collector.send_signal(signal.SIGTERM)  # it writes its file, then exits
+        collector.communicate(timeout=30)
+    print(f"demo: chaos run {Path(experiment).name} (spans to {where}): "
+          f"{_status(out / 'journal.json')} in {elapsed:.1f} s; output, "
+          f"journal in {out}")
+    files = [str(f) for f in (run_file, service_file) if f.exists()]
+    if not files:
+        print("demo: no trace was written; see chaos-output.txt",
               file=sys.stderr)
         return 1
-    print(f"demo: chaostracing show {trace_file}\n", flush=True)
-    shown = subprocess.call([str(bin_dir / "chaostracing"), "show",
-                             str(trace_file)])
-    print("\ndemo: my-inner-span got 503 on purpose: stress-the-service "
-          "stresses the service in the\n      background and it answers 503 "
-          "meanwhile, the fault this experiment injects.\n"
-          "      Jaeger UI reads the trace file too (Search > JSON File).")
+    print(f"demo: chaostracing show {' '.join(Path(f).name for f in files)}",
+          flush=True)
+    shown = subprocess.call([str(bin_dir / "chaostracing"), "show", *files])
+    report = out / "report.html"
+    subprocess.run([str(bin_dir / "chaostracing"), "report", *files, "-o",
+                    str(report)], capture_output=True, check=True)
+    print("demo: GET /orders got 503 on purpose: stress-the-service stresses "
+          "the service in the\n      background, the fault this experiment "
+          f"injects. The same trace in a browser: {report}")
     return proc.returncode or shown
+
+
+def _start_collector(bin_dir: Path, output: Path, udp: bool):
+    """``chaostracing collect`` on free ports; its process and ports."""
+    collector = subprocess.Popen(
+        [str(bin_dir / "chaostracing"), "collect", "--port",
+         "0" if udp else "off", "--otlp-port", "0", "--output", str(output)],
+        stderr=subprocess.PIPE, text=True)
+    line = ""
+    while "collecting on" not in line:
+        line = collector.stderr.readline()
+        if not line:
+            raise SystemExit(f"chaostracing collect did not start: {line}")
+    udp_port = re.search(r"udp://[^:]+:(\d+)", line)
+    otlp_port = re.search(r"http://[^:]+:(\d+)/v1/traces", line).group(1)
+    return collector, udp_port.group(1) if udp_port else None, otlp_port
 
 
 def _status(journal: Path) -> str:

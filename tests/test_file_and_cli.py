@@ -121,7 +121,7 @@ def test_a_bad_port_is_refused_with_a_clear_error(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["collect", "--port", "99999"])
     assert done.value.code == 2
-    assert "expected an integer from 1 to 65535" in capsys.readouterr().err
+    assert "expected an integer from 0 to 65535, or off" in capsys.readouterr().err
 
 
 def free_udp_port():
@@ -157,7 +157,8 @@ def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
     port = free_udp_port()
     output = tmp_path / "collected.json"
     collector = subprocess.Popen(
-        [CHAOSTRACING, "collect", "--port", str(port), "--output", str(output)],
+        [CHAOSTRACING, "collect", "--port", str(port), "--otlp-port", "off",
+         "--output", str(output)],
         stderr=subprocess.PIPE, text=True)
     assert "collecting on udp://127.0.0.1" in collector.stderr.readline()
     # real jaeger-client traffic, compact protocol
@@ -224,10 +225,13 @@ def test_the_demo_runs_twice_in_a_row_and_leaves_nothing_running(tmp_path):
              str(tmp_path / "demo")],
             capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert "12 spans" in proc.stdout
+        assert "27 spans" in proc.stdout
+        assert "services: chaostoolkit, demo-service" in proc.stdout
         assert "The demo service survives stress" in proc.stdout
     assert (tmp_path / "demo" / "chaostracing-trace.json").exists()
+    assert (tmp_path / "demo" / "report.html").exists()
     # the demo's service ran on a thread of the demo: no process outlives it
-    leftover = subprocess.run(["pgrep", "-f", str(EXAMPLES / "service.py")],
-                              capture_output=True, text=True).stdout
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"service.py|chaostracing collect .*{tmp_path}"],
+        capture_output=True, text=True).stdout
     assert leftover == ""

@@ -91,7 +91,7 @@ def test_the_jaeger_provider_writes_every_propagation_format_asked(
     (headers,) = [r["headers"] for r in demo_service.received
                   if "traceparent" in r["headers"]]
     assert headers["uber-trace-id"].startswith(
-        f"{inner.trace_id:x}:{inner.span_id:x}:")
+        f"{inner.trace_id:032x}:{inner.span_id:016x}:")
     assert headers["x-b3-traceid"] == f"{inner.trace_id:032x}"
     assert headers["x-b3-spanid"] == f"{inner.span_id:016x}"
     assert headers["x-b3-parentspanid"] == f"{inner.parent_id:016x}"
