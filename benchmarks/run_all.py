@@ -11,6 +11,7 @@ BENCHMARKS = (
     "instrument_overhead.py",
     "decorator_cost.py",
     "load_overhead.py",
+    "collector_ingest.py",
 )
 
 if __name__ == "__main__":
