@@ -47,6 +47,14 @@ def get_tracer() -> opentracing.Tracer:
     return opentracing.global_tracer()
 
 
+def discover(discover_system: bool = True) -> dict:
+    """What ``chaos discover chaostoolkit-opentracing`` lists: the probes of
+    :mod:`chaostracing.probes` (traces as the steady state), their arguments
+    and documentation. Loaded only when asked, so the control's import does
+    not pay for it."""
+    from chaostracing.probes import discover as discover_probes
+
+    return discover_probes(discover_system)
 
 
 def __getattr__(name: str):

@@ -4,8 +4,9 @@
 
     chaostracing show chaostracing-trace.json services.json   # the waterfall
     chaostracing report chaostracing-trace.json -o report.html
-    chaostracing collect --output services.json   # be a Jaeger agent and an
-                                                  # OTLP endpoint
+    chaostracing collect --output services.json   # be a Jaeger agent, an
+                                                  # OTLP endpoint and Jaeger's
+                                                  # query API
 
 ``show`` and ``report`` take several files (trace files, OTLP/JSON files,
 Chaos Toolkit journals) and join their spans by trace id. Errors are one
@@ -96,14 +97,18 @@ def _parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser(
         "collect",
-        help="receive spans (Jaeger UDP, OTLP/HTTP) and write them to a file",
+        help="receive spans (Jaeger UDP, OTLP/HTTP), answer Jaeger's query "
+        "API and write them to a file",
         description="Stand in for a Jaeger agent (UDP, Thrift compact as on "
-        "6831 or binary as on 6832) and an OTLP/HTTP endpoint (POST "
-        "/v1/traces, protobuf or JSON, gzip or not), and write what arrives "
-        "as Jaeger JSON: while spans arrive, and when it stops (Ctrl-C, "
-        "SIGTERM or --duration; it always writes the file first). Malformed "
-        "input is counted and skipped; at most --max-spans spans are kept "
-        "(the oldest traces go first, counted).",
+        "6831 or binary as on 6832), an OTLP/HTTP endpoint (POST "
+        "/v1/traces, protobuf or JSON, gzip or not) and Jaeger's query "
+        "service (its HTTP API as on 16686: /api/services, /api/traces..., "
+        "what chaostracing.probes ask; /trace/ID shows a trace in a browser, "
+        "/ the recent ones), and write what arrives as Jaeger JSON: while "
+        "spans arrive, and when it stops (Ctrl-C, SIGTERM or --duration; it "
+        "always writes the file first). Malformed input is counted and "
+        "skipped; at most --max-spans spans are kept (the oldest traces go "
+        "first, counted).",
     )
     collect.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: "
@@ -118,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         "--otlp-port", type=_port_or_off, default=4318,
         help="HTTP port for OTLP, 0 for any free one, off for none "
         "(default: 4318)"
+    )
+    collect.add_argument(
+        "--query-port", type=_port_or_off, default=16686,
+        help="HTTP port for Jaeger's query API and the trace pages, 0 for any "
+        "free one, off for none (default: 16686)"
     )
     collect.add_argument(
         "--output",
@@ -214,16 +224,20 @@ def _collect(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     collector = Collector(args.host, args.port, args.otlp_port, args.output,
-                          args.max_spans)
+                          args.max_spans, args.query_port)
     deadline = time.monotonic() + args.duration if args.duration else None
     where = []
     if collector.udp_port is not None:
         where.append(f"udp://{args.host}:{collector.udp_port} (Jaeger agent)")
     if collector.otlp_port is not None:
-        where.append(f"http://{args.host}:{collector.otlp_port}/v1/traces (OTLP)")
+        where.append(f"http://{_netloc(args.host, collector.otlp_port)}"
+                     "/v1/traces (OTLP)")
+    if collector.query_port is not None:
+        where.append(f"http://{_netloc(args.host, collector.query_port)} "
+                     "(Jaeger query API)")
     if collector.otlp_problem:
         print(f"chaostracing: {collector.otlp_problem}", file=sys.stderr)
-    print(f"chaostracing: collecting on {' and '.join(where)}, writing "
+    print(f"chaostracing: collecting on {', '.join(where)}, writing "
           f"{args.output}", file=sys.stderr, flush=True)
     with collector:
         try:
@@ -238,6 +252,10 @@ def _collect(args: argparse.Namespace) -> int:
     collector.write(force=True)
     print(f"chaostracing: {collector.summary()}", file=sys.stderr)
     return 0
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 if __name__ == "__main__":  # pragma: no cover

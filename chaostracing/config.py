@@ -49,6 +49,8 @@ PROVIDERS = ("jaeger", "otlp", "file", "noop")
 ALIASES = {"opentelemetry": "otlp"}
 PROPAGATION_FORMATS = ("jaeger", "w3c", "b3", "xray")
 _ALL = ("jaeger", "otlp", "file")
+#: where the probes ask when nothing says otherwise
+DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
 _EXPORTING = ("jaeger", "otlp")
 
 
@@ -90,6 +92,8 @@ class TracingConfig:
     report: Any = None
     #: Jaeger UI's base URL, to log and record a link to the trace
     ui_url: Optional[str] = None
+    #: the Jaeger query service the probes ask (not used by the control)
+    query_url: str = DEFAULT_QUERY_URL
     #: trace every ``requests`` call of the run (chaoslib's HTTP provider
     #: included) and carry the trace headers to the system under test
     instrument_requests: bool = False
@@ -398,8 +402,14 @@ SETTINGS: Tuple[Setting, ...] = (
             "`gcp`, `azure`: see [Coming from 0.18.1](#coming-from-0181)",
             env=("OTEL_VENDOR",), providers=("otlp",)),
     Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
-            "Jaeger UI's address (e.g. `http://localhost:16686`): the run "
-            "logs and records a link to its trace"),
+            "Jaeger UI's address (e.g. `http://localhost:16686`, or "
+            "`chaostracing collect`'s): the run logs and records a link to "
+            "its trace"),
+    Setting("tracing_query_url", "query_url", _url,
+            f"`{DEFAULT_QUERY_URL}`",
+            "the Jaeger query service [`chaostracing.probes`]"
+            "(#traces-as-the-steady-state) ask (Jaeger's, or `chaostracing "
+            "collect`'s); not used by the control", providers=()),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 KNOWN_KEYS = tuple(_BY_KEY)
@@ -548,6 +558,34 @@ def unknown_keys(
                 f"{key!r} in the configuration is not a tracing setting"
                 f"{_suggest(key)}")
     return problems
+
+
+def resolve(
+    key: str,
+    configuration: Optional[Mapping[str, Any]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Any:
+    """One setting's value for code outside the control (the probes): from
+    the configuration, else its environment variables, else its default.
+
+    :raises ConfigError: naming the key, where it came from and the
+        expected value
+    """
+    import os
+
+    setting = _BY_KEY[key]
+    configuration = configuration if isinstance(configuration, Mapping) else {}
+    raw, sources = _merge(configuration, {},
+                          os.environ if environ is None else environ)
+    if key not in raw:
+        return getattr(TracingConfig, setting.attribute)
+    try:
+        return setting.parse(raw[key])
+    except ValueError as error:
+        problem = _problem(key, raw[key], error)
+        where = sources.get(key, "")
+        raise ConfigError([problem + (f" (from {where})" if where else "")]
+                          ) from None
 
 
 def with_experiment(config: TracingConfig, title: Any) -> TracingConfig:

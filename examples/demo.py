@@ -49,12 +49,13 @@ def main() -> int:
             stale.unlink()
     bin_dir = Path(sys.executable).parent
 
-    collector, udp_port, otlp_port = _start_collector(bin_dir, service_file,
-                                                      args.agent)
+    collector, udp_port, otlp_port, query_port = _start_collector(
+        bin_dir, service_file, args.agent)
     service = DemoService(0, f"http://127.0.0.1:{otlp_port}/v1/traces")
     threading.Thread(target=service.serve_forever, args=(0.05,),
                      daemon=True).start()
     env = dict(os.environ, DEMO_SERVICE_URL=service.url,
+               CHAOSTRACING_QUERY_URL=f"http://127.0.0.1:{query_port}",
                CHAOSTRACING_PROPAGATION="w3c,jaeger",
                CHAOSTRACING_INSTRUMENT="requests")
     if args.agent:
@@ -96,26 +97,35 @@ def main() -> int:
     report = out / "report.html"
     subprocess.run([str(bin_dir / "chaostracing"), "report", *files, "-o",
                     str(report)], capture_output=True, check=True)
-    print("demo: GET /orders got 503 on purpose: stress-the-service stresses "
-          "the service in the\n      background, the fault this experiment "
-          f"injects. The same trace in a browser: {report}")
+    if Path(experiment).name == "experiment.json":
+        print("demo: GET /orders got 503 on purpose: stress-the-service "
+              "stresses the service in the\n      background, the fault this "
+              "experiment injects.")
+    print(f"demo: the same trace in a browser: {report}")
     return proc.returncode or shown
 
 
 def _start_collector(bin_dir: Path, output: Path, udp: bool):
-    """``chaostracing collect`` on free ports; its process and ports."""
+    """``chaostracing collect`` on free ports: its process, its UDP port
+    (or None), its OTLP port and its query API's port."""
     collector = subprocess.Popen(
         [str(bin_dir / "chaostracing"), "collect", "--port",
-         "0" if udp else "off", "--otlp-port", "0", "--output", str(output)],
+         "0" if udp else "off", "--otlp-port", "0", "--query-port", "0",
+         "--output", str(output)],
         stderr=subprocess.PIPE, text=True)
-    line = ""
-    while "collecting on" not in line:
+    said = []
+    while not said or "collecting on" not in said[-1]:
         line = collector.stderr.readline()
         if not line:
-            raise SystemExit(f"chaostracing collect did not start: {line}")
+            raise SystemExit("chaostracing collect did not start: "
+                             + "".join(said).strip())
+        said.append(line)
+    line = said[-1]
     udp_port = re.search(r"udp://[^:]+:(\d+)", line)
     otlp_port = re.search(r"http://[^:]+:(\d+)/v1/traces", line).group(1)
-    return collector, udp_port.group(1) if udp_port else None, otlp_port
+    query_port = re.search(r"http://[^:]+:(\d+) \(Jaeger query", line).group(1)
+    return (collector, udp_port.group(1) if udp_port else None, otlp_port,
+            query_port)
 
 
 def _status(journal: Path) -> str:

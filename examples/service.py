@@ -32,6 +32,8 @@ class DemoService(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.received = []
         self.stressed = False
+        #: seconds added to every GET /orders (a latency fault)
+        self.latency = 0.0
         self.lock = threading.Lock()
         self.tracing = _Tracing(otlp_endpoint) if otlp_endpoint else None
 
@@ -159,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "X-Api-Token": "api-t0ken-s3cret"})
         if self.path.startswith("/orders"):
             with self._work("load orders"):
+                if self.server.latency:
+                    time.sleep(self.server.latency)
                 status = 503 if self.server.stressed else 200
             return self._reply(status, {"orders": [1, 2, 3]})
         if self.path.startswith("/redirect"):
@@ -182,10 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("X-Amz-Target"):  # a DynamoDB call (botocore)
             return self._reply(200, {"TableNames": []})
         payload = json.loads(body)
-        if self.path == "/stress":
+        if self.path == "/stress":  # {"on": errors or not, "latency": s}
             with self._work("switch stress " + ("on" if payload.get("on") else "off")):
                 self.server.stressed = bool(payload.get("on"))
-            return self._reply(200, {"stressed": self.server.stressed})
+                self.server.latency = float(payload.get("latency") or 0)
+            return self._reply(200, {"stressed": self.server.stressed,
+                                     "latency": self.server.latency})
         return self._reply(404, {"error": "not found"})
 
 

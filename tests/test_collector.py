@@ -31,7 +31,7 @@ CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 def start_collect(output, *extra):
     proc = subprocess.Popen(
         [CHAOSTRACING, "collect", "--port", "0", "--otlp-port", "0",
-         "--output", str(output), *extra],
+         "--query-port", "off", "--output", str(output), *extra],
         stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()
     udp = int(re.search(r"udp://127.0.0.1:(\d+)", line).group(1))

@@ -158,7 +158,7 @@ def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
     output = tmp_path / "collected.json"
     collector = subprocess.Popen(
         [CHAOSTRACING, "collect", "--port", str(port), "--otlp-port", "off",
-         "--output", str(output)],
+         "--query-port", "off", "--output", str(output)],
         stderr=subprocess.PIPE, text=True)
     assert "collecting on udp://127.0.0.1" in collector.stderr.readline()
     # real jaeger-client traffic, compact protocol

@@ -1,12 +1,16 @@
 """``chaostracing collect``: a small back-end on one machine.
 
-Receivers → a bounded store → a Jaeger JSON file (and, with ``--query-port``,
-Jaeger's query API). It receives what the services under test send, so a
-run's trace (the ``file`` provider's output) and theirs can be seen as one:
+Receivers → a bounded store → a Jaeger JSON file and Jaeger's query API.
+It receives what the services under test send, so a run's trace (the
+``file`` provider's output) and theirs can be seen as one:
 
 - Jaeger agent datagrams over UDP (Thrift compact or binary), as on 6831;
 - OTLP over HTTP, ``POST /v1/traces`` (protobuf or JSON, gzip or not), as on
-  4318 (needs opentelemetry-proto, the ``[opentelemetry]`` extra).
+  4318 (needs opentelemetry-proto, the ``[opentelemetry]`` extra);
+
+and answers, as on 16686, Jaeger's HTTP query API (``/api/services``,
+``/api/traces``...: what :mod:`chaostracing.probes` and Jaeger's tools ask)
+and an HTML page per trace (:mod:`chaostracing.collector.query`).
 
 Memory is bounded: at most ``max_spans`` spans are stored (the oldest traces
 are evicted beyond, and counted), raw datagrams are never kept, and the
@@ -36,26 +40,48 @@ class Collector:
         otlp_port: Optional[int] = 4318,
         output: Optional[str] = None,
         max_spans: int = 200_000,
+        query_port: Optional[int] = None,
     ) -> None:
         self.host = host
         self.output = output
         self.store = SpanStore(max_spans)
-        self.agent = (AgentReceiver(host, udp_port, on_spans=self._add)
-                      if udp_port is not None else None)
+        self.agent: Optional[AgentReceiver] = None
         self.otlp: Any = None
         self.otlp_port: Optional[int] = None
         #: why OTLP is not received, when it is not
         self.otlp_problem: Optional[str] = None
-        if otlp_port is not None:
-            try:
-                from chaostracing.collector.otlp import make_server
+        self.query: Any = None
+        self.query_port: Optional[int] = None
+        self._serving = False
+        try:
+            if udp_port is not None:
+                try:
+                    self.agent = AgentReceiver(host, udp_port,
+                                               on_spans=self._add)
+                except OSError as error:
+                    raise OSError(error.errno, f"cannot listen on {host}:"
+                                  f"{udp_port} (--port, UDP): "
+                                  f"{error.strerror or error}") from None
+            if otlp_port is not None:
+                try:
+                    from chaostracing.collector.otlp import make_server
+                except ImportError as error:
+                    self.otlp_problem = (
+                        "OTLP needs opentelemetry-proto: pip install "
+                        f"'chaostoolkit-opentracing[opentelemetry]' ({error})")
+                else:
+                    self.otlp, self.otlp_port = make_server(host, otlp_port,
+                                                            self._add)
+            if query_port is not None:
+                from chaostracing.collector.query import (
+                    make_server as query_server,
+                )
 
-                self.otlp, self.otlp_port = make_server(host, otlp_port,
-                                                        self._add)
-            except ImportError as error:
-                self.otlp_problem = (
-                    "OTLP needs opentelemetry-proto: pip install "
-                    f"'chaostoolkit-opentracing[opentelemetry]' ({error})")
+                self.query, self.query_port = query_server(host, query_port,
+                                                           self.store)
+        except BaseException:
+            self.stop()  # what was bound is released
+            raise
         self._threads: List[threading.Thread] = []
         self._written_generation = -1
         self._last_write = 0.0
@@ -67,20 +93,25 @@ class Collector:
         return self.agent.port if self.agent is not None else None
 
     def start(self) -> "Collector":
+        self._serving = True
         if self.agent is not None:
             self.agent.start()
-        if self.otlp is not None:
-            thread = threading.Thread(target=self.otlp.serve_forever,
-                                      args=(0.1,), name="chaostracing-otlp",
-                                      daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        for name, server in (("otlp", self.otlp), ("query", self.query)):
+            if server is not None:
+                thread = threading.Thread(target=server.serve_forever,
+                                          args=(0.1,),
+                                          name=f"chaostracing-{name}",
+                                          daemon=True)
+                thread.start()
+                self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        if self.otlp is not None:
-            self.otlp.shutdown()
-            self.otlp.server_close()
+        for server in (self.otlp, self.query):
+            if server is not None:
+                if self._serving:  # shutdown() waits for serve_forever
+                    server.shutdown()
+                server.server_close()
         if self.agent is not None:
             self.agent.stop()
 

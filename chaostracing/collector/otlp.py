@@ -18,11 +18,10 @@ name); links are ``FOLLOWS_FROM`` references; the instrumentation scope is
 """
 import base64
 import json
-import socket
 import zlib
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable, Dict, List, Tuple
 
+from chaostracing.collector import http
 from chaostracing.model import FOLLOWS_FROM, Process, SpanData
 
 __all__ = ["MAX_BODY", "OtlpHandler", "decode", "to_span_data"]
@@ -184,15 +183,9 @@ def _ids_to_base64(node: Any) -> Any:
     return node
 
 
-class OtlpHandler(BaseHTTPRequestHandler):
+class OtlpHandler(http.Handler):
     """``POST /v1/traces``; the server has ``on_spans(spans) -> rejected``
     and ``counters`` (a dict)."""
-
-    server_version = "chaostracing-collect"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:  # no line per request
-        pass
 
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != "/v1/traces":
@@ -238,33 +231,19 @@ class OtlpHandler(BaseHTTPRequestHandler):
             body = json.dumps(json_format.MessageToDict(response)).encode()
         else:
             body = response.SerializeToString()
-        self._send(200, content_type, body)
+        self.send_body(200, content_type, body)
         self.server.counters["requests"] += 1
 
     def _refuse(self, status: int, message: str) -> None:
         self.server.counters["refused"] += 1
         body = json.dumps({"code": status, "message": message}).encode()
-        self._send(status, "application/json", body)
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_body(status, "application/json", body)
 
 
 def make_server(host: str, port: int, on_spans: Callable[[List[SpanData]], int]
                 ) -> Tuple[Any, int]:
     """A threading HTTP server for OTLP on ``host:port``; ``(server, port)``."""
-    from http.server import ThreadingHTTPServer
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    server = Server((host, port), OtlpHandler)
-    server.on_spans = on_spans
-    server.counters = {"requests": 0, "refused": 0}
-    return server, server.server_address[1]
+    return http.make_server(host, port, OtlpHandler, "--otlp-port",
+                            on_spans=on_spans,
+                            counters={"requests": 0, "refused": 0})
 

@@ -8,7 +8,8 @@ from chaostracing import traced_activity
 from chaostracing_contrib.requests import session
 
 __all__ = [
-    "call_service", "place_orders", "stress", "restore", "fail", "nap",
+    "call_service", "place_orders", "stress", "inject_fault", "restore",
+    "fail", "nap",
 ]
 
 
@@ -56,9 +57,25 @@ def stress(url: str, duration: float = 0.2) -> dict:
     return {"stressed_for": duration}
 
 
+def inject_fault(url: str, fault: str = "errors", latency: float = 0.15) -> str:
+    """Make the demo service's ``GET /orders`` misbehave until restored.
+
+    :param fault: ``errors`` (it answers 503), ``latency`` (it answers
+        ``latency`` seconds later) or ``none`` (a control run: no fault)
+    """
+    body = {"errors": {"on": True}, "latency": {"latency": latency},
+            "none": {}}.get(fault)
+    if body is None:
+        raise ValueError(f"fault is {fault!r}: expected errors, latency or none")
+    r = requests.post(url.rstrip("/") + "/stress", json=body, timeout=5)
+    r.raise_for_status()
+    return fault
+
+
 def restore(url: str) -> bool:
     """Bring the demo service back to normal."""
-    r = requests.post(url.rstrip("/") + "/stress", json={"on": False}, timeout=5)
+    r = requests.post(url.rstrip("/") + "/stress",
+                      json={"on": False, "latency": 0}, timeout=5)
     return r.ok
 
 
