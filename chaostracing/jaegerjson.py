@@ -57,11 +57,12 @@ _MAX_US = 1 << 62  # any real time in microseconds is far below
 # Writing
 ###############################################################################
 def to_trace(trace_id: int, spans: Iterable[SpanData]) -> Dict[str, Any]:
-    """One trace of Jaeger's model, its processes numbered ``p1``, ``p2``..."""
+    """One trace of Jaeger's model, its spans in the order they started, its
+    processes numbered ``p1``, ``p2``... in that order."""
     pids: Dict[Process, str] = {}
     processes: Dict[str, Any] = {}
     out = []
-    for span in spans:
+    for span in sorted(spans, key=_start):
         pid = pids.get(span.process)
         if pid is None:
             pid = pids[span.process] = f"p{len(pids) + 1}"
@@ -70,7 +71,6 @@ def to_trace(trace_id: int, spans: Iterable[SpanData]) -> Dict[str, Any]:
                 "tags": _tags(span.process.tags),
             }
         out.append(_span(span, pid))
-    out.sort(key=lambda s: s["startTime"])
     return {
         "traceID": trace_hex(trace_id),
         "spans": out,

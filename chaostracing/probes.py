@@ -95,10 +95,11 @@ def span_error_ratio(
     Also ``limit`` (traces asked for at most, 10,000) and ``timeout``
     (seconds to wait for the answer, 30).
     """
+    least = _min_spans(min_spans)
     spans, described = _matching(
         service, operation, window, kind, tags, query_url, limit, timeout,
         configuration)
-    _require(spans, min_spans, described)
+    _require(spans, least, described)
     if not spans:
         return 0.0
     return sum(1 for span in spans if is_error(span)) / len(spans)
@@ -139,10 +140,11 @@ def span_latency_percentile(
     if not 0 < rank <= 100:
         raise ActivityFailed(f"percentile is {percentile!r}: expected a number "
                              "above 0, at most 100")
+    least = _min_spans(min_spans)
     spans, described = _matching(
         service, operation, window, kind, tags, query_url, limit, timeout,
         configuration)
-    _require(spans, min_spans, described)
+    _require(spans, least, described)
     if not spans:
         return 0.0
     durations = sorted(span.duration_us for span in spans)
@@ -284,11 +286,15 @@ def _matching(
     return matching, described
 
 
-def _require(spans: List[SpanData], min_spans: Any, described: str) -> None:
+def _min_spans(min_spans: Any) -> float:
     least = _number(min_spans, "min_spans", "a number of spans, 0 or more")
     if least < 0:
         raise ActivityFailed(f"min_spans is {min_spans!r}: expected a number "
                              "of spans, 0 or more")
+    return least
+
+
+def _require(spans: List[SpanData], least: float, described: str) -> None:
     if len(spans) < least:
         raise ActivityFailed(
             f"no data is not health: {len(spans)} span(s) of {described}, "
@@ -397,9 +403,9 @@ def _jaeger_error(error: Any) -> str:
 def _read(document: Any, url: str, service: str) -> List[SpanData]:
     from chaostracing.jaegerjson import read_document
 
-    if isinstance(document, dict) and document.get("data") is None \
-            and not document.get("errors"):
-        return []
+    if isinstance(document, dict) and "data" in document \
+            and document["data"] is None and not document.get("errors"):
+        return []  # Jaeger's "nothing found" may be a null list
     try:
         with paused_gc():
             return read_document(document, service)

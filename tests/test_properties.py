@@ -227,3 +227,39 @@ def test_short_secrets_are_masked_as_whole_values_only(secret):
     # inside longer text it is left alone: masking it there would reveal it
     # ("succe***" for "ed")
     assert redactor.clean_value("succeeded") == "succeeded"
+
+
+tag_values = (st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 63) - 1)
+              | st.floats() | st.text() | st.binary(max_size=20))
+tag_maps = st.dictionaries(st.text(max_size=12), tag_values, max_size=5)
+
+
+@given(st.lists(st.tuples(
+    st.integers(1, (1 << 64) - 1), st.integers(0, (1 << 64) - 1), st.text(),
+    st.integers(0, 1 << 60), st.integers(0, 1 << 40), tag_maps,
+    st.lists(st.tuples(st.integers(0, 1 << 60), tag_maps), max_size=2),
+    st.sampled_from(["a", "b", "\u00e9\u2028<"]),
+    st.none() | st.lists(st.text(max_size=8), max_size=2)), max_size=6))
+def test_the_query_apis_writer_is_json_dumps_of_the_model(rows):
+    """``trace_json`` (the query API's fast writer) is ``to_trace`` dumped."""
+    from chaostracing.jaegerjson import to_trace, trace_json
+    from chaostracing.model import Process, SpanData
+
+    spans = [SpanData(7, span_id, parent, 1, name, start, duration,
+                      tags=tags, logs=logs, process=Process(service),
+                      warnings=warnings)
+             for span_id, parent, name, start, duration, tags, logs, service,
+             warnings in rows]
+    assert json.loads(trace_json(7, spans)) == json.loads(
+        json.dumps(to_trace(7, spans)))
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(
+    ["ns", "us", "\u00b5s", "ms", "s", "m", "h"])), min_size=1, max_size=4))
+def test_go_durations_add_up(parts):
+    from chaostracing.spanquery import parse_duration_ns
+
+    text = "".join(f"{number}{unit}" for number, unit in parts)
+    units = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000,
+             "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+    assert parse_duration_ns(text) == sum(n * units[u] for n, u in parts)

@@ -236,3 +236,34 @@ def test_the_file_provider_writes_the_report_at_the_end_of_the_run(
         "</script>")[0]
     assert json.loads(data)["traces"][0]["title"] == \
         "The demo service survives stress"
+
+
+def test_the_collectors_pages_in_the_browser(browser):
+    """``chaostracing collect``'s query port, browsed: the recent traces,
+    a click through to a trace's page, which draws every span."""
+    from chaostracing.collector import Collector
+
+    spans = load([str(EXAMPLE)])
+    trace_id = spans[0].trace_id_hex
+    with Collector(udp_port=None, otlp_port=None, query_port=0) as collector:
+        collector.store.add(spans)
+        base = f"http://127.0.0.1:{collector.query_port}"
+        page = browser.new_page()
+        problems = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("console", lambda m: problems.append(m.text)
+                if m.type == "error" else None)
+        page.goto(base + "/")
+        rows = page.locator("tbody tr")
+        assert rows.count() == 1
+        assert "The demo service survives stress" in rows.first.inner_text()
+        page.click(f"a[href='/trace/{trace_id}']")
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        assert page.url == f"{base}/trace/{trace_id}"
+        assert page.inner_text("#title") == "The demo service survives stress"
+        assert page.locator(".span").count() == len(spans)
+        assert page.locator(".span[data-error=true]").count() == sum(
+            1 for s in spans if s.failed)
+        assert problems == []
+        page.goto(base + "/trace/" + "e" * 32)  # a 404, which the console notes
+        assert "Trace not found" in page.inner_text("h1")

@@ -1,0 +1,289 @@
+"""``chaostracing.probes`` against real query services on loopback: the
+collector's API, and canned servers answering as a Jaeger would (its 64-bit
+trace ids, its error bodies) or as a broken one would."""
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from chaoslib.exceptions import ActivityFailed
+
+from chaostracing import probes
+from chaostracing.collector import Collector
+from chaostracing.model import Process, SpanData
+
+NOW = time.time_ns() // 1000
+SHOP = Process("shop")
+
+
+def server_span(number, duration_ms, start=None, tags=(), op="GET /orders",
+                process=SHOP):
+    tags = dict({"span.kind": "server"}, **dict(tags))
+    return SpanData(number, 1, 0, 1, op, NOW - 1_000_000 if start is None
+                    else start, int(duration_ms * 1000), tags=tags,
+                    process=process)
+
+
+@pytest.fixture
+def collector():
+    with Collector(udp_port=None, otlp_port=None, query_port=0) as running:
+        running.url = f"http://127.0.0.1:{running.query_port}"
+        yield running
+
+
+@pytest.fixture
+def shop(collector):
+    """20 requests served by the shop in the last seconds, 1 to 20 ms long,
+    four of them failed, each in its own way; and spans that must not
+    count: the shop's client spans, another service's, older ones."""
+    spans = []
+    failures = {3: {"error": True}, 7: {"otel.status_code": "ERROR"},
+                11: {"http.status_code": 503},
+                15: {"http.response.status_code": "502"}}
+    for number in range(1, 21):
+        tags = dict(failures.get(number, {"http.status_code": 200}))
+        spans.append(server_span(number, number, tags=tags))
+        spans.append(SpanData(number, 2, 1, 1, "call stock", NOW - 900_000,
+                              50_000, tags={"span.kind": "client",
+                                            "error": True}, process=SHOP))
+        spans.append(SpanData(number, 3, 2, 1, "GET /stock", NOW - 800_000,
+                              90_000, tags={"span.kind": "server",
+                                            "error": True},
+                              process=Process("stock")))
+    # 404s are not failures of the server; old spans are out of the window
+    spans.append(server_span(21, 1, tags={"http.status_code": 404},
+                             op="GET /missing"))
+    for number in range(30, 40):
+        spans.append(server_span(number, 500, start=NOW - 600_000_000,
+                                 tags={"error": True}))
+    collector.store.add(spans)
+    return collector
+
+
+def test_error_ratio_counts_every_way_a_span_fails(shop):
+    ratio = probes.span_error_ratio("shop", window=60, query_url=shop.url)
+    assert ratio == pytest.approx(4 / 21)
+    assert probes.span_error_ratio("shop", operation="GET /orders",
+                                   query_url=shop.url) == pytest.approx(4 / 20)
+    assert probes.span_error_ratio("shop", operation="GET /missing",
+                                   query_url=shop.url) == 0.0
+    # the older failures count when the window reaches them
+    assert probes.span_error_ratio("shop", window=3600, query_url=shop.url) \
+        == pytest.approx(14 / 31)
+    # client spans: kind="client"; every span: kind=None
+    assert probes.span_error_ratio("shop", kind="client",
+                                   query_url=shop.url) == 1.0
+    assert probes.span_count("shop", kind=None, query_url=shop.url) == 41
+
+
+def test_latency_percentile_is_the_nearest_rank_in_ms(shop):
+    def p(rank, **extra):
+        return probes.span_latency_percentile(
+            "shop", operation="GET /orders", percentile=rank,
+            query_url=shop.url, **extra)
+
+    assert p(95) == 19.0
+    assert p(50) == 10.0
+    assert p(100) == 20.0
+    assert p(1) == 1.0
+    assert p("95") == 19.0  # a ${...} substitution gives text
+    assert p(99.9, window=3600) == 500.0
+
+
+def test_count_with_tags_and_errors_only(shop):
+    url = shop.url
+    assert probes.span_count("shop", query_url=url) == 21
+    assert probes.span_count("shop", errors_only=True, query_url=url) == 4
+    assert probes.span_count("shop", tags={"http.status_code": 503},
+                             query_url=url) == 1
+    assert probes.span_count("shop", tags={"error": True}, query_url=url) == 1
+    assert probes.span_count("stock", query_url=url) == 20
+    assert probes.span_count("nobody", query_url=url) == 0
+
+
+def test_no_data_is_not_health(shop):
+    with pytest.raises(ActivityFailed) as caught:
+        probes.span_error_ratio("nobody", operation="GET /x", window=30,
+                                query_url=shop.url)
+    message = str(caught.value)
+    assert "no data is not health" in message
+    for part in ("'nobody'", "'GET /x'", "30 s", shop.url, "min_spans=1"):
+        assert part in message
+    with pytest.raises(ActivityFailed, match="0 span"):
+        probes.span_latency_percentile("nobody", query_url=shop.url)
+    with pytest.raises(ActivityFailed, match="21 span.*min_spans=50"):
+        probes.span_error_ratio("shop", min_spans=50, query_url=shop.url)
+    # asked for explicitly, no data is a figure
+    assert probes.span_error_ratio("nobody", min_spans=0,
+                                   query_url=shop.url) == 0.0
+
+
+def test_an_unreachable_query_service_fails_naming_its_url():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://bob:pa55word@127.0.0.1:{port}"
+    with pytest.raises(ActivityFailed) as caught:
+        probes.span_count("shop", query_url=url)
+    message = str(caught.value)
+    assert f"cannot reach the trace query service at http://127.0.0.1:{port}" \
+        f"/api/traces" in message
+    assert "pa55word" not in message and "bob" not in message
+
+
+class Canned(BaseHTTPRequestHandler):
+    """Answers what the test put in ``server.answer``, records requests."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append((self.path, dict(self.headers)))
+        status, content_type, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def canned():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Canned)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,),
+                              daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def jaeger_answer(spans):
+    """A search answer as Jaeger 1.x writes it: 64-bit ids in 16 digits,
+    typed tags, processes by id."""
+    return {"data": [{
+        "traceID": "00000000000000a1",
+        "spans": [{
+            "traceID": "00000000000000a1", "spanID": f"{i:016x}",
+            "operationName": "HTTP GET /api", "references": [],
+            "startTime": NOW - 1_000_000 + i, "duration": duration_us,
+            "tags": [{"key": "span.kind", "type": "string", "value": "server"},
+                     {"key": "error", "type": "bool", "value": error},
+                     {"key": "internal.span.format", "type": "string",
+                      "value": "otlp"}],
+            "logs": [], "processID": "p1", "warnings": None, "flags": 1}
+            for i, (duration_us, error) in enumerate(spans, 1)],
+        "processes": {"p1": {"serviceName": "api", "tags": [
+            {"key": "hostname", "type": "string", "value": "api-7d9"}]}},
+        "warnings": None}], "total": 0, "limit": 0, "offset": 0, "errors": None}
+
+
+def test_jaegers_own_answers_are_read(canned):
+    canned.answer = (200, "application/json", json.dumps(jaeger_answer(
+        [(1000, False), (2000, True), (3000, False), (4000, False)])).encode())
+    assert probes.span_error_ratio("api", query_url=canned.url) == 0.25
+    assert probes.span_latency_percentile("api", percentile=50,
+                                          query_url=canned.url) == 2.0
+    path, headers = canned.requests[0]
+    assert path.startswith("/api/traces?")
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(path).query)
+    assert query["service"] == ["api"]
+    assert json.loads(query["tags"][0]) == {"span.kind": "server"}
+    assert query["limit"] == [str(probes.DEFAULT_LIMIT)]
+    end, start = int(query["end"][0]), int(query["start"][0])
+    assert end - start == 60_000_000 and abs(end - NOW) < 120_000_000
+    assert headers["Accept"] == "application/json"
+
+
+def test_credentials_in_the_url_are_basic_authentication(canned):
+    canned.answer = (200, "application/json", json.dumps(jaeger_answer(
+        [(1000, False)])).encode())
+    url = canned.url.replace("http://", "http://reader:s%40cret@")
+    assert probes.span_count("api", query_url=url) == 1
+    _, headers = canned.requests[0]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(
+        b"reader:s@cret").decode()
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ((400, "application/json", json.dumps({
+        "data": None, "total": 0, "limit": 0, "offset": 0,
+        "errors": [{"code": 400, "msg": "parameter 'service' is required"}]
+    }).encode()), "answered HTTP 400: parameter 'service' is required"),
+    ((502, "text/html", b"<h1>Bad gateway</h1>"), "answered HTTP 502$"),
+    ((200, "text/html", b"<html>a login page</html>"), "did not answer JSON"),
+    ((200, "application/json", b'{"data": [{"traceID": "zz", "spans": '
+      b'[{"traceID": "zz", "spanID": "1", "startTime": 1, "processID": "p1"}'
+      b'], "processes": {"p1": {"serviceName": "api"}}}]}'),
+     "did not answer Jaeger's JSON model: trace #1, span #1"),
+    ((200, "application/json", b'{"something": "else"}'),
+     "did not answer Jaeger's JSON model"),
+])
+def test_a_broken_query_service_fails_the_probe_clearly(canned, answer,
+                                                         expected):
+    canned.answer = answer
+    with pytest.raises(ActivityFailed, match=expected):
+        probes.span_error_ratio("api", query_url=canned.url)
+
+
+def test_reaching_the_limit_says_so(shop, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="chaostoolkit")
+    assert probes.span_count("shop", limit=5, query_url=shop.url) == 5
+    (record,) = [r for r in caplog.records if "limit" in r.getMessage()]
+    assert "limit=5" in record.getMessage()
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    ({"service": ""}, "service is ''"),
+    ({"service": "shop", "window": "soon"}, "window is 'soon': expected a "
+     "number of seconds"),
+    ({"service": "shop", "window": 0}, "window is 0"),
+    ({"service": "shop", "kind": "sever"}, "kind is 'sever': expected one of"),
+    ({"service": "shop", "tags": ["error"]}, "tags is .*expected a mapping"),
+    ({"service": "shop", "min_spans": -1}, "min_spans is -1"),
+    ({"service": "shop", "query_url": "localhost:16686"},
+     "query_url is 'localhost:16686': expected an http:// or https:// URL"),
+    ({"service": "shop", "limit": 0}, "limit is 0"),
+])
+def test_bad_arguments_name_the_argument(arguments, expected):
+    with pytest.raises(ActivityFailed, match=expected):
+        probes.span_error_ratio(**arguments)
+
+
+def test_percentile_out_of_range():
+    with pytest.raises(ActivityFailed, match="percentile is 0: expected"):
+        probes.span_latency_percentile("shop", percentile=0)
+
+
+def test_the_query_url_comes_from_argument_configuration_environment(
+        monkeypatch):
+    with Collector(udp_port=None, otlp_port=None, query_port=0) as first, \
+            Collector(udp_port=None, otlp_port=None, query_port=0) as second:
+        first.store.add([server_span(1, 1)])
+        second.store.add([server_span(2, 1), server_span(3, 1)])
+        at_first = f"http://127.0.0.1:{first.query_port}"
+        at_second = f"http://127.0.0.1:{second.query_port}"
+        monkeypatch.setenv("CHAOSTRACING_QUERY_URL", at_second)
+        assert probes.span_count("shop") == 2
+        configuration = {"tracing_query_url": at_first}
+        assert probes.span_count("shop", configuration=configuration) == 1
+        assert probes.span_count("shop", query_url=at_second,
+                                 configuration=configuration) == 2
+        monkeypatch.setenv("CHAOSTRACING_QUERY_URL", "nonsense")
+        with pytest.raises(ActivityFailed, match=r"tracing_query_url is "
+                           r"'nonsense'.*\$CHAOSTRACING_QUERY_URL"):
+            probes.span_count("shop")
+    monkeypatch.delenv("CHAOSTRACING_QUERY_URL")
+    assert probes._query_url(None, None) == "http://127.0.0.1:16686"
+    assert probes._query_url(None, {"tracing_query_url": "http://j:1/x/"}) \
+        == "http://j:1/x"
