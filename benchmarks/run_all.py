@@ -12,6 +12,7 @@ BENCHMARKS = (
     "decorator_cost.py",
     "load_overhead.py",
     "collector_ingest.py",
+    "probe_query.py",
 )
 
 if __name__ == "__main__":

@@ -248,3 +248,19 @@ def test_chaos_discover_lists_the_probes(tmp_path):
         activities["span_latency_percentile"]["arguments"]
     assert found["system"] == {"query_url": collect.query_url,
                                "services": ["demo-service"]}
+
+
+def test_the_readmes_demo_command_for_the_probes(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CHAOSTRACING_", "JAEGER_", "OTEL_"))}
+    env["CHAOSTRACING_RAISE_ERRORS"] = "1"
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--experiment",
+         str(EXPERIMENT), "--output", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "experiment-trace-probes.json (spans to chaostracing-trace.json): " \
+        "completed, deviated" in proc.stdout
+    assert "orders-error-ratio" in proc.stdout and "✗ succeeded, out of " \
+        "tolerance" in proc.stdout
+    assert (tmp_path / "report.html").exists()

@@ -156,3 +156,26 @@ def test_every_configuration_fragment_is_valid():
     for fragment in fragments:
         configuration = json.loads("{" + fragment + "}")["configuration"]
         assert load_config(configuration, environ={}).enabled
+
+
+def test_the_steady_state_probe_is_the_examples_and_chaoslib_accepts_it():
+    from chaoslib.activity import ensure_activity_is_valid
+
+    (block,) = [b for b in blocks("json") if "chaostracing.probes" in b]
+    probe = json.loads(block)
+    example = load_example("experiment-trace-probes.json")
+    assert probe in example["steady-state-hypothesis"]["probes"]
+    ensure_activity_is_valid(probe)  # the module, function and arguments
+    # the signatures in the table are the functions'
+    import inspect
+
+    from chaostracing import probes
+
+    for name in probes.__all__:
+        signature = inspect.signature(getattr(probes, name))
+        shown = ", ".join(
+            f"{p.name}={p.default!r}".replace("'", '"')
+            if p.default is not p.empty else p.name
+            for p in signature.parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD)
+        assert f"`{name}({shown})`" in README
