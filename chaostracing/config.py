@@ -537,6 +537,14 @@ def validate(
     if "tracing_provider" not in raw:
         provider = None  # chosen at run time: any provider may use them
     problems.extend(_parse(raw, provider, problems).get("notes", ()))
+    if provider is not None:  # settings the control does not use (the probes')
+        for setting in SETTINGS:
+            if not setting.providers and setting.key in raw:
+                try:
+                    setting.parse(raw[setting.key])
+                except ValueError as error:
+                    problems.append(_problem(setting.key, raw[setting.key],
+                                             error))
     return problems
 
 

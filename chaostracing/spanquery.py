@@ -36,7 +36,8 @@ DEFAULT_LOOKBACK_US = 2 * 24 * 3600 * 1_000_000
 _UNITS_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000,
              "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
              "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_DURATION_PART = re.compile(
+    r"(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _MAX_DURATION_NS = (1 << 63) - 1  # Go's time.Duration
 
 
@@ -54,11 +55,16 @@ def parse_duration_ns(text: str) -> int:
     body = text[1:] if text[:1] in "+-" else text
     if body == "0":
         return 0
-    total, position = 0.0, 0
+    total, position = 0, 0
     for match in _DURATION_PART.finditer(body):
-        if match.start() != position:
+        whole, fraction, unit = match.groups()
+        if match.start() != position or not (whole or fraction):
             break
-        total += float(match.group(1)) * _UNITS_NS[match.group(2)]
+        scale = _UNITS_NS[unit]
+        # integers only, as Go: 1.5h is 5,400,000,000,000 ns exactly
+        total += int(whole or 0) * scale
+        if fraction:
+            total += int(fraction) * scale // 10 ** len(fraction)
         position = match.end()
     if not body or position != len(body):
         raise ValueError(f"invalid duration {text!r:.40}: expected a number "
@@ -66,7 +72,7 @@ def parse_duration_ns(text: str) -> int:
                          "1.5s or 1h30m")
     if total > _MAX_DURATION_NS:
         raise ValueError(f"invalid duration {text!r:.40}: too long")
-    return -int(total) if text.startswith("-") else int(total)
+    return -total if text.startswith("-") else total
 
 
 def tag_text(value: Any) -> str:

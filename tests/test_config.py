@@ -136,3 +136,15 @@ def test_the_readme_settings_table_is_generated_from_the_table():
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert settings_markdown() in readme
+
+
+def test_the_probes_query_url_is_checked_by_validate_not_by_the_control():
+    from chaostracing.config import validate
+
+    bad = {"tracing_provider": "jaeger", "tracing_query_url": "jaeger:16686"}
+    (problem,) = validate(bad)
+    assert problem.startswith("tracing_query_url is 'jaeger:16686': expected "
+                              "an http:// or https:// URL")
+    # a wrong probe setting must not cost the run its trace
+    assert load_config(bad, environ={}).enabled
+    assert validate({"tracing_query_url": "http://jaeger:16686"}) == []

@@ -14,14 +14,18 @@ from chaostracing import probes
 from chaostracing.collector import Collector
 from chaostracing.model import Process, SpanData
 
-NOW = time.time_ns() // 1000
+
+
+def now_us():
+    """Now: the probes' window ends now, so spans are made at test time."""
+    return time.time_ns() // 1000
 SHOP = Process("shop")
 
 
 def server_span(number, duration_ms, start=None, tags=(), op="GET /orders",
                 process=SHOP):
     tags = dict({"span.kind": "server"}, **dict(tags))
-    return SpanData(number, 1, 0, 1, op, NOW - 1_000_000 if start is None
+    return SpanData(number, 1, 0, 1, op, now_us() - 1_000_000 if start is None
                     else start, int(duration_ms * 1000), tags=tags,
                     process=process)
 
@@ -39,16 +43,17 @@ def shop(collector):
     four of them failed, each in its own way; and spans that must not
     count: the shop's client spans, another service's, older ones."""
     spans = []
+    now = now_us()
     failures = {3: {"error": True}, 7: {"otel.status_code": "ERROR"},
                 11: {"http.status_code": 503},
                 15: {"http.response.status_code": "502"}}
     for number in range(1, 21):
         tags = dict(failures.get(number, {"http.status_code": 200}))
         spans.append(server_span(number, number, tags=tags))
-        spans.append(SpanData(number, 2, 1, 1, "call stock", NOW - 900_000,
+        spans.append(SpanData(number, 2, 1, 1, "call stock", now - 900_000,
                               50_000, tags={"span.kind": "client",
                                             "error": True}, process=SHOP))
-        spans.append(SpanData(number, 3, 2, 1, "GET /stock", NOW - 800_000,
+        spans.append(SpanData(number, 3, 2, 1, "GET /stock", now - 800_000,
                               90_000, tags={"span.kind": "server",
                                             "error": True},
                               process=Process("stock")))
@@ -56,7 +61,7 @@ def shop(collector):
     spans.append(server_span(21, 1, tags={"http.status_code": 404},
                              op="GET /missing"))
     for number in range(30, 40):
-        spans.append(server_span(number, 500, start=NOW - 600_000_000,
+        spans.append(server_span(number, 500, start=now - 600_000_000,
                                  tags={"error": True}))
     collector.store.add(spans)
     return collector
@@ -167,12 +172,13 @@ def canned():
 def jaeger_answer(spans):
     """A search answer as Jaeger 1.x writes it: 64-bit ids in 16 digits,
     typed tags, processes by id."""
+    now = now_us()
     return {"data": [{
         "traceID": "00000000000000a1",
         "spans": [{
             "traceID": "00000000000000a1", "spanID": f"{i:016x}",
             "operationName": "HTTP GET /api", "references": [],
-            "startTime": NOW - 1_000_000 + i, "duration": duration_us,
+            "startTime": now - 1_000_000 + i, "duration": duration_us,
             "tags": [{"key": "span.kind", "type": "string", "value": "server"},
                      {"key": "error", "type": "bool", "value": error},
                      {"key": "internal.span.format", "type": "string",
@@ -199,7 +205,7 @@ def test_jaegers_own_answers_are_read(canned):
     assert json.loads(query["tags"][0]) == {"span.kind": "server"}
     assert query["limit"] == [str(probes.DEFAULT_LIMIT)]
     end, start = int(query["end"][0]), int(query["start"][0])
-    assert end - start == 60_000_000 and abs(end - NOW) < 120_000_000
+    assert end - start == 60_000_000 and abs(end - now_us()) < 120_000_000
     assert headers["Accept"] == "application/json"
 
 
