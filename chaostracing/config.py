@@ -537,14 +537,9 @@ def validate(
     if "tracing_provider" not in raw:
         provider = None  # chosen at run time: any provider may use them
     problems.extend(_parse(raw, provider, problems).get("notes", ()))
-    if provider is not None:  # settings the control does not use (the probes')
-        for setting in SETTINGS:
-            if not setting.providers and setting.key in raw:
-                try:
-                    setting.parse(raw[setting.key])
-                except ValueError as error:
-                    problems.append(_problem(setting.key, raw[setting.key],
-                                             error))
+    if provider is not None:  # the settings no provider uses (the probes')
+        _parse({s.key: raw[s.key] for s in SETTINGS
+                if not s.providers and s.key in raw}, None, problems)
     return problems
 
 

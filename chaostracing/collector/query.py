@@ -135,9 +135,9 @@ class QueryHandler(http.Handler):
             raise BadParameter("parameter 'service' is required")
         query = SpanQuery(service, _first(params, "operation"), tags, start, end,
                           low, high)
-        with paused_gc():
-            found = store.find(query, limit)
-            self._traces(found)
+        with paused_gc():  # not while sending: a slow reader could hold it
+            body = _traces_body(store.find(query, limit))
+        self.send_body(200, _JSON, body, (_NOSNIFF,))
 
     def _trace(self, store: SpanStore, text: str) -> None:
         trace_id = _trace_id(text, "cannot parse traceID")
@@ -174,12 +174,7 @@ class QueryHandler(http.Handler):
 
     def _traces(self, found: List[Tuple[int, List[SpanData]]],
                 errors: Optional[List[Dict[str, Any]]] = None) -> None:
-        """Traces in the envelope, each written by :func:`trace_json`."""
-        body = "".join((
-            '{"data":[', ",".join(trace_json(tid, spans) for tid, spans in found),
-            '],"total":0,"limit":0,"offset":0,"errors":',
-            json.dumps(errors, separators=(",", ":")), "}"))
-        self.send_body(200, _JSON, body.encode("ascii"), (_NOSNIFF,))
+        self.send_body(200, _JSON, _traces_body(found, errors), (_NOSNIFF,))
 
     def _error(self, status: int, message: str) -> None:
         self._json(None, errors=[{"code": status, "msg": message}],
@@ -188,6 +183,15 @@ class QueryHandler(http.Handler):
     def _page(self, status: int, text: str) -> None:
         self.send_body(status, _HTML, text.encode("utf-8"),
                        (_PAGE_POLICY, _NOSNIFF))
+
+
+def _traces_body(found: List[Tuple[int, List[SpanData]]],
+                 errors: Optional[List[Dict[str, Any]]] = None) -> bytes:
+    """Traces in Jaeger's envelope, each written by :func:`trace_json`."""
+    return "".join((
+        '{"data":[', ",".join(trace_json(tid, spans) for tid, spans in found),
+        '],"total":0,"limit":0,"offset":0,"errors":',
+        json.dumps(errors, separators=(",", ":")), "}")).encode("ascii")
 
 
 def make_server(host: str, port: int, store: SpanStore) -> Tuple[Any, int]:

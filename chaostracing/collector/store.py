@@ -7,10 +7,10 @@ Receivers (Jaeger UDP, OTLP/HTTP) add spans from their threads; the writer,
 the evicted spans are counted as dropped. A span received twice (the same
 trace and span id) is kept once.
 
-Searches (:meth:`SpanStore.find`, the query API's ``/api/traces``) look only
-at the traces holding a span of the service asked: each service keeps the
-ids of its traces, so a search over 100,000 stored spans of ten services
-reads a tenth of them.
+Searches (:meth:`SpanStore.find`, the query API's ``/api/traces``) read only
+the traces holding a span of the service asked, and skip those whose spans
+of that service all started outside the searched time: each service keeps
+the ids of its traces with the first and last start of its spans there.
 """
 import collections
 import itertools
@@ -59,11 +59,11 @@ class SpanStore:
                     continue
                 trace[span.span_id] = span
                 self._index(span, 1)
-                starts = self._service_traces.setdefault(
-                    span.process.service_name, {}).get(span.trace_id)
+                traces = self._service_traces.setdefault(
+                    span.process.service_name, {})
+                starts = traces.get(span.trace_id)
                 if starts is None:
-                    self._service_traces[span.process.service_name][
-                        span.trace_id] = [span.start_us, span.start_us]
+                    traces[span.trace_id] = [span.start_us, span.start_us]
                 elif span.start_us < starts[0]:
                     starts[0] = span.start_us
                 elif span.start_us > starts[1]:
