@@ -31,6 +31,9 @@ def test_the_version_is_above_the_last_release_of_the_name():
     assert (major, minor, patch) > (0, 18, 1)
 
 
+@pytest.mark.skipif(sys.version_info < (3, 9), reason=(
+    "0.18.1 requires Python 3.9: on this Python there is no 0.18.1 install "
+    "to upgrade"))
 @pytest.mark.skipif(OLD is None, reason=(
     f"0.18.1's wheel is not in {Path(sys.prefix, 'wheels')}: `make install` "
     "downloads it"))
