@@ -34,6 +34,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import opentracing
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import get_current
+from opentelemetry.propagators import textmap
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -88,6 +90,16 @@ class Span(trace.Span):
 
     def get_span_context(self) -> SpanContext:
         return self._context
+
+    @property
+    def parent(self) -> Optional[SpanContext]:
+        """The parent's context, as the SDK's spans have it (OpenTelemetry's
+        Jaeger propagator up to 1.33 reads it)."""
+        parent_id = getattr(self.wrapped.context, "parent_id", 0)
+        if not parent_id:
+            return None
+        return SpanContext(self._context.trace_id, parent_id, is_remote=False,
+                           trace_flags=self._context.trace_flags)
 
     def set_attribute(self, key: str, value: Any) -> None:
         self.wrapped.set_tag(key, value)
@@ -402,7 +414,8 @@ def _propagate(formats: Tuple[str, ...], installed: _Installed) -> None:
 
 
 def _propagators(formats: Tuple[str, ...]) -> List[Any]:
-    """OpenTelemetry's own propagators for ``formats``, and W3C baggage."""
+    """OpenTelemetry's own propagators for ``formats``, and W3C baggage,
+    each guarded."""
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
 
     propagators: List[Any] = []
@@ -426,7 +439,36 @@ def _propagators(formats: Tuple[str, ...]) -> List[Any]:
 
             propagators.append(AwsXRayPropagator())
     propagators.append(W3CBaggagePropagator())
-    return propagators
+    return [_Guarded(p) for p in propagators]
+
+
+class _Guarded(textmap.TextMapPropagator):
+    """A propagator whose failures are ours to report, never the request's.
+
+    Propagators run inside the client call they write headers for (urllib3,
+    httpx...): one that fails on our spans (OpenTelemetry's Jaeger
+    propagator 1.33 read an attribute only the SDK's spans had) must cost
+    the headers, not the extension's request.
+    """
+
+    def __init__(self, inner: textmap.TextMapPropagator) -> None:
+        self.inner = inner
+        self.name = type(inner).__name__
+
+    def inject(self, carrier: Any, context: Any = None,
+               setter: Any = textmap.default_setter) -> None:
+        with safety.capture_internal_exceptions(f"write {self.name} headers"):
+            self.inner.inject(carrier, context=context, setter=setter)
+
+    def extract(self, carrier: Any, context: Any = None,
+                getter: Any = textmap.default_getter) -> Any:
+        with safety.capture_internal_exceptions(f"read {self.name} headers"):
+            return self.inner.extract(carrier, context=context, getter=getter)
+        return context if context is not None else get_current()
+
+    @property
+    def fields(self) -> Any:
+        return self.inner.fields
 
 
 def _botocore_propagator(formats: Tuple[str, ...]) -> Any:
@@ -436,7 +478,7 @@ def _botocore_propagator(formats: Tuple[str, ...]) -> Any:
     from opentelemetry.propagators.aws import AwsXRayPropagator
     from opentelemetry.propagators.composite import CompositePropagator
 
-    return CompositePropagator([AwsXRayPropagator()] + _propagators(
+    return CompositePropagator([_Guarded(AwsXRayPropagator())] + _propagators(
         tuple(f for f in formats if f != "xray")))
 
 

@@ -132,10 +132,14 @@ def uninstrument() -> None:
 def is_instrumented() -> bool:
     """Whether :func:`instrument` is in effect."""
     send = requests.sessions.Session.__dict__.get("send")
-    # wrapt 2: FunctionWrapper derives from BaseObjectProxy, not ObjectProxy
-    return isinstance(send, wrapt.BaseObjectProxy) and isinstance(
+    return isinstance(send, _PROXY) and isinstance(
         getattr(send, "_self_wrapper", None), _Wrapper
     )
+
+
+# wrapt 2 (Python 3.9+): FunctionWrapper derives from BaseObjectProxy, not
+# ObjectProxy; wrapt 1 (what Python 3.8 gets) has ObjectProxy only
+_PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 
 
 ###############################################################################

@@ -314,3 +314,48 @@ def test_instrumentations_record_no_secret(chaos, agent, demo_service):
     assert "admin" not in u3 and "refresh_token=***" in u3
     (hx,) = [u for u in urls if "api_key" in u]
     assert "api_key=***" in hx
+
+
+def test_a_failing_propagator_costs_headers_not_the_request():
+    """Propagators run inside the extension's request: one failing on our
+    spans is an internal error of ours (strict mode: reported), and without
+    strict mode the request goes on, with the other formats' headers.
+    OpenTelemetry's Jaeger propagator reads ``span.parent`` (1.33, what
+    Python 3.8 gets): our spans have it."""
+    from opentelemetry import trace
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+    from chaostracing import otel, safety
+    from chaostracing.jaeger.tracer import Tracer
+
+    class Broken(TextMapPropagator):
+        def inject(self, carrier, context=None, setter=None):
+            raise RuntimeError("propagator bug")
+
+        def extract(self, carrier, context=None, getter=None):
+            raise RuntimeError("propagator bug")
+
+        fields = {"broken"}
+
+    tracer = Tracer(service_name="t", reporter=None)
+    parent = tracer.start_span("activity")
+    child = tracer.start_span("request", child_of=parent)
+    span = otel.Span(child)
+    assert span.parent.span_id == parent.context.span_id
+    assert span.parent.trace_id == span.get_span_context().trace_id
+    assert otel.Span(parent).parent is None
+    guarded = otel._Guarded(Broken())
+    jaeger = otel._propagators(("jaeger",))[0]
+    context = trace.set_span_in_context(span)
+    with pytest.raises(RuntimeError, match="propagator bug"):  # strict mode
+        guarded.inject({}, context=context)
+    del safety.errors[:]
+    with safety.strict(False):
+        carrier = {}
+        guarded.inject(carrier, context=context)
+        jaeger.inject(carrier, context=context)
+        assert guarded.extract(carrier) is not None
+    trace_id, span_id, parent_id, _ = carrier["uber-trace-id"].split(":")
+    assert int(parent_id, 16) == parent.context.span_id
+    assert int(span_id, 16) == child.context.span_id
+    assert guarded.fields == {"broken"}
