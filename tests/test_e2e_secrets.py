@@ -291,7 +291,10 @@ def test_show_prints_control_sequences_as_data(tmp_path):
     ('[' * 100000 + ']' * 100000, "is not JSON"),
     ('{"data": [{"spans": [{"traceID": "abc", "spanID": "1", '
      '"startTime": 1, "references": 5}]}]}', '"references" is not a list'),
-])
+], ids=["missing-field", "infinite-time", "bad-id", "null-span", "no-spans",
+        "nested-100000-deep", "references-not-a-list"])
+# (short ids: pytest puts the test's id in $PYTEST_CURRENT_TEST, which the
+# subprocess inherits; a 200,000-character id is over the kernel's limit)
 def test_show_refuses_crafted_files_in_one_line(tmp_path, content, message):
     path = tmp_path / "crafted.json"
     path.write_text(content)

@@ -293,3 +293,17 @@ def test_the_query_url_comes_from_argument_configuration_environment(
     assert probes._query_url(None, None) == "http://127.0.0.1:16686"
     assert probes._query_url(None, {"tracing_query_url": "http://j:1/x/"}) \
         == "http://j:1/x"
+
+
+def test_discover_lists_the_probes_and_the_services(collector, monkeypatch):
+    import chaostracing
+
+    collector.store.add([server_span(1, 1)])
+    found = chaostracing.discover(discover_system=False)
+    assert found["extension"]["name"] == "chaostoolkit-opentracing"
+    assert [a["name"] for a in found["activities"]] == [
+        "span_count", "span_error_ratio", "span_latency_percentile"]
+    assert found["system"] is None
+    monkeypatch.setenv("CHAOSTRACING_QUERY_URL", collector.url)
+    assert chaostracing.discover()["system"] == {
+        "query_url": collector.url, "services": ["shop"]}
