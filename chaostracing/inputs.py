@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from chaostracing.jaegerjson import read_document
+from chaostracing.jaegerjson import read_document, read_json_file
 from chaostracing.model import Process, SpanData
 
 __all__ = ["REBUILT_WARNING", "load", "load_one", "rebuild_journal"]
@@ -39,12 +39,7 @@ def load(paths: Iterable[str]) -> List[SpanData]:
 
 
 def load_one(path: str) -> List[SpanData]:
-    with open(path, "rb") as src:
-        raw = src.read()
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ValueError(f"{path} is not JSON: {error}") from None
+    raw, document = read_json_file(path)
     try:
         if isinstance(document, dict) and "resourceSpans" in document:
             return _otlp_json(raw)

@@ -22,7 +22,7 @@ import json
 import math
 import os
 from json.encoder import encode_basestring_ascii as _q
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from chaostracing.model import (
     CHILD_OF,
@@ -41,6 +41,7 @@ __all__ = [
     "group_by_trace",
     "load_spans",
     "read_document",
+    "read_json_file",
     "to_document",
     "to_trace",
     "trace_json",
@@ -255,16 +256,24 @@ def load_spans(path: str) -> List[SpanData]:
     :raises ValueError: when the file is not in that format, naming what
         is wrong; :class:`OSError` when it cannot be read.
     """
-    with open(path, "rb") as src:
-        raw = src.read()
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ValueError(f"{path} is not JSON: {error}") from None
+    _, document = read_json_file(path)
     try:
         return read_document(document)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+def read_json_file(path: str) -> Tuple[bytes, Any]:
+    """``(bytes, decoded JSON)`` of a file.
+
+    :raises ValueError: ``<path> is not JSON: ...``; :class:`OSError`
+    """
+    with open(path, "rb") as src:
+        raw = src.read()
+    try:
+        return raw, json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is not JSON: {error}") from None
 
 
 def read_document(document: Any, service: Optional[str] = None
