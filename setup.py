@@ -11,6 +11,66 @@ VERSION = re.search(
     re.M,
 ).group(1)
 
+# each list once; dev and bench are made of them
+JAEGER = ["jaeger-client>=4.8,<5", "six>=1.16"]
+# the otlp provider: OpenTelemetry's SDK types and OTLP/HTTP exporter
+OPENTELEMETRY = [
+    "opentelemetry-sdk>=1.20",
+    "opentelemetry-exporter-otlp-proto-http>=1.20",
+]
+# OTLP over gRPC (tracing_otlp_protocol: grpc, 0.18.1's oltp-grpc)
+GRPC = ["opentelemetry-exporter-otlp-proto-grpc>=1.20"]
+# tracing_instrument: OpenTelemetry's instrumentations and the propagators
+# that write tracing_propagation's headers on that path
+INSTRUMENTATIONS = [
+    "opentelemetry-instrumentation-urllib3>=0.41b0",
+    "opentelemetry-instrumentation-httpx>=0.41b0",
+    "opentelemetry-instrumentation-botocore>=0.41b0",
+    "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
+    "opentelemetry-propagator-b3>=1.20",
+    "opentelemetry-propagator-jaeger>=1.20",
+]
+INSTRUMENT = ["opentelemetry-api>=1.20"] + INSTRUMENTATIONS
+# OTEL_VENDOR=aws: X-Ray ids and propagation
+AWS = [
+    "opentelemetry-sdk-extension-aws>=2.0",
+    "opentelemetry-propagator-aws-xray>=1.0",
+]
+# the clients tests/test_e2e_clients.py traces
+CLIENTS = ["httpx>=0.23", "aiohttp>=3.8", "botocore>=1.31"]
+EXTRAS = {
+    # The jaeger provider needs nothing more since 0.2 (our own tracer and
+    # exporter); the extra stays so that the original README's
+    # `pip install chaostoolkit-opentracing[jaeger]` keeps working, and
+    # brings jaeger-client (with the six it imports without declaring it
+    # on Python 3.11) for extensions that use it directly.
+    "jaeger": JAEGER,
+    "opentelemetry": OPENTELEMETRY,
+    "grpc": GRPC,
+    "instrument": INSTRUMENT,
+    "aws": AWS,
+    "dev": [
+        "chaostoolkit>=1.19",
+        "pytest>=7",
+        "pytest-timeout>=2.1",
+        "responses>=0.23",
+        # opentracing.harness.api_check imports it
+        "mock>=4",
+        # tests/test_install.py builds our wheel offline
+        "setuptools>=61",
+        "wheel>=0.38",
+        "hypothesis>=6",
+        # drives Debian's chromium in tests/test_report_browser.py (no
+        # browser of its own is downloaded)
+        "playwright>=1.40",
+        "opentelemetry-instrumentation-requests>=0.41b0",
+    ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS,
+    # what benchmarks/ compare against (rows are skipped when absent)
+    "bench": [
+        "opentelemetry-instrumentation-requests>=0.41b0",
+    ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER,
+}
+
 setup(
     name="chaostoolkit-opentracing",
     version=VERSION,
@@ -26,87 +86,7 @@ setup(
         "wrapt>=1.14",
         "requests>=2.25",
     ],
-    extras_require={
-        # The jaeger provider needs nothing more since 0.2 (our own tracer
-        # and exporter); the extra stays so that the original README's
-        # `pip install chaostoolkit-opentracing[jaeger]` keeps working, and
-        # brings jaeger-client (with the six it imports without declaring
-        # it on Python 3.11) for extensions that use it directly.
-        "jaeger": ["jaeger-client>=4.8,<5", "six>=1.16"],
-        # the otlp provider: OpenTelemetry's SDK types and OTLP/HTTP exporter
-        "opentelemetry": [
-            "opentelemetry-sdk>=1.20",
-            "opentelemetry-exporter-otlp-proto-http>=1.20",
-        ],
-        # OTLP over gRPC (tracing_otlp_protocol: grpc, 0.18.1's oltp-grpc)
-        "grpc": ["opentelemetry-exporter-otlp-proto-grpc>=1.20"],
-        # tracing_instrument: OpenTelemetry's instrumentations and the
-        # propagators that write tracing_propagation's headers on that path
-        "instrument": [
-            "opentelemetry-api>=1.20",
-            "opentelemetry-instrumentation-urllib3>=0.41b0",
-            "opentelemetry-instrumentation-httpx>=0.41b0",
-            "opentelemetry-instrumentation-botocore>=0.41b0",
-            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
-            "opentelemetry-propagator-b3>=1.20",
-            "opentelemetry-propagator-jaeger>=1.20",
-        ],
-        # OTEL_VENDOR=aws: X-Ray ids and propagation
-        "aws": [
-            "opentelemetry-sdk-extension-aws>=2.0",
-            "opentelemetry-propagator-aws-xray>=1.0",
-        ],
-        "dev": [
-            "chaostoolkit>=1.19",
-            "jaeger-client>=4.8,<5",
-            "six>=1.16",
-            "pytest>=7",
-            "pytest-timeout>=2.1",
-            "responses>=0.23",
-            # opentracing.harness.api_check imports it
-            "mock>=4",
-            # tests/test_install.py builds our wheel offline
-            "setuptools>=61",
-            "wheel>=0.38",
-            "hypothesis>=6",
-            "opentelemetry-sdk>=1.20",
-            "opentelemetry-exporter-otlp-proto-http>=1.20",
-            "opentelemetry-exporter-otlp-proto-grpc>=1.20",
-            "opentelemetry-instrumentation-urllib3>=0.41b0",
-            "opentelemetry-instrumentation-httpx>=0.41b0",
-            "opentelemetry-instrumentation-botocore>=0.41b0",
-            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
-            "opentelemetry-instrumentation-requests>=0.41b0",
-            "opentelemetry-propagator-b3>=1.20",
-            "opentelemetry-propagator-jaeger>=1.20",
-            "opentelemetry-sdk-extension-aws>=2.0",
-            "opentelemetry-propagator-aws-xray>=1.0",
-            # drives Debian's chromium in tests/test_report_browser.py (no
-            # browser of its own is downloaded)
-            "playwright>=1.40",
-            # the clients tests/test_e2e_clients.py traces
-            "httpx>=0.23",
-            "aiohttp>=3.8",
-            "botocore>=1.31",
-        ],
-        # what benchmarks/ compare against (rows are skipped when absent)
-        "bench": [
-            "opentelemetry-sdk>=1.20",
-            "opentelemetry-exporter-otlp-proto-http>=1.20",
-            "opentelemetry-instrumentation-requests>=0.41b0",
-            "opentelemetry-instrumentation-urllib3>=0.41b0",
-            "opentelemetry-instrumentation-httpx>=0.41b0",
-            "opentelemetry-instrumentation-botocore>=0.41b0",
-            "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
-            "opentelemetry-propagator-b3>=1.20",
-            "opentelemetry-propagator-jaeger>=1.20",
-            "httpx>=0.23",
-            "aiohttp>=3.8",
-            "botocore>=1.31",
-            "jaeger-client>=4.8,<5",
-            "six>=1.16",
-        ],
-    },
+    extras_require=EXTRAS,
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],
     },
