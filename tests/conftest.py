@@ -156,6 +156,29 @@ def chaos(tmp_path):
     return runner
 
 
+def jaeger_client_spans(udp_port: int, children: int = 3) -> None:
+    """Real jaeger-client traffic (Thrift compact over UDP) to ``udp_port``:
+    a root span and ``children`` children, service ``from-jaeger-client``.
+    Call it on the main thread (tornado's IOLoop wants it)."""
+    import time
+
+    from jaeger_client import Config
+
+    tracer = Config(config={
+        "sampler": {"type": "const", "param": 1},
+        "local_agent": {"reporting_host": "127.0.0.1",
+                        "reporting_port": udp_port},
+        "logging": False}, service_name="from-jaeger-client").new_tracer()
+    root = tracer.start_span("root")
+    for i in range(children):
+        tracer.start_span(f"child-{i}", child_of=root).finish()
+    root.finish()
+    future = tracer.close()
+    deadline = time.monotonic() + 5
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def load_example(name: str = "experiment.json") -> Dict:
     return json.loads((EXAMPLES / name).read_text())
 

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import assert_one_trace, by_name, load_example
+from conftest import (
+    assert_one_trace,
+    by_name,
+    jaeger_client_spans,
+    load_example,
+)
 
 from chaostracing.collector import Collector
 from chaostracing.inputs import REBUILT_WARNING, load
@@ -86,24 +91,6 @@ def otlp_json(trace_id, span_id, name="from-json"):
             "endTimeUnixNano": "1700000000005000000",
             "attributes": [{"key": "n", "value": {"intValue": "7"}}],
             "status": {"code": 1}}]}]}]}
-
-
-def jaeger_client_spans(udp_port):
-    from jaeger_client import Config
-
-    tracer = Config(config={
-        "sampler": {"type": "const", "param": 1},
-        "local_agent": {"reporting_host": "127.0.0.1",
-                        "reporting_port": udp_port},
-        "logging": False}, service_name="from-jaeger-client").new_tracer()
-    root = tracer.start_span("root")
-    for i in range(3):
-        tracer.start_span(f"child-{i}", child_of=root).finish()
-    root.finish()
-    future = tracer.close()
-    deadline = time.monotonic() + 5
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def wait_for(path, count, timeout=15.0):

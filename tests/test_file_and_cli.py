@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_trace, load_example
+from conftest import assert_one_trace, jaeger_client_spans, load_example
 
 from chaostracing import cli
 from chaostracing.jaegerjson import load_spans, write_atomic
@@ -151,7 +151,6 @@ def wait_for_file_spans(path, count, timeout=15.0):
 def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
     import signal
 
-    from jaeger_client import Config
     from thrift_check import encode_with_thrift
 
     port = free_udp_port()
@@ -161,19 +160,7 @@ def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
          "--query-port", "off", "--output", str(output)],
         stderr=subprocess.PIPE, text=True)
     assert "collecting on udp://127.0.0.1" in collector.stderr.readline()
-    # real jaeger-client traffic, compact protocol
-    tracer = Config(config={
-        "sampler": {"type": "const", "param": 1},
-        "local_agent": {"reporting_host": "127.0.0.1", "reporting_port": port},
-        "logging": False}, service_name="from-jaeger-client").new_tracer()
-    root = tracer.start_span("root")
-    for i in range(5):
-        tracer.start_span(f"child-{i}", child_of=root).finish()
-    root.finish()
-    future = tracer.close()
-    deadline = time.monotonic() + 5
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    jaeger_client_spans(port, children=5)  # real jaeger-client, compact
     # garbage, and one binary-protocol batch
     from jaeger_client.thrift_gen.jaeger import ttypes as t
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
