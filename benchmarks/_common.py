@@ -70,6 +70,24 @@ def where_installed() -> str:
     return str(path.parent)
 
 
+def run_internals():
+    """``(context, load_config, make_backend, Redactor)`` of the installed
+    chaostracing, whichever layout it has: 1.1 keeps them in
+    ``chaostracing._run``, 1.0 at the top. compare_versions.py runs the
+    same benchmark against both."""
+    try:
+        from chaostracing._run import context
+        from chaostracing._run.config import load_config
+        from chaostracing._run.providers import make_backend
+        from chaostracing._run.redact import Redactor
+    except ImportError:  # chaostracing 1.0
+        from chaostracing import context
+        from chaostracing.config import load_config
+        from chaostracing.providers import make_backend
+        from chaostracing.redact import Redactor
+    return context, load_config, make_backend, Redactor
+
+
 def clean_env() -> dict:
     """The environment for child processes: no tracing settings, and no
     path into the working tree."""

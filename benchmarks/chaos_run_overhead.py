@@ -32,7 +32,7 @@ from _common import (
     where_installed,
 )
 
-from chaostracing.jaeger.agent import AgentReceiver
+from chaostracing._collector.agent import AgentReceiver
 
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}

@@ -83,11 +83,11 @@ for body in bodies:
 
 UDP_SENDER = r"""
 import sys
-from chaostracing.jaeger.sender import UdpTransport
-from chaostracing.jaeger.tracer import Tracer
-from chaostracing.model import Process
-from chaostracing.pipeline import Pipeline
-from chaostracing.redact import Redactor
+from chaostracing._run.providers.udp import UdpTransport
+from chaostracing._run.tracer import Tracer
+from chaostracing._data.model import Process
+from chaostracing._run.pipeline import Pipeline
+from chaostracing._run.redact import Redactor
 port, count = int(sys.argv[1]), int(sys.argv[2])
 pipeline = Pipeline(UdpTransport("127.0.0.1", port), Redactor(),
                     Process("bench-udp"), max_queue_size=count + 1)
@@ -127,9 +127,9 @@ def ingest(collector, script, port, count):
 
 
 def report_times(rows, tmp):
-    from chaostracing.jaegerjson import write_atomic
-    from chaostracing.model import Process, SpanData
-    from chaostracing.report import render
+    from chaostracing._data.jaegerjson import write_atomic
+    from chaostracing._data.model import Process, SpanData
+    from chaostracing._viewers.report import render
 
     for size in (5_000, 50_000):
         spans = [SpanData(3, i + 1, parent_id=i // 3 if i else 0,
@@ -151,7 +151,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--spans", type=int, default=100_000)
     args = parser.parse_args()
-    from chaostracing.collector import Collector
+    from chaostracing._collector import Collector
 
     print(f"chaostracing from {where_installed()}")
     rows = []

@@ -31,7 +31,7 @@ from _common import (
     timed_chaos_run,
 )
 
-from chaostracing.jaeger.agent import AgentReceiver
+from chaostracing._collector.agent import AgentReceiver
 
 HERE = Path(__file__).resolve().parent
 

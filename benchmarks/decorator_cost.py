@@ -13,11 +13,11 @@ import time
 import opentracing
 from _common import median, paired, report, where_installed
 
-from chaostracing import context as ctx
+from chaostracing._run import context as ctx
 from chaostracing import traced_activity
-from chaostracing.config import load_config
-from chaostracing.providers import make_backend
-from chaostracing.redact import Redactor
+from chaostracing._run.config import load_config
+from chaostracing._run.providers import make_backend
+from chaostracing._run.redact import Redactor
 
 
 def bare(a, b=1):

@@ -52,7 +52,8 @@ def main():
         SpanExportResult,
     )
 
-    from chaostracing import control, otel
+    from chaostracing import control
+    from chaostracing._run import otel
 
     print(f"chaostracing from {where_installed()}")
     server, base = fast_server.start()

@@ -16,7 +16,7 @@ from pathlib import Path
 from _common import median, paired, report, timed_chaos_run, where_installed
 from load_experiment import load_experiment
 
-from chaostracing.jaeger.agent import AgentReceiver
+from chaostracing._collector.agent import AgentReceiver
 
 ARGS = ["--hypothesis-strategy", "continuously", "--hypothesis-frequency", "0.05"]
 

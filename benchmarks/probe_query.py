@@ -32,8 +32,8 @@ from _common import clean_env, mad, median, paired, ratio, report, where_install
 
 SERVER = r"""
 import random, sys, time
-from chaostracing.collector import Collector
-from chaostracing.model import Process, SpanData
+from chaostracing._collector import Collector
+from chaostracing._data.model import Process, SpanData
 
 spread_us, ahead_us, total = (int(a) for a in sys.argv[1:4])
 now = time.time_ns() // 1000

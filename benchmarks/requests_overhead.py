@@ -29,7 +29,14 @@ import time
 
 import opentracing
 import requests
-from _common import paired, ratio, report, rotated, where_installed
+from _common import (
+    paired,
+    ratio,
+    report,
+    rotated,
+    run_internals,
+    where_installed,
+)
 
 
 def block(http, url, n, manual_tracer=None):
@@ -72,10 +79,7 @@ class Variant:
 
 def ours(sink_port):
     """(off, on) variants of session(), through the API every version has."""
-    from chaostracing import context as ctx
-    from chaostracing.config import load_config
-    from chaostracing.providers import make_backend
-    from chaostracing.redact import Redactor
+    ctx, load_config, make_backend, Redactor = run_internals()
     from chaostracing_contrib.requests import session
 
     opentracing._reset_global_tracer()

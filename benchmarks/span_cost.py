@@ -27,7 +27,7 @@ import json
 import time
 
 import opentracing
-from _common import mad, median, report, where_installed
+from _common import mad, median, report, run_internals, where_installed
 
 
 def loop(tracer, n):
@@ -47,10 +47,7 @@ def ours(n, port, through_proxy=False, provider="jaeger"):
     """Only the API every version of chaostracing has (load_config,
     make_backend, Redactor, backend.tracer/close), so compare_versions.py
     can run it against an older install."""
-    from chaostracing import context as ctx
-    from chaostracing.config import load_config
-    from chaostracing.providers import make_backend
-    from chaostracing.redact import Redactor
+    ctx, load_config, make_backend, Redactor = run_internals()
 
     config = load_config({"tracing_provider": provider,
                           "tracing_port": port,
@@ -100,7 +97,7 @@ def main():
                           "wall": median([r[1] for r in runs]),
                           "flush_ms": median([r[2] for r in runs])}))
         return
-    from chaostracing.jaeger.agent import AgentReceiver
+    from chaostracing._collector.agent import AgentReceiver
 
     print(f"chaostracing from {where_installed()}")
     rows, delivered = [], []

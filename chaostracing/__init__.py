@@ -18,7 +18,7 @@ is traced: they are ``None``.
 """
 import opentracing
 
-from chaostracing.context import (
+from chaostracing._run.context import (
     bind_context,
     current_span,
     install_noop_proxy,
@@ -61,11 +61,11 @@ def __getattr__(name: str):
     # the decorator needs wrapt, whose import (asyncio included) costs ~15 ms:
     # load it when an extension asks for it, not when the control loads
     if name in ("traced_activity", "record_exception"):
-        from chaostracing import decorators
+        from chaostracing._run import decorators
 
         return getattr(decorators, name)
     if name == "trace_env":
-        from chaostracing.processes import trace_env
+        from chaostracing._run.processes import trace_env
 
         return trace_env
     raise AttributeError(f"module 'chaostracing' has no attribute {name!r}")

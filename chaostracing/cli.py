@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except (OSError, ValueError) as error:
-        from chaostracing.waterfall import printable
+        from chaostracing._viewers.waterfall import printable
 
         print(f"chaostracing {args.command}: {printable(error, 2000)}",
               file=sys.stderr)
@@ -176,8 +176,8 @@ def _seconds(text: str) -> float:
 
 
 def _spans(args: argparse.Namespace):
-    from chaostracing.inputs import load
-    from chaostracing.waterfall import printable
+    from chaostracing._data.inputs import load
+    from chaostracing._viewers.waterfall import printable
 
     spans = load(args.files)
     if args.trace:
@@ -192,7 +192,7 @@ def _spans(args: argparse.Namespace):
 
 
 def _show(args: argparse.Namespace) -> int:
-    from chaostracing.waterfall import render
+    from chaostracing._viewers.waterfall import render
 
     spans = _spans(args)
     tty = sys.stdout.isatty()
@@ -204,8 +204,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from chaostracing.jaegerjson import write_atomic
-    from chaostracing.report import render
+    from chaostracing._data.jaegerjson import write_atomic
+    from chaostracing._viewers.report import render
 
     spans = _spans(args)
     if args.ui_url and not args.ui_url.startswith(("http://", "https://")):
@@ -219,7 +219,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from chaostracing.collector import Collector
+    from chaostracing._collector import Collector
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -8,8 +8,8 @@ global controls)::
                   "provider": {"type": "python",
                                "module": "chaostracing.control"}}]
 
-Each hook is a line or two that call :class:`~chaostracing.run.TracedRun`,
-inside :func:`chaostracing.safety.capture_internal_exceptions`: chaoslib only
+Each hook is a line or two that call :class:`~chaostracing._run.run.TracedRun`,
+inside :func:`chaostracing._run.safety.capture_internal_exceptions`: chaoslib only
 logs a failing control at DEBUG, so our own failures are logged by us, once,
 at WARNING, and the run goes on untraced.
 """
@@ -21,16 +21,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from opentracing.propagation import SpanContextCorruptedException
 
-from chaostracing import context as ctx
-from chaostracing import safety
-from chaostracing.config import (
+from chaostracing._run import context as ctx
+from chaostracing._run import safety
+from chaostracing._run.config import (
     ConfigError,
     load_config,
     unknown_keys,
     validate,
     with_experiment,
 )
-from chaostracing.redact import MIN_SECRET_LENGTH, Redactor, secret_values
+from chaostracing._run.redact import MIN_SECRET_LENGTH, Redactor, secret_values
 
 __all__ = [
     "configure",
@@ -144,8 +144,8 @@ def _start(
     compatibility: Optional[str] = None,
 ) -> None:
     global _run
-    from chaostracing.providers import ProviderUnavailable, make_backend
-    from chaostracing.run import TracedRun, incoming_context
+    from chaostracing._run.providers import ProviderUnavailable, make_backend
+    from chaostracing._run.run import TracedRun, incoming_context
 
     try:
         backend = make_backend(config, redactor)
@@ -185,17 +185,17 @@ def _instrument(run: Any, names: Tuple[str, ...]) -> None:
             run.instrumented_requests = True
     others = tuple(n for n in names if n != "requests")
     if others:
-        from chaostracing import otel
+        from chaostracing._run import otel
 
         otel.instrument(others, run.config.propagation, safety.warn_once)
     else:
-        from chaostracing import imports
+        from chaostracing._run import imports
 
         run.otel_hook = imports.when_imported("opentelemetry.trace", _bridge)
 
 
 def _bridge() -> None:
-    from chaostracing import otel
+    from chaostracing._run import otel
 
     otel.enable()
 
@@ -207,10 +207,10 @@ def _uninstrument(run: Any) -> None:
         traced_requests.uninstrument()
     if run.otel_hook is not None:
         run.otel_hook.remove()
-    otel = sys.modules.get("chaostracing.otel")
+    otel = sys.modules.get("chaostracing._run.otel")
     if otel is not None:
         otel.disable()
-    processes = sys.modules.get("chaostracing.processes")
+    processes = sys.modules.get("chaostracing._run.processes")
     if processes is not None:
         processes.unpatch()
 

@@ -4,7 +4,7 @@ Each probe asks a Jaeger query service (any Jaeger's HTTP API, or
 ``chaostracing collect``'s) for the traces of the last ``window`` seconds
 holding a span of ``service`` (of ``kind``, ``operation`` and ``tags`` when
 given), then counts the matching spans themselves, with the same filter
-(:mod:`chaostracing.spanquery`). The figures are plain numbers, so
+(:mod:`chaostracing._data.spanquery`). The figures are plain numbers, so
 chaoslib's tolerances apply::
 
     {"type": "probe", "name": "orders-rarely-fail",
@@ -48,9 +48,9 @@ from typing import Any, Dict, List, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaostracing.gcpause import paused_gc
-from chaostracing.model import SpanData
-from chaostracing.spanquery import SpanQuery, is_error, tag_text
+from chaostracing._data.gcpause import paused_gc
+from chaostracing._data.model import SpanData
+from chaostracing._data.spanquery import SpanQuery, is_error, tag_text
 
 __all__ = ["span_count", "span_error_ratio", "span_latency_percentile"]
 
@@ -327,7 +327,7 @@ def _tags(tags: Any) -> Dict[str, str]:
 
 
 def _query_url(query_url: Any, configuration: Any) -> str:
-    from chaostracing import config
+    from chaostracing._run import config
 
     if query_url not in (None, ""):
         try:
@@ -344,7 +344,7 @@ def _query_url(query_url: Any, configuration: Any) -> str:
 
 def _shown(url: str) -> str:
     """``url`` as messages show it: no credentials."""
-    from chaostracing.redact import sanitize_url
+    from chaostracing._run.redact import sanitize_url
 
     return sanitize_url(url)
 
@@ -401,7 +401,7 @@ def _jaeger_error(error: Any) -> str:
 
 
 def _read(document: Any, url: str, service: str) -> List[SpanData]:
-    from chaostracing.jaegerjson import read_document
+    from chaostracing._data.jaegerjson import read_document
 
     if isinstance(document, dict) and "data" in document \
             and document["data"] is None and not document.get("errors"):

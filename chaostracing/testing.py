@@ -27,8 +27,8 @@ from typing import Iterator, List, Optional
 import opentracing
 from opentracing.mocktracer import MockTracer
 
-from chaostracing import context as ctx
-from chaostracing.scope import SCOPE_MANAGER
+from chaostracing._run import context as ctx
+from chaostracing._run.scope import SCOPE_MANAGER
 
 __all__ = ["RecordedSpans", "chaostracing_spans", "record_spans"]
 

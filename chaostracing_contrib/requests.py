@@ -50,10 +50,10 @@ import requests
 import wrapt
 from opentracing import Format
 
-from chaostracing import context as ctx
-from chaostracing import safety
-from chaostracing.decorators import record_exception
-from chaostracing.redact import sanitize_url
+from chaostracing._run import context as ctx
+from chaostracing._run import safety
+from chaostracing._run.decorators import record_exception
+from chaostracing._run.redact import sanitize_url
 
 __all__ = [
     "RequestHook",
@@ -205,10 +205,10 @@ def _carries_context(request: requests.PreparedRequest) -> bool:
 
 
 def _opentelemetry() -> Any:
-    """chaostracing.otel when OpenTelemetry's instrumentation is loaded (its
+    """chaostracing._run.otel when OpenTelemetry's instrumentation is loaded (its
     suppression keys then matter), else None: nothing is imported for it."""
     if "opentelemetry.instrumentation.utils" in sys.modules:
-        from chaostracing import otel
+        from chaostracing._run import otel
 
         return otel
     return None

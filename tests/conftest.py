@@ -11,9 +11,10 @@ import opentracing
 import pytest
 
 import chaostracing  # noqa: F401  (installs the no-op proxy)
-from chaostracing import control, safety
-from chaostracing.jaeger.agent import AgentReceiver
-from chaostracing.scope import SCOPE_MANAGER
+from chaostracing import control
+from chaostracing._run import safety
+from chaostracing._collector.agent import AgentReceiver
+from chaostracing._run.scope import SCOPE_MANAGER
 
 # the fixture extension authors use, tested here as they would use it
 pytest_plugins = ["chaostracing.testing"]
@@ -204,7 +205,7 @@ def mock_tracer():
     """A MockTracer behind the proxy, installed as the global tracer."""
     from opentracing.mocktracer import MockTracer
 
-    from chaostracing import context as ctx
+    from chaostracing._run import context as ctx
 
     tracer = MockTracer(scope_manager=SCOPE_MANAGER)
     proxy = ctx.TracerProxy(tracer)

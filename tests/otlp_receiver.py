@@ -4,7 +4,7 @@ import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from chaostracing.model import FOLLOWS_FROM, Process, SpanData
+from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 
 
 def _value(any_value):

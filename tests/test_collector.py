@@ -25,10 +25,10 @@ from conftest import (
     load_example,
 )
 
-from chaostracing.collector import Collector
-from chaostracing.inputs import REBUILT_WARNING, load
-from chaostracing.jaegerjson import load_spans
-from chaostracing.model import FOLLOWS_FROM, SpanData
+from chaostracing._collector import Collector
+from chaostracing._data.inputs import REBUILT_WARNING, load
+from chaostracing._data.jaegerjson import load_spans
+from chaostracing._data.model import FOLLOWS_FROM, SpanData
 
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 
@@ -209,17 +209,17 @@ def test_the_store_keeps_a_span_received_twice_once():
 
 def test_a_flood_of_datagrams_keeps_memory_bounded(tmp_path):
     # the raw datagrams are not kept, the backlog is bounded, the store too
-    from chaostracing.jaeger.sender import UdpTransport
-    from chaostracing.model import Process
-    from chaostracing.pipeline import Pipeline
-    from chaostracing.redact import Redactor
+    from chaostracing._run.providers.udp import UdpTransport
+    from chaostracing._data.model import Process
+    from chaostracing._run.pipeline import Pipeline
+    from chaostracing._run.redact import Redactor
 
     collector = Collector(udp_port=0, otlp_port=None, max_spans=2_000,
                           output=str(tmp_path / "out.json")).start()
     try:
         pipeline = Pipeline(UdpTransport("127.0.0.1", collector.udp_port),
                             Redactor(), Process("flood"))
-        from chaostracing.jaeger.tracer import Tracer
+        from chaostracing._run.tracer import Tracer
 
         tracer = Tracer("flood", pipeline)
         for i in range(20_000):
@@ -260,7 +260,7 @@ def test_a_run_and_the_service_it_calls_are_one_trace(chaos, tmp_path):
         service.server_close()
         service_spans = collector.store.spans()
     assert run.status == "completed", run.log[-2000:]
-    from chaostracing.jaegerjson import dumps, write_atomic
+    from chaostracing._data.jaegerjson import dumps, write_atomic
 
     write_atomic(str(tmp_path / "service.json"), dumps(service_spans))
     spans = load([str(tmp_path / "chaostracing-trace.json"),

@@ -1,7 +1,7 @@
 """Reading tracing settings: sources, precedence, defaults and clear errors."""
 import pytest
 
-from chaostracing.config import (
+from chaostracing._run.config import (
     ConfigError,
     load_config,
     settings_markdown,
@@ -139,7 +139,7 @@ def test_the_readme_settings_table_is_generated_from_the_table():
 
 
 def test_the_probes_query_url_is_checked_by_validate_not_by_the_control():
-    from chaostracing.config import validate
+    from chaostracing._run.config import validate
 
     bad = {"tracing_provider": "jaeger", "tracing_query_url": "jaeger:16686"}
     (problem,) = validate(bad)

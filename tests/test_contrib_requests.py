@@ -141,7 +141,7 @@ def test_session_attributes_are_applied_and_unknown_ones_refused():
 def test_nothing_is_recorded_when_tracing_is_off(monkeypatch):
     responses.get("http://api.local/a", body="ok")
     opentracing._reset_global_tracer()
-    from chaostracing.context import install_noop_proxy
+    from chaostracing._run.context import install_noop_proxy
 
     install_noop_proxy()
     # with tracing off the wrapper must call straight through: a span

@@ -117,7 +117,7 @@ def test_every_client_is_traced_on_the_otlp_provider(chaos, otlp, demo_service):
 
 def test_every_client_is_traced_on_the_file_provider(chaos, demo_service,
                                                      tmp_path):
-    from chaostracing.jaegerjson import load_spans
+    from chaostracing._data.jaegerjson import load_spans
 
     run = chaos(experiment({"tracing_provider": "file"}, demo_service))
     assert run.status == "completed", run.log[-3000:]
@@ -245,7 +245,7 @@ def test_two_runs_in_one_process_leave_nothing_installed(agent, demo_service):
     from opentelemetry import propagate, trace
     from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 
-    from chaostracing import scope
+    from chaostracing._run import scope
 
     default_propagator = propagate.get_global_textmap()
     for _ in range(2):
@@ -325,8 +325,9 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     from opentelemetry import trace
     from opentelemetry.propagators.textmap import TextMapPropagator
 
-    from chaostracing import otel, safety
-    from chaostracing.jaeger.tracer import Tracer
+    from chaostracing._run import otel
+    from chaostracing._run import safety
+    from chaostracing._run.tracer import Tracer
 
     class Broken(TextMapPropagator):
         def inject(self, carrier, context=None, setter=None):

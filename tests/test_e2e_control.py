@@ -7,7 +7,7 @@ import copy
 
 from conftest import assert_one_trace, by_name, load_example
 
-from chaostracing.model import FOLLOWS_FROM
+from chaostracing._data.model import FOLLOWS_FROM
 
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}

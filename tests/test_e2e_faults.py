@@ -12,7 +12,7 @@ from conftest import (
     chaos_command,
 )
 
-from chaostracing.jaeger.agent import AgentReceiver
+from chaostracing._collector.agent import AgentReceiver
 
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}

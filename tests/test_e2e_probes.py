@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, DemoService, chaos_command, run_chaos
 
-from chaostracing.jaegerjson import load_spans
+from chaostracing._data.jaegerjson import load_spans
 
 pytest.importorskip("opentelemetry.sdk")
 CHAOS = str(Path(sys.executable).with_name("chaos"))

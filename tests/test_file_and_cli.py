@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_one_trace, jaeger_client_spans, load_example
 
 from chaostracing import cli
-from chaostracing.jaegerjson import load_spans, write_atomic
+from chaostracing._data.jaegerjson import load_spans, write_atomic
 
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 

@@ -191,11 +191,11 @@ def test_show_marks_a_deviated_run_and_names_each_request(
 
 
 def test_a_deviated_experiment_is_marked_on_its_line(tmp_path):
-    from chaostracing.jaegerjson import write_atomic
-    from chaostracing.model import SpanData
+    from chaostracing._data.jaegerjson import write_atomic
+    from chaostracing._data.model import SpanData
 
     path = tmp_path / "t.json"
-    from chaostracing.jaegerjson import dumps
+    from chaostracing._data.jaegerjson import dumps
 
     write_atomic(str(path), dumps([SpanData(
         1, 2, operation_name="run", start_us=1, duration_us=5,
@@ -238,6 +238,6 @@ def test_journal_paths_with_spaces_and_unicode_work(chaos):
     (entry,) = run.journal["extensions"]
     assert entry["delivered"] is True
     assert entry["destination"].endswith("sub dir/träce.json")
-    names = by_name(__import__("chaostracing.jaegerjson", fromlist=["x"])
+    names = by_name(__import__("chaostracing._data.jaegerjson", fromlist=["x"])
                     .load_spans(entry["destination"][len("trace file "):]))
     assert "act" in names

@@ -5,9 +5,9 @@ import tracemalloc
 import opentracing
 from conftest import assert_one_trace
 
-from chaostracing import context as ctx
+from chaostracing._run import context as ctx
 from chaostracing import control
-from chaostracing.jaeger.tracer import Span
+from chaostracing._run.tracer import Span
 
 
 def experiment(port, title):
@@ -69,9 +69,9 @@ def test_two_runs_give_two_independent_traces_and_leave_nothing(agent):
 def traced_size():
     """Memory held, less what the in-process test listener keeps."""
     snapshot = tracemalloc.take_snapshot().filter_traces([
-        tracemalloc.Filter(False, "*/chaostracing/jaeger/agent.py",
+        tracemalloc.Filter(False, "*/chaostracing/_collector/agent.py",
                            all_frames=True),
-        tracemalloc.Filter(False, "*/chaostracing/jaeger/decode.py",
+        tracemalloc.Filter(False, "*/chaostracing/_jaeger/decode.py",
                            all_frames=True),
         tracemalloc.Filter(False, tracemalloc.__file__),
     ])

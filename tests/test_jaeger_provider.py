@@ -1,8 +1,9 @@
 """The jaeger provider in-process: real jaeger-client tracer, real UDP."""
 import opentracing
 
-from chaostracing import control, safety
-from chaostracing.context import install_noop_proxy
+from chaostracing import control
+from chaostracing._run import safety
+from chaostracing._run.context import install_noop_proxy
 
 
 def configure(agent, **extra):

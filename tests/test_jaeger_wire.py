@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from thrift_check import decode_with_thrift, encode_with_thrift
 
-from chaostracing.jaeger.agent import decode_datagram
-from chaostracing.jaeger.sender import UdpTransport
-from chaostracing.jaeger.thrift import (
+from chaostracing._collector.agent import decode_datagram
+from chaostracing._run.providers.udp import UdpTransport
+from chaostracing._jaeger.thrift import (
     MAX_DATAGRAM,
     encode_fitting,
     encode_process,
@@ -22,10 +22,10 @@ from chaostracing.jaeger.thrift import (
     pack_datagrams,
     span_budget,
 )
-from chaostracing.jaeger.tracer import Tracer
-from chaostracing.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
-from chaostracing.pipeline import Pipeline
-from chaostracing.redact import Redactor
+from chaostracing._run.tracer import Tracer
+from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
+from chaostracing._run.pipeline import Pipeline
+from chaostracing._run.redact import Redactor
 
 MASK = (1 << 64) - 1
 PROCESS = Process("svc", [("hostname", "h"), ("ip", "127.0.0.1")])
@@ -281,8 +281,8 @@ def test_one_odd_value_costs_nothing_but_its_own_rendering(agent):
 
 
 def test_a_span_that_cannot_be_converted_drops_that_span_only(agent, monkeypatch):
-    from chaostracing import pipeline as module
-    from chaostracing import safety
+    from chaostracing._run import pipeline as module
+    from chaostracing._run import safety
 
     real = module.span_data
 

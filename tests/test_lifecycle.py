@@ -11,13 +11,13 @@ import opentracing
 import pytest
 from opentracing.mocktracer import MockTracer
 
-from chaostracing import context as ctx
+from chaostracing._run import context as ctx
 from chaostracing import control
-from chaostracing.config import TracingConfig
-from chaostracing.providers import Backend
-from chaostracing.redact import Redactor
-from chaostracing.run import TracedRun
-from chaostracing.scope import SCOPE_MANAGER
+from chaostracing._run.config import TracingConfig
+from chaostracing._run.providers import Backend
+from chaostracing._run.redact import Redactor
+from chaostracing._run.run import TracedRun
+from chaostracing._run.scope import SCOPE_MANAGER
 
 EXPERIMENT = {
     "title": "my experiment",
@@ -282,7 +282,7 @@ def test_hypothesis_level_control_makes_the_hypothesis_the_root(mock):
 
 
 def test_a_span_finished_by_two_threads_at_once_is_reported_once():
-    from chaostracing.jaeger.tracer import Tracer
+    from chaostracing._run.tracer import Tracer
 
     reported = []
 

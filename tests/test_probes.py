@@ -11,8 +11,8 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaostracing import probes
-from chaostracing.collector import Collector
-from chaostracing.model import Process, SpanData
+from chaostracing._collector import Collector
+from chaostracing._data.model import Process, SpanData
 
 
 

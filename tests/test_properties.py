@@ -7,21 +7,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentracing.propagation import SpanContextCorruptedException
 
-from chaostracing.config import KNOWN_KEYS, ConfigError, TracingConfig, load_config
-from chaostracing.jaeger.agent import decode_datagram
-from chaostracing.jaeger.propagation import Propagator
-from chaostracing.jaeger.thrift import (
+from chaostracing._run.config import KNOWN_KEYS, ConfigError, TracingConfig, load_config
+from chaostracing._collector.agent import decode_datagram
+from chaostracing._run.propagation import Propagator
+from chaostracing._jaeger.thrift import (
     MAX_DATAGRAM,
     encode_fitting,
     encode_process,
     pack_datagrams,
     span_budget,
 )
-from chaostracing.jaeger.tracer import Tracer
-from chaostracing.jaegerjson import dumps
-from chaostracing.model import Process
-from chaostracing.pipeline import span_data
-from chaostracing.redact import MASK, MIN_SECRET_LENGTH, Redactor
+from chaostracing._run.tracer import Tracer
+from chaostracing._data.jaegerjson import dumps
+from chaostracing._data.model import Process
+from chaostracing._run.pipeline import span_data
+from chaostracing._run.redact import MASK, MIN_SECRET_LENGTH, Redactor
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats()
@@ -242,8 +242,8 @@ tag_maps = st.dictionaries(st.text(max_size=12), tag_values, max_size=5)
     st.none() | st.lists(st.text(max_size=8), max_size=2)), max_size=6))
 def test_the_query_apis_writer_is_json_dumps_of_the_model(rows):
     """``trace_json`` (the query API's fast writer) is ``to_trace`` dumped."""
-    from chaostracing.jaegerjson import to_trace, trace_json
-    from chaostracing.model import Process, SpanData
+    from chaostracing._data.jaegerjson import to_trace, trace_json
+    from chaostracing._data.model import Process, SpanData
 
     spans = [SpanData(7, span_id, parent, 1, name, start, duration,
                       tags=tags, logs=logs, process=Process(service),
@@ -257,7 +257,7 @@ def test_the_query_apis_writer_is_json_dumps_of_the_model(rows):
 @given(st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(
     ["ns", "us", "\u00b5s", "ms", "s", "m", "h"])), min_size=1, max_size=4))
 def test_go_durations_add_up(parts):
-    from chaostracing.spanquery import parse_duration_ns
+    from chaostracing._data.spanquery import parse_duration_ns
 
     text = "".join(f"{number}{unit}" for number, unit in parts)
     units = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000,

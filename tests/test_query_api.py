@@ -15,9 +15,9 @@ import urllib.request
 
 import pytest
 
-from chaostracing.collector import Collector
-from chaostracing.jaegerjson import read_document, to_trace, trace_json
-from chaostracing.model import FOLLOWS_FROM, Process, SpanData
+from chaostracing._collector import Collector
+from chaostracing._data.jaegerjson import read_document, to_trace, trace_json
+from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 
 NOW = time.time_ns() // 1000
 SHOP = Process("shop", (("host.name", "box-1"), ("pid", 42)))

@@ -11,8 +11,8 @@ import opentracing
 import yaml
 from conftest import EXAMPLES, ROOT, load_example
 
-from chaostracing.config import load_config
-from chaostracing.jaegerjson import load_spans
+from chaostracing._run.config import load_config
+from chaostracing._data.jaegerjson import load_spans
 from chaostracing.testing import record_spans
 
 README = (ROOT / "README.md").read_text()
@@ -136,7 +136,7 @@ def test_the_readme_speaks_to_newcomers():
 
 
 def test_the_opentelemetry_api_example_joins_the_activity():
-    from chaostracing import otel
+    from chaostracing._run import otel
 
     namespace = run_block("def drain_node")
     with record_spans(activity="drain-nodes") as spans:

@@ -14,10 +14,10 @@ import time
 import pytest
 from conftest import ROOT
 
-from chaostracing.inputs import load
-from chaostracing.jaegerjson import write_atomic
-from chaostracing.model import Process, SpanData
-from chaostracing.report import render
+from chaostracing._data.inputs import load
+from chaostracing._data.jaegerjson import write_atomic
+from chaostracing._data.model import Process, SpanData
+from chaostracing._viewers.report import render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=(
@@ -241,7 +241,7 @@ def test_the_file_provider_writes_the_report_at_the_end_of_the_run(
 def test_the_collectors_pages_in_the_browser(browser):
     """``chaostracing collect``'s query port, browsed: the recent traces,
     a click through to a trace's page, which draws every span."""
-    from chaostracing.collector import Collector
+    from chaostracing._collector import Collector
 
     spans = load([str(EXAMPLE)])
     trace_id = spans[0].trace_id_hex

@@ -1,0 +1,342 @@
+"""Jaeger's HTTP query API, answered from the collector's store.
+
+The part Jaeger UI and tools use, in Jaeger's JSON model and envelope
+(``{"data", "total", "limit", "offset", "errors"}``), with Jaeger's
+parameters, defaults and error bodies (``cmd/query/app`` in
+jaegertracing/jaeger):
+
+- ``GET /api/services``: the service names;
+- ``GET /api/services/{service}/operations``: its operation names;
+  ``GET /api/operations?service=&spanKind=``: ``{"name", "spanKind"}``;
+- ``GET /api/traces?service=&operation=&tag=k:v&tags={json}&start=&end=
+  &minDuration=&maxDuration=&limit=``: the traces holding a matching span
+  (:mod:`chaostracing._data.spanquery`), newest first; ``start``/``end`` in unix
+  microseconds (default: the last two days), durations as ``300ms`` or
+  ``1.5s``, ``limit`` traces (default 100; 0 or less: all); or
+  ``traceID=`` (repeatable) for given traces;
+- ``GET /api/traces/{traceID}``: one trace; 404 ``trace not found``;
+
+and, for a browser, ``GET /trace/{traceID}`` (the HTML report of that
+trace: point ``tracing_ui_url`` here and the run's trace link opens) and
+``GET /`` (the recent traces). Every answer is built from a snapshot of the
+store, so queries are consistent while spans arrive.
+"""
+import html
+import json
+import time
+import urllib.parse
+from typing import Any, Dict, List, Optional, Tuple
+
+from chaostracing._collector import http
+from chaostracing._collector.store import SpanStore
+from chaostracing._data.gcpause import paused_gc
+from chaostracing._data.jaegerjson import trace_json
+from chaostracing._data.model import SpanData, parse_id, trace_hex
+from chaostracing._data.spanquery import (
+    DEFAULT_LOOKBACK_US,
+    SpanQuery,
+    is_error,
+    parse_duration_ns,
+)
+
+__all__ = ["QueryHandler", "make_server"]
+
+#: traces answered when the search gives no ``limit``, as Jaeger
+DEFAULT_LIMIT = 100
+#: traces listed on the home page
+RECENT = 100
+_JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+_PAGE_POLICY = ("Content-Security-Policy",
+                "default-src 'none'; style-src 'unsafe-inline'")
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")
+
+
+class BadParameter(ValueError):
+    """A parameter Jaeger would refuse (400)."""
+
+
+class QueryHandler(http.Handler):
+    """The query API; the server has ``store`` (a :class:`SpanStore`)."""
+
+    server: Any
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        segments = [urllib.parse.unquote(s) for s in url.path.split("/")[1:]]
+        params = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        try:
+            self._route(segments, params)
+        except BadParameter as error:
+            self._error(400, str(error))
+
+    do_HEAD = do_GET
+
+    # -- routes -------------------------------------------------------------------
+    def _route(self, segments: List[str], params: Dict[str, List[str]]) -> None:
+        store: SpanStore = self.server.store
+        if segments[:1] == ["api"]:
+            path = segments[1:]
+            if path == ["services"]:
+                services = store.services()
+                return self._json(services, total=len(services))
+            if len(path) == 3 and path[0] == "services" and path[2] == "operations":
+                names = store.operations(path[1])
+                return self._json(names, total=len(names))
+            if path == ["operations"]:
+                return self._operations(store, params)
+            if path == ["traces"]:
+                return self._search(store, params)
+            if len(path) == 2 and path[0] == "traces":
+                return self._trace(store, path[1])
+            return self._error(404, "404 page not found")
+        if segments in ([""], []):
+            return self._page(200, _home(store))
+        if len(segments) == 2 and segments[0] == "trace":
+            return self._trace_page(store, segments[1])
+        return self._page(404, _message_page("Not found", "There is nothing at "
+                                             "this address."))
+
+    def _operations(self, store: SpanStore, params: Dict[str, List[str]]
+                    ) -> None:
+        service = _first(params, "service")
+        if not service:
+            return self._error(400, "parameter 'service' is required")
+        kinds = store.operation_kinds(service, _first(params, "spanKind"))
+        data = [{"name": name, "spanKind": kind} for name, kind in kinds]
+        self._json(data, total=len(data))
+
+    def _search(self, store: SpanStore, params: Dict[str, List[str]]) -> None:
+        now = _now_us()
+        end = _time(params, "end", now)
+        start = _time(params, "start", now - DEFAULT_LOOKBACK_US)
+        tags = _tags(params)
+        limit = _limit(params)
+        low = _duration(params, "minDuration")
+        high = _duration(params, "maxDuration")
+        if low and high and high < low:
+            raise BadParameter("'maxDuration' should be greater than "
+                               "'minDuration'")
+        ids = []
+        for text in params.get("traceID", []):
+            ids.append(_trace_id(text, "cannot parse traceID param"))
+        if ids:
+            found, errors = [], []
+            for trace_id in ids:
+                spans = store.trace(trace_id)
+                if spans:
+                    found.append((trace_id, spans))
+                else:
+                    errors.append({"msg": "trace not found",
+                                   "traceID": trace_hex(trace_id)})
+            return self._traces(found, errors or None)
+        service = _first(params, "service")
+        if not service:
+            raise BadParameter("parameter 'service' is required")
+        query = SpanQuery(service, _first(params, "operation"), tags, start, end,
+                          low, high)
+        with paused_gc():  # not while sending: a slow reader could hold it
+            body = _traces_body(store.find(query, limit))
+        self.send_body(200, _JSON, body, (_NOSNIFF,))
+
+    def _trace(self, store: SpanStore, text: str) -> None:
+        trace_id = _trace_id(text, "cannot parse traceID")
+        spans = store.trace(trace_id)
+        if not spans:
+            return self._error(404, "trace not found")
+        self._traces([(trace_id, spans)])
+
+    def _trace_page(self, store: SpanStore, text: str) -> None:
+        from chaostracing._viewers.report import render
+
+        try:
+            trace_id = _trace_id(text, "not a trace id")
+        except BadParameter:
+            return self._page(400, _message_page(
+                "Not a trace id", f"{text[:64]} is not a trace id (1 to 32 "
+                "hexadecimal digits)."))
+        spans = store.trace(trace_id)
+        if not spans:
+            return self._page(404, _message_page(
+                "Trace not found", f"No trace {trace_hex(trace_id)} was "
+                "received (or it was evicted, over --max-spans)."))
+        body = render(spans, title=f"trace {trace_hex(trace_id)}")
+        self.send_body(200, _HTML, body.encode("utf-8"), (_NOSNIFF,))
+
+    # -- answers ------------------------------------------------------------------
+    def _json(self, data: Any, total: int = 0,
+              errors: Optional[List[Dict[str, Any]]] = None,
+              status: int = 200) -> None:
+        body = json.dumps({"data": data, "total": total, "limit": 0,
+                           "offset": 0, "errors": errors},
+                          separators=(",", ":")).encode("ascii")
+        self.send_body(status, _JSON, body, (_NOSNIFF,))
+
+    def _traces(self, found: List[Tuple[int, List[SpanData]]],
+                errors: Optional[List[Dict[str, Any]]] = None) -> None:
+        self.send_body(200, _JSON, _traces_body(found, errors), (_NOSNIFF,))
+
+    def _error(self, status: int, message: str) -> None:
+        self._json(None, errors=[{"code": status, "msg": message}],
+                   status=status)
+
+    def _page(self, status: int, text: str) -> None:
+        self.send_body(status, _HTML, text.encode("utf-8"),
+                       (_PAGE_POLICY, _NOSNIFF))
+
+
+def _traces_body(found: List[Tuple[int, List[SpanData]]],
+                 errors: Optional[List[Dict[str, Any]]] = None) -> bytes:
+    """Traces in Jaeger's envelope, each written by :func:`trace_json`."""
+    return "".join((
+        '{"data":[', ",".join(trace_json(tid, spans) for tid, spans in found),
+        '],"total":0,"limit":0,"offset":0,"errors":',
+        json.dumps(errors, separators=(",", ":")), "}")).encode("ascii")
+
+
+def make_server(host: str, port: int, store: SpanStore) -> Tuple[Any, int]:
+    """A threading HTTP server for the query API; ``(server, port)``."""
+    return http.make_server(host, port, QueryHandler, "--query-port",
+                            store=store)
+
+
+###############################################################################
+# Parameters, as Jaeger's query parser reads them
+###############################################################################
+def _first(params: Dict[str, List[str]], name: str) -> str:
+    values = params.get(name)
+    return values[0] if values else ""
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _time(params: Dict[str, List[str]], name: str, default: int) -> int:
+    text = _first(params, name)
+    if not text:
+        return default
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise BadParameter(f"unable to parse param '{name}': expected unix "
+                           f"microseconds, got {text[:40]!r}") from None
+
+
+def _limit(params: Dict[str, List[str]]) -> int:
+    text = _first(params, "limit")
+    if not text:
+        return DEFAULT_LIMIT
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not -(1 << 31) <= value < (1 << 31):
+        raise BadParameter(f"unable to parse param 'limit': expected an "
+                           f"integer, got {text[:40]!r}")
+    return value
+
+
+def _duration(params: Dict[str, List[str]], name: str) -> Optional[int]:
+    text = _first(params, name)
+    if not text:
+        return None
+    try:
+        return parse_duration_ns(text)
+    except ValueError as error:
+        raise BadParameter(f"unable to parse param '{name}': {error}") from None
+
+
+def _tags(params: Dict[str, List[str]]) -> Dict[str, str]:
+    tags: Dict[str, str] = {}
+    for text in params.get("tag", []):
+        key, colon, value = text.partition(":")
+        if not colon:
+            raise BadParameter("malformed 'tag' parameter, expecting "
+                               f"key:value, received: {text[:80]}")
+        tags[key] = value
+    for text in params.get("tags", []):
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            document = error
+        if not isinstance(document, dict) or not all(
+                isinstance(v, str) for v in document.values()):
+            raise BadParameter("malformed 'tags' parameter, cannot unmarshal "
+                               "JSON: expected an object of strings such as "
+                               '{"error":"true"}')
+        tags.update(document)
+    return tags
+
+
+def _trace_id(text: str, what: str) -> int:
+    try:
+        return parse_id(text, 128)
+    except ValueError:
+        raise BadParameter(f"{what}: {text[:40]!r} is not 1 to 32 hexadecimal "
+                           "digits") from None
+
+
+###############################################################################
+# Pages
+###############################################################################
+def _home(store: SpanStore) -> str:
+    rows = []
+    for trace_id, spans in store.recent(RECENT):
+        ids = {s.span_id for s in spans}
+        roots = [s for s in spans if s.parent_id not in ids] or spans
+        root = min(roots, key=lambda s: s.start_us)
+        start = min(s.start_us for s in spans)
+        duration = max(s.end_us for s in spans) - start
+        errors = sum(1 for s in spans if is_error(s))
+        services = sorted({s.service_name for s in spans})
+        rows.append(
+            "<tr><td><a href=\"/trace/{id}\">{short}</a></td><td>{name}</td>"
+            "<td>{services}</td><td class=n>{count}</td><td class=n>{errors}"
+            "</td><td>{when}</td><td class=n>{ms:.1f} ms</td></tr>".format(
+                id=trace_hex(trace_id), short=trace_hex(trace_id)[:12],
+                name=html.escape(_short(root.operation_name)),
+                services=html.escape(_short(", ".join(services))),
+                count=len(spans), errors=errors or "",
+                when=time.strftime("%Y-%m-%d %H:%M:%S",
+                                   time.localtime(start / 1e6)),
+                ms=duration / 1000))
+    stored = len(store)
+    summary = (f"{stored} span(s) stored, {store.dropped} evicted (over "
+               f"--max-spans {store.max_spans}); the {len(rows)} most recent "
+               "trace(s) below, newest first.")
+    table = ("<table><thead><tr><th>trace</th><th>root span</th><th>services"
+             "</th><th>spans</th><th>errors</th><th>started</th><th>duration"
+             "</th></tr></thead><tbody>" + "".join(rows)
+             + "</tbody></table>") if rows else "<p>No trace received yet.</p>"
+    return _shell("chaostracing collect", f"<p>{html.escape(summary)} "
+                  "The same data answers Jaeger's query API at "
+                  "<a href=\"/api/services\">/api/services</a>.</p>" + table)
+
+
+def _message_page(title: str, text: str) -> str:
+    return _shell(title, f"<p>{html.escape(text)}</p><p><a href=\"/\">Recent "
+                  "traces</a></p>")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def _shell(title: str, body: str) -> str:
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>
+body {{ font: 13px/1.4 system-ui, sans-serif; margin: 16px; color: #1d1d1f; }}
+table {{ border-collapse: collapse; }}
+th, td {{ text-align: left; padding: 3px 10px 3px 0;
+          border-bottom: 1px solid #eee; }}
+td.n {{ text-align: right; }}
+a {{ color: #0b57d0; }}
+</style></head>
+<body><h1>{html.escape(title)}</h1>
+{body}
+</body></html>
+"""

@@ -1,0 +1,714 @@
+"""The tracing settings: one table, read into one validated :class:`TracingConfig`.
+
+Each setting (:data:`SETTINGS`) has a key, a parser that says what it
+expects, a default, the environment variables read for it, the providers
+that use it and a line of help. :func:`load_config`, :func:`validate` (for
+``chaos validate``), the warnings at run time and the README's settings
+table (:func:`settings_markdown`) all come from it.
+
+Three sources are merged, the first that sets a key wins:
+
+1. the control's ``arguments`` (``provider.arguments`` of the control block),
+2. the experiment's ``configuration``,
+3. environment variables (``CHAOSTRACING_<NAME>`` for every setting, and the
+   standard ``JAEGER_AGENT_HOST`` / ``JAEGER_AGENT_PORT`` /
+   ``JAEGER_SERVICE_NAME`` / ``OTEL_SERVICE_NAME``).
+
+An empty string means "not set here" (the original README's example ships
+``"tracing_host": ""``). Nothing configured means no tracing (provider
+``noop``); ``tracing_host`` alone selects ``jaeger``, ``tracing_file``
+alone selects ``file``. Only the settings the chosen provider uses are
+checked: a bad ``tracing_port`` does not switch off the ``file`` provider,
+which has no port.
+"""
+from dataclasses import dataclass, field, replace
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
+
+__all__ = [
+    "ConfigError",
+    "PROVIDERS",
+    "SETTINGS",
+    "Setting",
+    "TracingConfig",
+    "load_config",
+    "settings_markdown",
+    "unknown_keys",
+    "validate",
+]
+
+PROVIDERS = ("jaeger", "otlp", "file", "noop")
+ALIASES = {"opentelemetry": "otlp"}
+PROPAGATION_FORMATS = ("jaeger", "w3c", "b3", "xray")
+_ALL = ("jaeger", "otlp", "file")
+#: where the probes ask when nothing says otherwise
+DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
+_EXPORTING = ("jaeger", "otlp")
+
+
+class ConfigError(ValueError):
+    """Tracing settings we cannot use; ``problems`` holds one sentence per
+    bad setting, each naming the key and what is expected."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """The validated tracing settings of one run."""
+
+    provider: str = "noop"
+    host: str = "127.0.0.1"
+    port: int = 6831
+    service_name: str = "chaostoolkit"
+    #: fraction of traces kept, 1.0 keeps every span
+    sampler_rate: float = 1.0
+    #: longest tag or log value sent, longer ones are cut with a marker
+    max_tag_length: int = 1024
+    #: longest wait, in seconds, for spans to be delivered at cleanup
+    flush_timeout: float = 2.0
+    #: spans held in memory at most before new ones are dropped and counted
+    max_queue_size: int = 100_000
+    #: trace-context headers written by ``inject``
+    propagation: Tuple[str, ...] = ("jaeger",)
+    #: the name of Jaeger's trace header (0.18.1's ``tracing_id_name``)
+    trace_header: str = "uber-trace-id"
+    #: the prefix of Jaeger's baggage headers
+    baggage_prefix: str = "uberctx-"
+    #: the ``file`` provider's output (default: next to the journal)
+    file: Optional[str] = None
+    #: the ``file`` provider also writes the HTML report: ``True`` (next to
+    #: the journal) or a path
+    report: Any = None
+    #: Jaeger UI's base URL, to log and record a link to the trace
+    ui_url: Optional[str] = None
+    #: the Jaeger query service the probes ask (not used by the control)
+    query_url: str = DEFAULT_QUERY_URL
+    #: trace every ``requests`` call of the run (chaoslib's HTTP provider
+    #: included) and carry the trace headers to the system under test
+    instrument_requests: bool = False
+    #: client libraries traced for the whole run (``requests`` included when
+    #: ``instrument_requests``)
+    instrument: Tuple[str, ...] = ()
+    #: OTLP: ``http/protobuf`` or ``grpc``
+    otlp_protocol: str = "http/protobuf"
+    #: OTLP: the endpoint URL, when given whole
+    otlp_endpoint: Optional[str] = None
+    #: OTLP: headers sent with every export (API keys...); never logged
+    otlp_headers: Dict[str, str] = field(default_factory=dict, compare=False,
+                                         repr=False)
+    #: OTLP over gRPC without TLS
+    otlp_insecure: bool = False
+    #: ``aws``: X-Ray trace ids and propagation; ``gcp``, ``azure``: OTLP
+    vendor: Optional[str] = None
+    #: what is not wrong but worth one warning (an unknown client library)
+    notes: Tuple[str, ...] = field(default=(), compare=False)
+    #: the experiment's title, a process tag / resource attribute
+    experiment_title: Optional[str] = None
+    #: where each setting came from ("control arguments", "configuration",
+    #: "$ENV_NAME")
+    sources: Dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def enabled(self) -> bool:
+        return self.provider != "noop"
+
+
+###############################################################################
+# Parsers: each returns the value or raises ValueError("expected ...")
+###############################################################################
+def _text(value: Any) -> str:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ValueError("expected a non-empty string")
+
+
+def _host(value: Any) -> str:
+    host = _text(value)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # "[::1]" as written in URLs
+    if any(c.isspace() for c in host) or "/" in host or "@" in host:
+        raise ValueError("expected a host name or an IP address")
+    return host
+
+
+def _integer(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().isdigit():
+            number = int(value.strip())
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected an integer from {low} to {high}")
+        return number
+
+    parse.expected = f"an integer from {low} to {high}"  # type: ignore
+    return parse
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if number is None or not low <= number <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}")
+        return number
+
+    parse.expected = f"a number from {low:g} to {high:g}"  # type: ignore
+    return parse
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError("expected true or false")
+
+
+def _formats(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    names: Tuple[str, ...] = ()
+    if isinstance(items, (list, tuple)) and items:
+        names = tuple(
+            str(i).strip().lower() for i in items if str(i).strip()
+        )
+        if names and all(n in PROPAGATION_FORMATS for n in names):
+            return tuple(dict.fromkeys(names))
+    wrong = next((n for n in names if n not in PROPAGATION_FORMATS), None)
+    raise ValueError(
+        "expected a list of " + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
+        + _closest(wrong, PROPAGATION_FORMATS, "'{}'")
+    )
+
+
+def _report(value: Any) -> Any:
+    try:
+        return _boolean(value) or None
+    except ValueError:
+        pass
+    try:
+        return _text(value)
+    except ValueError:
+        raise ValueError("expected true, false or a file path") from None
+
+
+def _url(value: Any) -> str:
+    url = _text(value)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(
+            "expected an http:// or https:// URL such as http://localhost:16686"
+        )
+    return url.rstrip("/")
+
+
+def _header_name(value: Any) -> str:
+    name = _text(value).lower()
+    if not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError("expected an HTTP header name (letters, digits, -, _)")
+    return name
+
+
+#: what ``tracing_instrument`` accepts
+INSTRUMENTABLE = ("requests", "urllib3", "httpx", "botocore", "aiohttp")
+VENDORS = ("aws", "gcp", "azure")
+OTLP_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _names(value: Any) -> Tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, (list, tuple)):
+        names = tuple(str(i).strip().lower() for i in items if str(i).strip())
+        return tuple(dict.fromkeys(names))
+    raise ValueError(
+        "expected a list of " + ", ".join(repr(n) for n in INSTRUMENTABLE))
+
+
+def _instrument_notes(names: Tuple[str, ...]) -> List[str]:
+    return [
+        f"tracing_instrument lists {name!r}, which is not a client library "
+        f"chaostracing traces: expected any of "
+        + ", ".join(repr(n) for n in INSTRUMENTABLE)
+        + _closest(name, INSTRUMENTABLE, "'{}'")
+        + "; the others are traced"
+        for name in names if name not in INSTRUMENTABLE
+    ]
+
+
+def _headers(value: Any) -> Dict[str, str]:
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, str):
+        pairs = [p for p in value.split(",") if p.strip()]
+        if all("=" in p for p in pairs):
+            return {k.strip(): v.strip() for k, _, v in
+                    (p.partition("=") for p in pairs)}
+    raise ValueError("expected a mapping, or name=value pairs separated by commas")
+
+
+def _one_of(choices: Tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise ValueError("expected one of " + ", ".join(repr(c) for c in choices)
+                         + _closest(value, choices, "'{}'"))
+
+    return parse
+
+
+def _provider(value: Any) -> str:
+    if isinstance(value, str):
+        name = ALIASES.get(value.strip().lower(), value.strip().lower())
+        if name in PROVIDERS:
+            return name
+    raise ValueError(
+        "expected one of " + ", ".join(repr(p) for p in PROVIDERS)
+        + " (or 'opentelemetry')" + _closest(value, PROVIDERS, "'{}'")
+    )
+
+
+###############################################################################
+# The table
+###############################################################################
+class Setting:
+    """One tracing setting (a plain class: a dataclass would cost the
+    control's import a millisecond more).
+
+    :param key: the ``tracing_*`` key
+    :param attribute: the TracingConfig attribute it fills
+    :param parse: returns the value, or raises ``ValueError("expected ...")``
+    :param default_text: what the README shows as the default
+    :param help: what the README says it does
+    :param env: environment variables read for it after ``CHAOSTRACING_<NAME>``
+    :param providers: the providers that use it: only those check it
+    :param notes: returns warnings about a parsed value that is still used
+    """
+
+    __slots__ = ("key", "attribute", "parse", "default_text", "help",
+                 "env_names", "providers", "notes")
+
+    def __init__(
+        self,
+        key: str,
+        attribute: str,
+        parse: Callable[[Any], Any],
+        default_text: str,
+        help: str,
+        env: Tuple[str, ...] = (),
+        providers: Tuple[str, ...] = _ALL,
+        notes: Optional[Callable[[Any], List[str]]] = None,
+    ) -> None:
+        self.key = key
+        self.attribute = attribute
+        self.parse = parse
+        self.default_text = default_text
+        self.help = help
+        own = "CHAOSTRACING_" + key[len("tracing_"):].upper()
+        self.env_names = (own,) + tuple(e for e in env if e != own)
+        self.providers = providers
+        #: warnings about a value that is used anyway
+        self.notes = notes
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting("tracing_provider", "provider", _provider, "*(none: tracing off)*",
+            "`jaeger` (UDP to an agent), `otlp` (OTLP/HTTP), `file` (a Jaeger "
+            "JSON file), or `noop` to switch tracing off explicitly",
+            providers=PROVIDERS),
+    Setting("tracing_host", "host", _host, "`127.0.0.1`",
+            "the Jaeger agent's (or OTLP endpoint's) host name or IP address "
+            "(`::1` works)", env=("JAEGER_AGENT_HOST",), providers=_EXPORTING),
+    Setting("tracing_port", "port", _integer(1, 65535),
+            "`6831` (`4318` for otlp)",
+            "the agent's UDP port (Thrift compact), or the OTLP/HTTP port",
+            env=("JAEGER_AGENT_PORT",), providers=_EXPORTING),
+    Setting("tracing_service_name", "service_name", _text, "`chaostoolkit`",
+            "the service name the spans are reported under",
+            env=("JAEGER_SERVICE_NAME", "OTEL_SERVICE_NAME")),
+    Setting("tracing_sampler_rate", "sampler_rate", _number(0.0, 1.0), "`1.0`",
+            "fraction of runs traced; `1.0` keeps every span"),
+    Setting("tracing_max_tag_length", "max_tag_length",
+            _integer(16, 65000), "`1024`",
+            "longest tag/log value sent; longer ones are cut (after secrets "
+            "are masked) and end in `...[truncated; N chars in all]`"),
+    Setting("tracing_flush_timeout", "flush_timeout", _number(0.0, 60.0),
+            "`2.0`",
+            "longest wait, in seconds, for spans to be delivered at the end "
+            "of the run"),
+    Setting("tracing_max_queue_size", "max_queue_size",
+            _integer(1, 10_000_000), "`100000`",
+            "spans held at most while waiting to be sent; more are dropped "
+            "and counted"),
+    Setting("tracing_propagation", "propagation", _formats,
+            "`[\"jaeger\"]` (`[\"w3c\"]` for otlp)",
+            "trace headers written by `inject`: any of `jaeger` "
+            "(`uber-trace-id`), `w3c` (`traceparent`), `b3`, `xray` "
+            "(`X-Amzn-Trace-Id`, the `[aws]` extra)"),
+    Setting("tracing_id_name", "trace_header", _header_name,
+            "`uber-trace-id`",
+            "the name of the Jaeger trace header (as in 0.18.1)"),
+    Setting("tracing_baggage_prefix", "baggage_prefix", _header_name,
+            "`uberctx-`", "the prefix of Jaeger baggage headers"),
+    Setting("tracing_file", "file", _text,
+            "`chaostracing-trace.json` next to the journal",
+            "the `file` provider's output", providers=("file",)),
+    Setting("tracing_report", "report", _report, "`false`",
+            "the `file` provider also writes the HTML report of the run: "
+            "`true` (`chaostracing-report.html` next to the journal) or a path",
+            providers=("file",)),
+    Setting("tracing_instrument_requests", "instrument_requests", _boolean,
+            "`false`",
+            "trace every `requests` call of the run, chaoslib's `http` "
+            "provider included: each is a client span under its activity and "
+            "carries the trace headers to the system under test"),
+    Setting("tracing_instrument", "instrument", _names, "*(none)*",
+            "client libraries traced for the whole run, each request a client "
+            "span carrying the trace headers: any of `requests`, `urllib3`, "
+            "`httpx`, `botocore`, `aiohttp` (see [Tracing other "
+            "clients](#tracing-other-clients))", notes=_instrument_notes),
+    Setting("tracing_otlp_protocol", "otlp_protocol",
+            _one_of(OTLP_PROTOCOLS), "`http/protobuf`",
+            "OTLP over HTTP (`http/protobuf`) or `grpc` (the `[grpc]` extra)",
+            env=("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                 "OTEL_EXPORTER_OTLP_PROTOCOL"), providers=("otlp",)),
+    Setting("tracing_otlp_endpoint", "otlp_endpoint", _text,
+            "*(from host and port, else `OTEL_EXPORTER_OTLP_*`)*",
+            "the OTLP endpoint, whole (`http://collector:4318/v1/traces`, or "
+            "`collector:4317` for gRPC)", providers=("otlp",)),
+    Setting("tracing_otlp_headers", "otlp_headers", _headers, "*(none)*",
+            "headers sent with every OTLP export (API keys...): a mapping or "
+            "`name=value,...`; never logged", providers=("otlp",)),
+    Setting("tracing_otlp_insecure", "otlp_insecure", _boolean, "`false`",
+            "OTLP over gRPC without TLS", providers=("otlp",)),
+    Setting("tracing_vendor", "vendor", _one_of(VENDORS), "*(none)*",
+            "`aws`: AWS X-Ray trace ids and propagation (the `[aws]` extra); "
+            "`gcp`, `azure`: see [Coming from 0.18.1](#coming-from-0181)",
+            env=("OTEL_VENDOR",), providers=("otlp",)),
+    Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
+            "Jaeger UI's address (e.g. `http://localhost:16686`, or "
+            "`chaostracing collect`'s): the run logs and records a link to "
+            "its trace"),
+    Setting("tracing_query_url", "query_url", _url,
+            f"`{DEFAULT_QUERY_URL}`",
+            "the Jaeger query service [`chaostracing.probes`]"
+            "(#traces-as-the-steady-state) ask (Jaeger's, or `chaostracing "
+            "collect`'s); not used by the control", providers=()),
+)
+_BY_KEY = {s.key: s for s in SETTINGS}
+KNOWN_KEYS = tuple(_BY_KEY)
+
+# chaostoolkit-opentracing 0.18.1's names, read as ours (control arguments,
+# then configuration keys); see _translate
+_LEGACY_ARGUMENTS = {
+    "provider": "tracing_provider", "host": "tracing_host",
+    "port": "tracing_port", "propagation": "tracing_propagation",
+    "id_name": "tracing_id_name", "baggage_prefix": "tracing_baggage_prefix",
+    "exporter": "tracing_opentelemetry_exporter",
+    "collector_endpoint": "tracing_opentelemetry_collector_endpoint",
+    "collector_insecure": "tracing_opentelemetry_collector_endpoint_insecure",
+    "collector_headers": "tracing_opentelemetry_collector_headers",
+}
+_LEGACY_CONFIGURATION = {
+    "baggage_prefix": "tracing_baggage_prefix",
+    "otel_vendor": "tracing_vendor",
+    "tracing_opentelemetry_collector_endpoint": "tracing_otlp_endpoint",
+    "tracing_opentelemetry_collector_endpoint_insecure": "tracing_otlp_insecure",
+    "tracing_opentelemetry_collector_headers": "tracing_otlp_headers",
+}
+_LEGACY_EXPORTERS = {
+    "oltp-http": {"tracing_provider": "otlp",
+                  "tracing_otlp_protocol": "http/protobuf"},
+    "oltp-grpc": {"tracing_provider": "otlp", "tracing_otlp_protocol": "grpc"},
+    "jaeger-thrift": {"tracing_provider": "jaeger"},
+}
+LEGACY_KEYS = frozenset(_LEGACY_ARGUMENTS) | frozenset(_LEGACY_CONFIGURATION) \
+    | {"tracing_opentelemetry_exporter", "tracing_opentelemetry_baggage_prefix"}
+_PROVIDER_DEFAULTS = {
+    "otlp": {"port": 4318, "propagation": ("w3c",)},
+}
+
+
+###############################################################################
+# Loading and validating
+###############################################################################
+def load_config(
+    configuration: Optional[Mapping[str, Any]] = None,
+    arguments: Optional[Mapping[str, Any]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> TracingConfig:
+    """Merge and validate the tracing settings.
+
+    :raises ConfigError: listing every setting the chosen provider uses
+        whose value is of the wrong type or out of range.
+
+    >>> load_config({"tracing_provider": "jaeger"}, environ={}).port
+    6831
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    raw, sources = _merge(configuration or {}, arguments or {}, environ)
+    problems: List[str] = []
+    provider = _provider_of(raw, problems)
+    if provider is None:
+        raise ConfigError(problems)
+    if provider == "otlp":
+        # the Jaeger agent's variables do not point at an OTLP endpoint
+        for key in ("tracing_host", "tracing_port"):
+            if sources.get(key, "").startswith("$JAEGER_"):
+                raw.pop(key)
+                sources.pop(key)
+    values: Dict[str, Any] = {"provider": provider, "sources": sources}
+    values.update(_PROVIDER_DEFAULTS.get(provider, {}))
+    values.update(_parse(raw, provider, problems))
+    if problems:
+        raise ConfigError(problems)
+    if values.get("vendor") == "aws" and "tracing_propagation" not in raw:
+        # AWS X-Ray reads X-Amzn-Trace-Id
+        values["propagation"] = values.get("propagation", ("w3c",)) + ("xray",)
+    return TracingConfig(**values)
+
+
+def _parse(
+    raw: Mapping[str, Any], provider: Optional[str], problems: List[str]
+) -> Dict[str, Any]:
+    """Parse the settings ``provider`` uses (all of them when ``None``)."""
+    values = {}
+    for setting in SETTINGS[1:]:
+        if setting.key not in raw:
+            continue
+        if provider is not None and provider not in setting.providers:
+            continue
+        try:
+            values[setting.attribute] = setting.parse(raw[setting.key])
+        except ValueError as error:
+            problems.append(_problem(setting.key, raw[setting.key], error))
+            continue
+        if setting.notes is not None:
+            values.setdefault("notes", ())
+            values["notes"] += tuple(setting.notes(values[setting.attribute]))
+    instrument = values.get("instrument", ())
+    if values.get("instrument_requests") and "requests" not in instrument:
+        instrument = ("requests",) + instrument
+    if instrument:
+        values["instrument"] = tuple(n for n in instrument if n in INSTRUMENTABLE)
+    return values
+
+
+def validate(
+    configuration: Optional[Mapping[str, Any]] = None,
+    arguments: Optional[Mapping[str, Any]] = None,
+) -> List[str]:
+    """Every problem with the tracing settings written in an experiment:
+    bad values, unknown control arguments, misspelled ``tracing_*`` keys.
+
+    Values only known at run time (``${...}`` substitutions, chaoslib
+    ``{"type": "env", ...}`` references) are not checked.
+    """
+    def static(values: Mapping[str, Any]) -> Dict[str, Any]:
+        return {
+            k: v for k, v in values.items()
+            if not (isinstance(v, str) and "${" in v)
+            and not (isinstance(v, Mapping) and "type" in v)
+        }
+
+    configuration = configuration or {}
+    arguments = arguments or {}
+    problems = unknown_keys(configuration, arguments)
+    raw, _ = _merge(static(configuration), static(arguments), {})
+    provider = _provider_of(raw, problems)
+    if "tracing_provider" not in raw:
+        provider = None  # chosen at run time: any provider may use them
+    problems.extend(_parse(raw, provider, problems).get("notes", ()))
+    if provider is not None:  # the settings no provider uses (the probes')
+        _parse({s.key: raw[s.key] for s in SETTINGS
+                if not s.providers and s.key in raw}, None, problems)
+    return problems
+
+
+def unknown_keys(
+    configuration: Mapping[str, Any], arguments: Mapping[str, Any]
+) -> List[str]:
+    """Sentences about keys that are not settings: any control argument, and
+    ``tracing_*`` keys of the configuration (the rest of the configuration
+    belongs to the experiment)."""
+    problems = []
+    for key in arguments:
+        if key not in _BY_KEY and key not in LEGACY_KEYS:
+            problems.append(
+                f"unknown control argument {str(key)!r}{_suggest(key)}")
+    for key in configuration:
+        if isinstance(key, str) and key.lower().startswith("tracing_") \
+                and key not in _BY_KEY and key not in LEGACY_KEYS:
+            problems.append(
+                f"{key!r} in the configuration is not a tracing setting"
+                f"{_suggest(key)}")
+    return problems
+
+
+def resolve(
+    key: str,
+    configuration: Optional[Mapping[str, Any]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Any:
+    """One setting's value for code outside the control (the probes): from
+    the configuration, else its environment variables, else its default.
+
+    :raises ConfigError: naming the key, where it came from and the
+        expected value
+    """
+    import os
+
+    setting = _BY_KEY[key]
+    configuration = configuration if isinstance(configuration, Mapping) else {}
+    raw, sources = _merge(configuration, {},
+                          os.environ if environ is None else environ)
+    if key not in raw:
+        return getattr(TracingConfig, setting.attribute)
+    try:
+        return setting.parse(raw[key])
+    except ValueError as error:
+        problem = _problem(key, raw[key], error)
+        where = sources.get(key, "")
+        raise ConfigError([problem + (f" (from {where})" if where else "")]
+                          ) from None
+
+
+def with_experiment(config: TracingConfig, title: Any) -> TracingConfig:
+    """``config`` knowing the experiment's title (a process tag)."""
+    if isinstance(title, str) and title:
+        return replace(config, experiment_title=title)
+    return config
+
+
+def settings_markdown() -> str:
+    """The README's settings table."""
+    lines = ["| key | default | environment | meaning |",
+             "|---|---|---|---|"]
+    for s in SETTINGS:
+        env = ", ".join(f"`{e}`" for e in s.env_names)
+        lines.append(f"| `{s.key}` | {s.default_text} | {env} | {s.help} |")
+    return "\n".join(lines) + "\n"
+
+
+###############################################################################
+# Internals
+###############################################################################
+def _merge(
+    configuration: Mapping[str, Any],
+    arguments: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    raw: Dict[str, Any] = {}
+    sources: Dict[str, str] = {}
+    arguments = _translate(arguments, _LEGACY_ARGUMENTS)
+    configuration = _translate(configuration, {})
+    for setting in SETTINGS:
+        key = setting.key
+        if _is_set(arguments.get(key)):
+            raw[key], sources[key] = arguments[key], "control arguments"
+        elif _is_set(configuration.get(key)):
+            raw[key], sources[key] = configuration[key], "configuration"
+        else:
+            for name in setting.env_names:
+                if environ.get(name):
+                    raw[key], sources[key] = environ[name], f"${name}"
+                    break
+    for key in ("tracing_opentelemetry_exporter",):
+        for values, where in ((arguments, "control arguments"),
+                              (configuration, "configuration")):
+            if key in values and key not in raw:
+                raw[key], sources[key] = values[key], where
+    return raw, sources
+
+
+def _translate(values: Mapping[str, Any], names: Mapping[str, str]) -> Dict[
+        str, Any]:
+    """0.18.1's names as ours: renamed keys, and its OpenTelemetry exporter
+    choice (``tracing_opentelemetry_exporter``) as provider and protocol."""
+    out = dict(values)
+    for table in (names, _LEGACY_CONFIGURATION):
+        for old, new in table.items():
+            if old in out:
+                value = out.pop(old)
+                if new not in out:
+                    out[new] = value
+    exporter = out.get("tracing_opentelemetry_exporter")
+    if isinstance(exporter, str) and exporter in _LEGACY_EXPORTERS:
+        out.pop("tracing_opentelemetry_exporter")
+        for key, value in _LEGACY_EXPORTERS[exporter].items():
+            if key == "tracing_provider" and out.get(key) not in (
+                    None, "", "opentelemetry"):
+                continue  # a provider of ours, named explicitly, wins
+            out[key] = value
+    if _is_set(out.pop("tracing_opentelemetry_baggage_prefix", None)):
+        # 0.18.1 answered it by writing B3 headers
+        out.setdefault("tracing_propagation", ["b3"])
+    return out
+
+
+def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
+    exporter = raw.get("tracing_opentelemetry_exporter")
+    if exporter is not None:
+        # what _translate could not map: 0.18.1's other exporters
+        problems.append(
+            f"tracing_opentelemetry_exporter is {exporter!r}: expected "
+            "'oltp-http', 'oltp-grpc' or 'jaeger-thrift' (Jaeger's own gRPC "
+            "protocol is not supported: Jaeger takes OTLP, so use "
+            "tracing_provider 'otlp' with tracing_otlp_protocol 'grpc' and "
+            "Jaeger's OTLP port, 4317)")
+        return None
+    value = raw.get("tracing_provider")
+    if value is None:
+        if "tracing_host" in raw:
+            return "jaeger"
+        if "tracing_file" in raw:
+            return "file"
+        return "noop"
+    try:
+        return _provider(value)
+    except ValueError as error:
+        problems.append(_problem("tracing_provider", value, error))
+        return None
+
+
+def _problem(key: str, value: Any, error: ValueError) -> str:
+    from chaostracing._run.redact import safe_repr
+
+    return f"{key} is {safe_repr(value, 80)}: {error}"
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _suggest(key: Any) -> str:
+    return _closest(key, KNOWN_KEYS, "{}") or (
+        "; expected one of " + ", ".join(KNOWN_KEYS))
+
+
+def _closest(word: Any, choices: Sequence[str], form: str) -> str:
+    """`` (did you mean X?)`` for a near miss, else ``""``."""
+    import difflib  # only ever needed for a misspelling
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word.lower(), choices, n=1, cutoff=0.7)
+    return f" (did you mean {form.format(close[0])}?)" if close else ""

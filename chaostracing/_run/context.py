@@ -1,0 +1,341 @@
+"""The current span for extension code, and the tracer proxy set as the global
+tracer.
+
+"The current span" has one source: the active scope of
+:data:`chaostracing._run.scope.SCOPE_MANAGER` (a context variable: each thread and
+asyncio task sees its own). On top of it this module keeps, run-wide, the
+spans open at each level (experiment, hypothesis, method, rollback,
+activity): the fallback for threads that start without a copy of the
+context (chaoslib's thread pools, threads an extension starts), and what
+``tracer.activity_span`` and friends answer there.
+
+:class:`TracerProxy` is what ``opentracing.tracer`` holds while a run is
+traced. It behaves as the real tracer and adds the attributes the original
+README promised (``tracer.activity_span``...), answered for the calling
+context. When no run is traced, importing :mod:`chaostracing` puts a no-op
+proxy in place of OpenTracing's no-op tracer, so those attributes exist and
+read ``None``. A run enters and leaves levels through :meth:`TracerProxy.
+enter` and :meth:`TracerProxy.leave`, which return and take a handle.
+"""
+import contextlib
+import contextvars
+import functools
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+
+import opentracing
+
+from chaostracing._run.scope import (
+    SCOPE_MANAGER,
+    ActivatingTracer,
+    active_span,
+    is_suppressed,
+    suppress_instrumentation,
+)
+
+__all__ = [
+    "LEVELS",
+    "Entry",
+    "TracerProxy",
+    "bind_context",
+    "current_span",
+    "install",
+    "install_noop_proxy",
+    "is_suppressed",
+    "is_tracing",
+    "restore",
+    "suppress_instrumentation",
+    "use_span",
+]
+
+LEVELS = ("experiment", "hypothesis", "method", "rollback", "activity")
+
+_level_vars: Dict[str, contextvars.ContextVar] = {
+    level: contextvars.ContextVar(f"chaostracing_{level}_span", default=None)
+    for level in LEVELS
+}
+
+
+def current_span() -> Optional[opentracing.Span]:
+    """The span of the calling context, else ``None``.
+
+    The innermost of: a ``@traced_activity`` function or an instrumented
+    request under way, the activity being run. In a thread that did not
+    inherit the context, the most recently started activity still open.
+
+    >>> import chaostracing
+    >>> chaostracing.current_span() is None  # no run is traced here
+    True
+    """
+    span = active_span()
+    tracer = opentracing.tracer
+    if not isinstance(tracer, TracerProxy):
+        return span
+    if span is None:
+        return tracer._open_span("activity")
+    return span if tracer._owns(span) else None
+
+
+@contextlib.contextmanager
+def use_span(span: Optional[opentracing.Span]) -> Iterator[Any]:
+    """Make ``span`` the current span inside the ``with`` block.
+
+    The span is not finished on the way out: whoever started it does that.
+
+    >>> with use_span(None):
+    ...     current_span() is None
+    True
+    """
+    scope = SCOPE_MANAGER.activate(span, False)
+    try:
+        yield span
+    finally:
+        scope.close()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bind_context(func: F) -> F:
+    """``func``, to be run elsewhere with the caller's current span.
+
+    Threads and executors do not copy context variables: a span that is
+    current where work is handed off is not current where it runs. Bind the
+    callable where it is handed off::
+
+        pool.submit(chaostracing.bind_context(probe_one), host)
+        threading.Thread(target=chaostracing.bind_context(worker)).start()
+
+    The span is captured when ``bind_context`` is called, and each call of
+    the returned function makes it current for its own duration, so the
+    same bound function may run in several threads at once.
+    """
+    span = current_span()
+
+    @functools.wraps(func)
+    def bound(*args: Any, **kwargs: Any) -> Any:
+        with use_span(span):
+            return func(*args, **kwargs)
+
+    return bound  # type: ignore[return-value]
+
+
+def is_tracing() -> bool:
+    """Whether spans started now go anywhere (a run is traced, or some
+    tracer other than OpenTracing's no-op one is registered)."""
+    tracer = opentracing.tracer
+    if type(tracer) is TracerProxy:
+        return not tracer._noop
+    return type(tracer) is not opentracing.Tracer
+
+
+class Entry:
+    """A level entered by :meth:`TracerProxy.enter`: what ``leave`` undoes."""
+
+    __slots__ = ("level", "span", "_token", "_previous", "_scope")
+
+    def __init__(self, level: str, span: opentracing.Span) -> None:
+        self.level = level
+        self.span = span
+        self._token: Any = None
+        self._previous: Any = None
+        self._scope: Optional[opentracing.Scope] = None
+
+
+class TracerProxy(ActivatingTracer, opentracing.Tracer):
+    """The real tracer, plus ``experiment_span`` ... ``activity_span``.
+
+    Spans started through the proxy with no explicit parent become children
+    of :func:`current_span`, else of the innermost level open in the run, so
+    code written against ``opentracing.tracer`` joins the experiment's trace
+    without threading spans by hand.
+    """
+
+    def __init__(self, tracer: opentracing.Tracer) -> None:
+        # no super().__init__: scope_manager is the real tracer's
+        self._tracer = tracer
+        #: wraps OpenTracing's no-op tracer: nothing is recorded
+        self._noop = type(tracer) is opentracing.Tracer
+        self._lock = threading.Lock()
+        self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
+        self._root: Optional[opentracing.Span] = None
+
+    # -- the README's attributes -------------------------------------------
+    def _level_attribute(level: str) -> property:  # type: ignore[misc]
+        def read(self: "TracerProxy") -> Optional[opentracing.Span]:
+            return self._for_level(level)
+
+        read.__doc__ = (
+            f"The {level} span of the calling context (thread or task), "
+            f"else the run's most recent open one, else None."
+        )
+        return property(read)
+
+    experiment_span = _level_attribute("experiment")
+    hypothesis_span = _level_attribute("hypothesis")
+    method_span = _level_attribute("method")
+    rollback_span = _level_attribute("rollback")
+    activity_span = _level_attribute("activity")
+    del _level_attribute
+
+    @property
+    def wrapped(self) -> opentracing.Tracer:
+        """The tracer of the provider."""
+        return self._tracer
+
+    @property
+    def root(self) -> Optional[opentracing.Span]:
+        """The first span entered in the run."""
+        return self._root
+
+    # -- entering and leaving levels (the run's interface) ---------------------
+    def enter(
+        self, level: str, span: opentracing.Span, current: bool = False
+    ) -> Entry:
+        """Record ``span`` as open at ``level``, for this context and run-wide;
+        with ``current``, also make it the current span here."""
+        entry = Entry(level, span)
+        var = _level_vars[level]
+        entry._previous = var.get()
+        entry._token = var.set(span)
+        if current:
+            entry._scope = self._tracer.scope_manager.activate(span, False)
+        with self._lock:
+            self._open[level].append(span)
+            if self._root is None:
+                self._root = span
+        return entry
+
+    def leave(self, entry: Entry) -> None:
+        """Undo :meth:`enter` (the span is not finished here)."""
+        if entry._scope is not None:
+            entry._scope.close()
+            entry._scope = None
+        var = _level_vars[entry.level]
+        try:
+            var.reset(entry._token)
+        except ValueError:  # left from another context: undo what we can
+            if var.get() is entry.span:
+                var.set(entry._previous)
+        with self._lock:
+            spans = self._open[entry.level]
+            for index in range(len(spans) - 1, -1, -1):
+                if spans[index] is entry.span:
+                    del spans[index]
+                    break
+
+    def open_spans(self, level: str) -> List[opentracing.Span]:
+        with self._lock:
+            return list(self._open[level])
+
+    # -- opentracing.Tracer --------------------------------------------------
+    @property
+    def scope_manager(self):
+        return self._tracer.scope_manager
+
+    @property
+    def active_span(self):
+        return self._tracer.active_span
+
+    def start_span(
+        self,
+        operation_name=None,
+        child_of=None,
+        references=None,
+        tags=None,
+        start_time=None,
+        ignore_active_span=False,
+    ):
+        if child_of is None and not references and not ignore_active_span:
+            child_of = current_span() or self._fallback_parent()
+        return self._tracer.start_span(
+            operation_name=operation_name,
+            child_of=child_of,
+            references=references,
+            tags=tags,
+            start_time=start_time,
+            ignore_active_span=ignore_active_span,
+        )
+
+    def inject(self, span_context, format, carrier):
+        if isinstance(span_context, opentracing.Span):
+            span_context = span_context.context
+        return self._tracer.inject(span_context, format, carrier)
+
+    def extract(self, format, carrier):
+        return self._tracer.extract(format, carrier)
+
+    def __getattr__(self, name: str) -> Any:
+        # anything else the provider's tracer offers (service_name...); never
+        # private names, so a half-built proxy cannot recurse
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._tracer, name)
+
+    # -- internals --------------------------------------------------------------
+    def _open_span(self, level: str) -> Optional[opentracing.Span]:
+        spans = self._open[level]
+        try:
+            return spans[-1]
+        except IndexError:
+            return None
+
+    def _fallback_parent(self) -> Optional[opentracing.Span]:
+        """Where a span with no parent goes: the innermost open level.
+
+        So that extension code run where the control does not apply (a
+        control declared on the hypothesis only, ``automatic: false``) still
+        joins the run's trace rather than starting traces of its own.
+        """
+        with self._lock:
+            for level in ("hypothesis", "method", "rollback", "experiment"):
+                if self._open[level]:
+                    return self._open[level][-1]
+        return self._root
+
+    def _for_level(self, level: str) -> Optional[opentracing.Span]:
+        span = _level_vars[level].get()
+        if span is not None and self._owns(span):
+            return span
+        return self._open_span(level)
+
+    def _owns(self, span: opentracing.Span) -> bool:
+        # a context variable may still hold a span of an earlier run (a pool
+        # thread whose after-hook never came): only this run's spans count
+        return getattr(span, "tracer", None) is self._tracer
+
+
+_saved: List[Any] = []
+
+
+def install(proxy: TracerProxy) -> None:
+    """Make ``proxy`` the global tracer, remembering what it replaces."""
+    _saved.append((opentracing.tracer, opentracing.is_tracer_registered))
+    opentracing.tracer = proxy
+    opentracing.is_tracer_registered = True
+
+
+def restore(proxy: TracerProxy) -> None:
+    """Put back the tracer :func:`install` replaced, if ``proxy`` is still set.
+
+    When someone else replaced the global tracer meanwhile, theirs is kept.
+    """
+    if not _saved:
+        return
+    tracer, registered = _saved.pop()
+    if opentracing.tracer is proxy:
+        opentracing.tracer = tracer
+        opentracing.is_tracer_registered = registered
+
+
+def install_noop_proxy() -> None:
+    """Replace OpenTracing's default no-op tracer by a no-op proxy.
+
+    Only the untouched default is replaced (a tracer someone registered is
+    left alone), so ``opentracing.tracer.activity_span`` reads ``None``
+    instead of raising ``AttributeError`` in extensions when tracing is off.
+    """
+    if type(opentracing.tracer) is opentracing.Tracer:
+        registered = opentracing.is_tracer_registered
+        opentracing.tracer = TracerProxy(opentracing.tracer)
+        opentracing.is_tracer_registered = registered

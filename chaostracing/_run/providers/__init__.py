@@ -1,0 +1,154 @@
+"""Tracing back-ends: one tracer, a pipeline, and where its spans go.
+
+Every provider gives a :class:`Backend`: chaostracing's own tracer (Jaeger's
+span model, for every provider) reporting to a
+:class:`~chaostracing._run.pipeline.Pipeline` whose transport is the provider's
+(``jaeger``: UDP datagrams, ``file``: a JSON file, ``otlp``: OTLP/HTTP).
+Provider modules are imported only when chosen, so an extra that is not
+installed costs nothing until asked for, and then fails with one
+:class:`ProviderUnavailable` that says what to install.
+"""
+import importlib
+import socket
+from typing import Callable, Optional
+
+import opentracing
+
+from chaostracing import __version__
+from chaostracing._run.config import TracingConfig
+from chaostracing._run.propagation import Propagator
+from chaostracing._run.tracer import Tracer
+from chaostracing._data.model import Process, trace_hex
+from chaostracing._run.pipeline import Pipeline, Stats, Transport
+from chaostracing._run.redact import Redactor
+
+__all__ = [
+    "Backend",
+    "ProviderUnavailable",
+    "assemble",
+    "make_backend",
+    "process_tags",
+]
+
+
+class ProviderUnavailable(RuntimeError):
+    """The provider's optional dependencies are not installed."""
+
+
+class Backend:
+    """A tracer and the pipeline behind it: what a run needs of a provider.
+
+    :param tracer: the OpenTracing tracer spans are started with
+    :param pipeline: where finished spans go (``None``: nowhere, as for a
+        test's MockTracer)
+    :param description: where spans go, for messages ("trace file
+        /tmp/x.json", "Jaeger agent at 127.0.0.1:6831 (UDP)")
+    """
+
+    def __init__(
+        self,
+        tracer: opentracing.Tracer,
+        pipeline: Optional[Pipeline],
+        description: str,
+    ) -> None:
+        self.tracer = tracer
+        self.pipeline = pipeline
+        self.description = description
+
+    def trace_id(self, span: opentracing.Span) -> str:
+        """The trace id of ``span``: 32 lower-case hex digits."""
+        trace_id = getattr(span.context, "trace_id", None)
+        return trace_hex(trace_id) if isinstance(trace_id, int) else ""
+
+    def stats(self) -> Stats:
+        """Spans sent, dropped, still queued, and the problem if any."""
+        if self.pipeline is None:
+            return Stats(0, 0, 0, None)
+        return self.pipeline.stats()
+
+    def flush(self, timeout: float) -> bool:
+        """Deliver what is queued, within ``timeout`` seconds."""
+        return self.pipeline is None or self.pipeline.flush(timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Deliver what is queued and stop, within ``timeout`` seconds."""
+        return self.pipeline is None or self.pipeline.close(timeout)
+
+
+def make_backend(config: TracingConfig, redactor: Redactor) -> Backend:
+    """The back-end of ``config.provider``.
+
+    :raises ProviderUnavailable: when its optional dependencies are missing.
+    """
+    module = importlib.import_module(f"chaostracing._run.providers.{config.provider}")
+    return module.build(config, redactor)
+
+
+def assemble(
+    config: TracingConfig,
+    redactor: Redactor,
+    transport: Transport,
+    new_trace_id: Optional[Callable[[], int]] = None,
+    extra_process_tags: Optional[dict] = None,
+) -> Backend:
+    """Our tracer, reporting to a pipeline in front of ``transport``."""
+    tags = process_tags(config)
+    tags.update(extra_process_tags or {})
+    pipeline = Pipeline(
+        transport,
+        redactor,
+        lambda: clean_process(config.service_name, tags, redactor),
+        max_queue_size=config.max_queue_size,
+    )
+    tracer = Tracer(
+        service_name=config.service_name,
+        reporter=pipeline,
+        sampler_rate=config.sampler_rate,
+        tags=tags,
+        propagator=Propagator(
+            config.propagation,
+            trace_header=config.trace_header,
+            baggage_prefix=config.baggage_prefix,
+            clean=redactor.mask,
+        ),
+        new_trace_id=new_trace_id,
+    )
+    return Backend(tracer, pipeline, transport.description)
+
+
+def clean_process(service: str, tags: dict, redactor: Redactor) -> Process:
+    """The process of a run as it is exported: names and tags masked, with
+    the host's name and address (looked up here, off the traced thread)."""
+    tags = dict(tags)
+    try:
+        hostname = socket.gethostname()
+        tags.setdefault("hostname", hostname)
+        tags.setdefault("ip", socket.gethostbyname(hostname))
+    except OSError:
+        tags.setdefault("ip", "127.0.0.1")
+    return Process(
+        redactor.clean_text(service),
+        [
+            (redactor.clean_key(k), redactor.clean_value(v, k))
+            for k, v in tags.items()
+            if v is not None
+        ],
+    )
+
+
+def process_tags(config: TracingConfig) -> dict:
+    """The tags of the process that sends the spans (as Jaeger shows them)."""
+    tags: dict = {
+        "jaeger.version": f"Python-chaostracing-{__version__}",
+        "chaostracing.version": __version__,
+    }
+    for module, key in (("chaoslib", "chaostoolkit.lib.version"),
+                        ("chaostoolkit", "chaostoolkit.version")):
+        try:
+            tags[key] = importlib.import_module(module).__version__
+        except (ImportError, AttributeError):
+            pass
+    if config.experiment_title:
+        tags["chaostoolkit.experiment.title"] = config.experiment_title
+    return tags
+

@@ -1,0 +1,490 @@
+"""The span lifecycle of one traced ``chaos run``.
+
+:class:`TracedRun` opens a span when chaoslib enters a level and finishes
+that same span when it leaves it. Open spans are kept in a registry keyed by
+``(level, id(context), thread)``: chaoslib hands the same dict to ``before``
+and ``after``, on the same thread, while background activities and the
+continuous hypothesis run on other threads at the same time. Nothing is ever
+paired by "whatever span is active".
+
+Which phase an activity belongs to comes from the context variable set when
+the phase began on this thread (hypothesis, method or rollback), else, on a
+pool thread without a copy of the context, from the phase open run-wide
+(background activities only exist in the method and the rollbacks).
+
+Which phase a hypothesis run is (before, during, after the method) comes
+from what chaoslib tells every control, whatever level it is declared at:
+its run events (``start_hypothesis_before`` / ``_after``), and the thread
+(the continuous hypothesis runs on a pool thread).
+
+Values are recorded as chaoslib gives them; they are masked and cut on the
+exporter's thread (:mod:`chaostracing._run.redact`), never here.
+"""
+import contextvars
+import json
+import os
+import platform
+import threading
+import time
+import urllib.parse
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import opentracing
+from opentracing import Format, follows_from
+
+from chaostracing._run import context as ctx
+from chaostracing._run import safety
+from chaostracing._run.config import TracingConfig
+from chaostracing._run.providers import Backend
+from chaostracing._run.redact import Redactor, safe_text, sanitize_url
+
+__all__ = ["TracedRun", "incoming_context"]
+
+_PHASES = ("hypothesis", "method", "rollback")
+#: the open phase (hypothesis, method, rollback) of the calling context
+_phase: contextvars.ContextVar = contextvars.ContextVar(
+    "chaostracing_phase", default=None
+)
+_FAILED_STATUSES = ("failed", "aborted", "interrupted")
+#: what chaoslib's ``http`` provider returns that must never be recorded
+_HTTP_OUTPUT_HIDDEN = ("headers",)
+
+
+class _Open:
+    """An open span and what must be undone when it finishes."""
+
+    __slots__ = ("entry", "level", "phase_token", "pending", "finished_at")
+
+    def __init__(self, entry: ctx.Entry, level: str) -> None:
+        self.entry = entry
+        self.level = level
+        self.phase_token: Any = None
+        #: probe spans of a hypothesis, finished with it (tolerance is
+        #: known only once chaoslib has checked it, after the activity ends)
+        self.pending: List["_Open"] = []
+        self.finished_at: Optional[float] = None
+
+    @property
+    def span(self) -> opentracing.Span:
+        return self.entry.span
+
+
+class TracedRun:
+    """One experiment run's spans, from ``configure`` to ``cleanup``."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: TracingConfig,
+        redactor: Redactor,
+        incoming: Optional[opentracing.SpanContext] = None,
+        compatibility: Optional[str] = None,
+    ) -> None:
+        self.backend = backend
+        #: "0.18.1": also set the attributes 0.18.1's chaostracing.oltp set
+        self.compatibility = compatibility
+        self.config = config
+        self.redactor = redactor
+        self.proxy = ctx.TracerProxy(backend.tracer)
+        self._registry: Dict[Tuple[str, int, int], _Open] = {}
+        self._lock = threading.Lock()
+        #: a trace to join, handed in by the environment (a CI pipeline)
+        self.incoming = incoming
+        # configure_control runs on the thread that runs the experiment
+        self._main_thread = threading.get_ident()
+        #: set after an internal error: later hooks do nothing
+        self.disabled = False
+        #: whether this run turned the requests instrumentation on
+        self.instrumented_requests = False
+        #: the post-import hook bridging OpenTelemetry's API, if waiting
+        self.otel_hook: Any = None
+        #: why the run stopped early, as chaoslib's events tell it
+        self.interrupted_by: Optional[str] = None
+        #: the hypothesis phase chaoslib announced last (its run events)
+        self._announced: Optional[str] = None
+        self._method_started = False
+        self._iterations = 0
+        self.trace_id: Optional[str] = None
+        #: the journal's entry about the trace, completed at cleanup
+        self.journal_record: Optional[Dict[str, Any]] = None
+
+    # -- what chaoslib tells every control --------------------------------------
+    def event(self, name: str) -> None:
+        """A chaoslib run event (see ``chaoslib.run.RunEventHandler``)."""
+        if name == "start_hypothesis_before":
+            self._announced = "before"
+        elif name == "start_hypothesis_after":
+            self._announced = "after"
+        elif name == "start_method":
+            self._method_started = True
+        elif name == "interrupted":
+            self.interrupted_by = "InterruptExecution"
+        elif name == "signal_exit":
+            self.interrupted_by = "signal"
+        root = self.proxy.root
+        if self.compatibility and root is not None:
+            if name == "interrupted":
+                root.set_tag("chaostoolkit.experiment.interrupted", True)
+            elif name == "signal_exit":
+                root.set_tag("chaostoolkit.experiment.exit_signal", True)
+
+    # -- opening and closing --------------------------------------------------
+    def begin(self, level: str, context: Any) -> None:
+        key = (level, id(context), threading.get_ident())
+        with self._lock:
+            if key in self._registry:
+                # the control is declared twice (global and experiment):
+                # the first declaration owns the span
+                return
+        if level == "method":
+            self._method_started = True
+        if level == "activity" and _provider_type(context) == "process":
+            from chaostracing._run import processes  # child processes join
+
+            processes.patch()
+        parent, references = self._parent_for(level)
+        tags = {"chaostoolkit.type": level}
+        tags.update(_describe(level, context))
+        if level == "hypothesis":
+            tags.update(self._hypothesis_phase())
+        if self.compatibility:
+            tags.update(_legacy_begin(level, context, tags))
+        span = self.proxy.wrapped.start_span(
+            operation_name=_operation_name(level, context),
+            child_of=parent,
+            references=references,
+            tags=tags,
+            ignore_active_span=True,
+        )
+        entry = self.proxy.enter(level, span, current=level == "activity")
+        record = _Open(entry, level)
+        if level in _PHASES:
+            record.phase_token = _phase.set(record)
+        with self._lock:
+            self._registry[key] = record
+            first = self.trace_id is None
+            if first:
+                self.trace_id = self.backend.trace_id(span)
+        if first:
+            safety.log_info(
+                "trace id %s%s",
+                self.trace_id,
+                f" ({self.trace_url})" if self.trace_url else "",
+            )
+
+    def end(self, level: str, context: Any, state: Any) -> None:
+        key = (level, id(context), threading.get_ident())
+        with self._lock:
+            record = self._registry.pop(key, None)
+        if record is None:
+            return
+        if record.phase_token is not None:
+            try:
+                _phase.reset(record.phase_token)
+            except ValueError:
+                pass  # ended from another context: nothing to undo there
+        self.proxy.leave(record.entry)
+        span = record.span
+        _record(span, level, context, state)
+        if self.compatibility:
+            _legacy_end(span, level, context, state)
+        phase = _phase.get()
+        if level == "activity" and phase is not None and phase.level == "hypothesis":
+            # a probe: finished with its hypothesis, once tolerance is known
+            record.finished_at = time.time()
+            phase.pending.append(record)
+            return
+        if level == "hypothesis":
+            _finish_probes(record, state)
+        if level == "experiment":
+            if self.interrupted_by:
+                span.set_tag("chaostoolkit.interrupted_by", self.interrupted_by)
+            if isinstance(state, dict):
+                self.journal_record = self.journal_entry()
+                _add_to_journal(state, self.journal_record)
+        span.finish()
+
+    def journal_entry(self) -> Dict[str, Any]:
+        """What the journal records of the trace (its ``extensions`` list)."""
+        entry: Dict[str, Any] = {
+            "name": "chaostracing",
+            "trace_id": self.trace_id,
+            "provider": self.config.provider,
+            "destination": self.backend.description,
+        }
+        if self.trace_url:
+            entry["trace_url"] = self.trace_url
+        return entry
+
+    @property
+    def trace_url(self) -> Optional[str]:
+        if self.config.ui_url and self.trace_id:
+            return sanitize_url(f"{self.config.ui_url}/trace/{self.trace_id}")
+        return None
+
+    def finish_all(self, reason: str) -> int:
+        """Finish every span still open (the run was cut short)."""
+        with self._lock:
+            records = list(self._registry.values())
+            self._registry.clear()
+        # innermost first, so that children end before their parents
+        order = {lv: i for i, lv in enumerate(reversed(ctx.LEVELS))}
+        records.sort(key=lambda r: order[r.level])
+        for record in records:
+            self.proxy.leave(record.entry)
+            for probe in record.pending:
+                probe.span.finish(finish_time=probe.finished_at)
+            record.span.set_tag("chaostoolkit.status", reason)
+            record.span.set_tag("error", True)
+            record.span.finish()
+        return len(records)
+
+    # -- internals ------------------------------------------------------------
+    def _hypothesis_phase(self) -> Dict[str, Any]:
+        # chaoslib runs the continuous hypothesis on a pool thread, the
+        # before and after ones on the thread that runs the experiment
+        if threading.get_ident() != self._main_thread:
+            with self._lock:
+                self._iterations += 1
+                iteration = self._iterations
+            return {
+                "chaostoolkit.hypothesis.phase": "during",
+                "chaostoolkit.hypothesis.iteration": iteration,
+            }
+        phase = self._announced
+        if phase is None:  # no events (hooks called by hand)
+            phase = "after" if self._method_started else "before"
+        return {"chaostoolkit.hypothesis.phase": phase}
+
+    def _parent_for(self, level: str):
+        proxy = self.proxy
+        parent = None
+        if level in _PHASES:
+            parent = proxy._open_span("experiment")
+        elif level == "activity":
+            phase = _phase.get()
+            parent = phase.span if phase is not None else None
+            if parent is None:
+                parent = _latest(
+                    proxy._open_span("method"), proxy._open_span("rollback")
+                )
+            if parent is None:
+                parent = proxy._open_span("experiment")
+        root = proxy.root
+        if parent is None and root is None and self.incoming is not None:
+            return self.incoming, None
+        if parent is None and root is not None:
+            # a control declared on a hypothesis or an activity only: keep
+            # every span of the run in one trace
+            return None, [follows_from(root.context)]
+        return parent, None
+
+
+def incoming_context(
+    tracer: opentracing.Tracer, environ: Mapping[str, str]
+) -> Optional[opentracing.SpanContext]:
+    """The trace context a CI pipeline handed the run in its environment.
+
+    ``TRACEPARENT`` (and ``TRACESTATE``) as the W3C proposes for environment
+    variables, or ``UBER_TRACE_ID`` (also read as ``uber-trace-id``).
+
+    :raises opentracing.SpanContextCorruptedException: when it is malformed.
+    """
+    carrier = {}
+    if environ.get("TRACEPARENT"):
+        carrier["traceparent"] = environ["TRACEPARENT"]
+        if environ.get("TRACESTATE"):
+            carrier["tracestate"] = environ["TRACESTATE"]
+    for name in ("UBER_TRACE_ID", "uber-trace-id"):
+        if environ.get(name):
+            carrier["uber-trace-id"] = environ[name]
+            break
+    if not carrier:
+        return None
+    return tracer.extract(Format.TEXT_MAP, carrier)
+
+
+def _finish_probes(record: _Open, state: Any) -> None:
+    runs = state.get("probes", []) if isinstance(state, Mapping) else []
+    for index, probe in enumerate(record.pending):
+        run = runs[index] if index < len(runs) else None
+        if isinstance(run, Mapping) and "tolerance_met" in run:
+            met = bool(run["tolerance_met"])
+            probe.span.set_tag("chaostoolkit.tolerance_met", met)
+            if not met:
+                probe.span.set_tag("error", True)
+        probe.span.finish(finish_time=probe.finished_at)
+    record.pending.clear()
+
+
+def _add_to_journal(journal: Dict[str, Any], entry: Dict[str, Any]) -> None:
+    extensions = journal.get("extensions")
+    if not isinstance(extensions, list):
+        extensions = journal["extensions"] = []
+    extensions[:] = [
+        e for e in extensions
+        if not (isinstance(e, dict) and e.get("name") == "chaostracing")
+    ]
+    extensions.append(entry)
+
+
+def _latest(*spans: Optional[opentracing.Span]) -> Optional[opentracing.Span]:
+    live = [s for s in spans if s is not None]
+    if not live:
+        return None
+    return max(live, key=lambda s: getattr(s, "start_time", 0) or 0)
+
+
+def _operation_name(level: str, context: Any) -> str:
+    if level == "method":
+        return "Method"
+    if level == "rollback":
+        return "Rollbacks"
+    if isinstance(context, Mapping):
+        name = context.get("title") or context.get("name")
+        if isinstance(name, str) and name:
+            return name
+    return level
+
+
+def _describe(level: str, context: Any) -> Dict[str, Any]:
+    if not isinstance(context, Mapping):
+        return {}
+    if level == "experiment":
+        tags = {}
+        if isinstance(context.get("title"), str):
+            tags["chaostoolkit.experiment.title"] = context["title"]
+        return tags
+    if level != "activity":
+        return {}
+    tags: Dict[str, Any] = {}
+    for key, tag in (("type", "activity.type"), ("name", "activity.name")):
+        if isinstance(context.get(key), str):
+            tags[f"chaostoolkit.{tag}"] = context[key]
+    if context.get("background"):
+        tags["chaostoolkit.activity.background"] = True
+    provider = context.get("provider")
+    if isinstance(provider, Mapping):
+        # only where the code lives: never the arguments (they may hold
+        # secrets chaoslib substitutes at call time)
+        for key in ("type", "module", "func", "url", "path"):
+            value = provider.get(key)
+            if isinstance(value, str):
+                tags[f"chaostoolkit.provider.{key}"] = value
+    return tags
+
+
+def _record(span: opentracing.Span, level: str, context: Any, state: Any):
+    """Tag ``span`` with the outcome chaoslib handed the ``after`` hook."""
+    if level == "activity" and state is None:
+        # chaoslib leaves the state unset when the activity was cut short
+        # (Ctrl-C, a signal, an interrupting control)
+        span.set_tag("chaostoolkit.status", "interrupted")
+        span.set_tag("error", True)
+    elif level == "activity" and isinstance(state, Mapping):
+        status = state.get("status")
+        if isinstance(status, str):
+            span.set_tag("chaostoolkit.status", status)
+        if "output" in state:
+            span.set_tag("chaostoolkit.output", _output(context, state["output"]))
+        if status == "failed":
+            _log_error(span, state.get("exception"))
+    elif level == "hypothesis" and isinstance(state, Mapping):
+        met = state.get("steady_state_met")
+        if met is not None:
+            span.set_tag("chaostoolkit.steady_state_met", bool(met))
+            if not met:
+                span.set_tag("error", True)
+    elif level in ("method", "rollback") and isinstance(state, list):
+        failed = sum(
+            1
+            for run in state
+            if isinstance(run, Mapping) and run.get("status") == "failed"
+        )
+        span.set_tag("chaostoolkit.activities", len(state))
+        span.set_tag("chaostoolkit.activities.failed", failed)
+    elif level == "experiment" and isinstance(state, Mapping):
+        status = state.get("status")
+        if isinstance(status, str):
+            span.set_tag("chaostoolkit.status", status)
+            if status in _FAILED_STATUSES:
+                span.set_tag("error", True)
+        if "deviated" in state:
+            span.set_tag("chaostoolkit.deviated", bool(state["deviated"]))
+
+
+def _provider_type(activity: Any) -> Any:
+    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    return provider.get("type") if isinstance(provider, Mapping) else None
+
+
+def _legacy_begin(level: str, context: Any, tags: Dict[str, Any]) -> Dict[
+        str, Any]:
+    """The attributes chaostoolkit-opentracing 0.18.1's ``chaostracing.oltp``
+    set when a level began (dashboards built on them keep working)."""
+    extra: Dict[str, Any] = {}
+    if level == "experiment":
+        extra["chaostoolkit.platform.full"] = platform.platform()
+        # W3C baggage handed in by the environment, as 0.18.1 added it
+        for item in os.environ.get("BAGGAGE", "").split(","):
+            key, eq, value = item.split(";", 1)[0].partition("=")
+            if eq and key.strip():
+                extra[urllib.parse.unquote(key.strip())] = \
+                    urllib.parse.unquote(value.strip())
+    elif level == "hypothesis":
+        if tags.get("chaostoolkit.hypothesis.phase") == "during":
+            extra["chaostoolkit.hypothesis.phase"] = "continuous"
+    elif level == "activity" and isinstance(context, Mapping):
+        extra["chaostoolkit.activity.background"] = bool(
+            context.get("background", False))
+    return extra
+
+
+def _legacy_end(span: opentracing.Span, level: str, context: Any,
+                state: Any) -> None:
+    if level == "experiment" and isinstance(state, Mapping):
+        span.set_tag("chaostoolkit.experiment.status", state.get("status"))
+        span.set_tag("chaostoolkit.experiment.deviated", state.get("deviated"))
+    elif level == "hypothesis" and isinstance(state, Mapping):
+        span.set_tag("chaostoolkit.hypothesis.met", state.get("steady_state_met"))
+    elif level == "activity" and isinstance(state, Mapping):
+        if "output" in state:
+            # as 0.18.1 wrote it: JSON text (masked and cut on export)
+            output = _output(context, state["output"])
+            span.set_tag("chaostoolkit.activity.output", json.dumps(output)
+                         if isinstance(output, str) else safe_text(output)[0])
+        span.set_tag("chaostoolkit.activity.status", state.get("status"))
+        if state.get("exception"):
+            span.set_tag("chaostoolkit.activity.error", state["exception"])
+
+
+def _output(activity: Any, output: Any) -> Any:
+    """The output to record: chaoslib's ``http`` provider returns the
+    response headers (``Set-Cookie``, tokens...) with the status and body;
+    they are left out."""
+    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    if (
+        isinstance(provider, Mapping)
+        and provider.get("type") == "http"
+        and isinstance(output, Mapping)
+    ):
+        return {k: v for k, v in output.items() if k not in _HTTP_OUTPUT_HIDDEN}
+    return output
+
+
+def _log_error(span: opentracing.Span, exception: Any) -> None:
+    span.set_tag("error", True)
+    if isinstance(exception, list):
+        text = "".join(str(line) for line in exception)
+    else:
+        text = str(exception)
+    last = text.strip().splitlines()[-1] if text.strip() else "activity failed"
+    kind, _, message = last.partition(": ")
+    span.log_kv(
+        {
+            "event": "error",
+            "error.kind": kind if message else "ActivityFailed",
+            "message": message or last,
+            "stack": text,
+        }
+    )
