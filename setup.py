@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 VERSION = re.search(
     r'^__version__ = "([^"]+)"',
-    (HERE / "chaostracing" / "__init__.py").read_text(),
+    (HERE / "chaostracing" / "_version.py").read_text(),
     re.M,
 ).group(1)
 

@@ -24,6 +24,7 @@ from chaostracing._run.context import (
     install_noop_proxy,
     use_span,
 )
+from chaostracing._version import __version__
 
 __all__ = [
     "__version__",
@@ -35,7 +36,6 @@ __all__ = [
     "traced_activity",
     "use_span",
 ]
-__version__ = "1.0.0"
 
 
 def get_tracer() -> opentracing.Tracer:

@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         description="See the traces of Chaos Toolkit runs without a Jaeger "
         "server.",
     )
-    from chaostracing import __version__
+    from chaostracing._version import __version__
 
     parser.add_argument(
         "--version", action="version", version=f"chaostracing {__version__}"

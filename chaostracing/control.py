@@ -8,32 +8,15 @@ global controls)::
                   "provider": {"type": "python",
                                "module": "chaostracing.control"}}]
 
-Each hook is a line or two that call :class:`~chaostracing._run.run.TracedRun`,
-inside :func:`chaostracing._run.safety.capture_internal_exceptions`: chaoslib only
-logs a failing control at DEBUG, so our own failures are logged by us, once,
-at WARNING, and the run goes on untraced.
+Each hook is a line that calls :mod:`chaostracing._run.lifecycle`, inside
+its safety net: chaoslib only logs a failing control at DEBUG, so our own
+failures are logged by us, once, at WARNING, and the run goes on untraced.
 """
-import atexit
-import functools
-import os
-import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict
 
-from opentracing.propagation import SpanContextCorruptedException
-
-from chaostracing._run import context as ctx
-from chaostracing._run import safety
-from chaostracing._run.config import (
-    ConfigError,
-    load_config,
-    unknown_keys,
-    validate,
-    with_experiment,
-)
-from chaostracing._run.redact import MIN_SECRET_LENGTH, Redactor, secret_values
+from chaostracing._run import lifecycle
 
 __all__ = [
-    "configure",
     "configure_control",
     "validate_control",
     "cleanup_control",
@@ -49,34 +32,8 @@ __all__ = [
     "after_activity_control",
 ]
 
-#: the run being traced, between configure_control and cleanup_control
-_run: Optional[Any] = None
-#: problems chaoslib's validation already had us report (said once a run)
-_reported: List[str] = []
 
-
-def _disable() -> None:
-    if _run is not None:
-        _run.disabled = True
-
-
-def _guarded(hook: Callable) -> Callable:
-    @functools.wraps(hook)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        with safety.capture_internal_exceptions(hook.__name__, _disable):
-            hook(*args, **kwargs)
-
-    return wrapper
-
-
-def _warn_problem(problem: str) -> None:
-    """One warning per problem per run (validation may have given it)."""
-    if problem not in _reported:
-        _reported.append(problem)
-        safety.warn_once(f"setting:{problem}", "%s", problem)
-
-
-@_guarded
+@lifecycle.guarded
 def configure_control(
     configuration: Dict[str, Any] = None,
     secrets: Dict[str, Any] = None,
@@ -86,133 +43,8 @@ def configure_control(
     **arguments: Any,
 ) -> None:
     """Build the tracer of the run from the configuration and arguments."""
-    configure(configuration, secrets, experiment, event_registry, arguments)
-
-
-def configure(
-    configuration: Any,
-    secrets: Any,
-    experiment: Any,
-    event_registry: Any,
-    arguments: Dict[str, Any],
-    compatibility: Optional[str] = None,
-) -> None:
-    """What ``configure_control`` does, for this module and
-    :mod:`chaostracing.oltp` (``compatibility="0.18.1"``)."""
-    if _run is not None:
-        return  # declared twice (e.g. globally and in the experiment)
-    safety.reset_warnings()
-    redactor = Redactor()
-    short = redactor.add_secrets(secret_values(secrets))
-    safety.set_redactor(redactor.mask)
-    if arguments and (configuration or secrets):
-        from chaoslib import substitute
-
-        arguments = substitute(arguments, configuration, secrets)
-    configuration = configuration if isinstance(configuration, dict) else {}
-    for problem in unknown_keys(configuration, arguments):
-        _warn_problem(problem)
-    try:
-        config = load_config(configuration, arguments)
-    except ConfigError as error:
-        for problem in error.problems:
-            _warn_problem(problem)
-        safety.warn_once(
-            "untraced", "tracing is off for this run (bad setting above)")
-        return
-    if not config.enabled:
-        safety.log_info("no tracing_provider configured, tracing is off")
-        return
-    if short:
-        safety.warn_once(
-            "short-secrets",
-            "%d secret(s) shorter than %d characters (%s) are masked in "
-            "traces only where they are a whole value: inside longer text "
-            "they cannot be told from ordinary words",
-            len(short), MIN_SECRET_LENGTH, ", ".join(sorted(short)),
-        )
-    for note in config.notes:
-        _warn_problem(note)
-    if isinstance(experiment, dict):
-        config = with_experiment(config, experiment.get("title"))
-    redactor.max_length = config.max_tag_length
-    _start(config, redactor, event_registry, compatibility)
-
-
-def _start(
-    config: Any, redactor: Redactor, event_registry: Any,
-    compatibility: Optional[str] = None,
-) -> None:
-    global _run
-    from chaostracing._run.providers import ProviderUnavailable, make_backend
-    from chaostracing._run.run import TracedRun, incoming_context
-
-    try:
-        backend = make_backend(config, redactor)
-    except ProviderUnavailable as error:
-        safety.warn_once("provider", "%s; the run goes on untraced", error)
-        return
-    try:
-        incoming = incoming_context(backend.tracer, os.environ)
-    except SpanContextCorruptedException as error:
-        safety.warn_once(
-            "incoming",
-            "ignoring the trace context in the environment (TRACEPARENT / "
-            "UBER_TRACE_ID): %s",
-            error,
-        )
-        incoming = None
-    run = TracedRun(backend, config, redactor, incoming,
-                    compatibility=compatibility)
-    ctx.install(run.proxy)
-    _run = run
-    _instrument(run, config.instrument)
-    if event_registry is not None:
-        event_registry.register(_run_events(run))
-    # should the process end without chaoslib's cleanup (a crash in chaos
-    # itself), deliver what we have anyway, within the flush timeout
-    atexit.register(_cleanup_at_exit)
-
-
-def _instrument(run: Any, names: Tuple[str, ...]) -> None:
-    """Trace the client libraries of ``tracing_instrument``; bridge the
-    OpenTelemetry API to the run as soon as anything imports it."""
-    if "requests" in names:
-        from chaostracing_contrib import requests as traced_requests
-
-        if not traced_requests.is_instrumented():
-            traced_requests.instrument()
-            run.instrumented_requests = True
-    others = tuple(n for n in names if n != "requests")
-    if others:
-        from chaostracing._run import otel
-
-        otel.instrument(others, run.config.propagation, safety.warn_once)
-    else:
-        from chaostracing._run import imports
-
-        run.otel_hook = imports.when_imported("opentelemetry.trace", _bridge)
-
-
-def _bridge() -> None:
-    from chaostracing._run import otel
-
-    otel.enable()
-
-
-def _uninstrument(run: Any) -> None:
-    if run.instrumented_requests:
-        from chaostracing_contrib import requests as traced_requests
-
-        traced_requests.uninstrument()
-    if run.otel_hook is not None:
-        run.otel_hook.remove()
-    otel = sys.modules.get("chaostracing._run.otel")
-    if otel is not None:
-        otel.disable()
-    processes = sys.modules.get("chaostracing._run.processes")
-    if processes is not None:
-        processes.unpatch()
+    lifecycle.configure(configuration, secrets, experiment, event_registry,
+                        arguments)
 
 
 def validate_control(control: Dict[str, Any]) -> None:
@@ -221,178 +53,22 @@ def validate_control(control: Dict[str, Any]) -> None:
 
     This only warns: a tracing mistake must never stop the experiment.
     """
-    with safety.capture_internal_exceptions("validate_control"):
-        provider = control.get("provider") if isinstance(control, dict) else None
-        arguments = provider.get("arguments") if isinstance(provider, dict) else None
-        arguments = arguments or {}
-        if not isinstance(arguments, dict):
-            _warn_problem(
-                f"the control's provider arguments are a "
-                f"{type(arguments).__name__}: expected a mapping; tracing "
-                "will be off")
-            return
-        configuration = _configuration_being_validated()
-        for problem in validate(configuration, arguments):
-            _warn_problem(problem)
+    lifecycle.validate_block(control)
 
 
-def _configuration_being_validated() -> Dict[str, Any]:
-    """The ``configuration`` of the experiment chaoslib is validating.
-
-    chaoslib calls ``validate_control(control)`` with the control block
-    only, from ``validate_controls(experiment)``; the settings the README
-    puts in the experiment's configuration are read from that caller's
-    frame. Anything unexpected gives ``{}``: only the control's own
-    arguments are checked then.
-    """
-    frame = sys._getframe(1)
-    for _ in range(12):
-        if frame is None:
-            break
-        if frame.f_code.co_name in ("validate_controls", "ensure_experiment_is_valid"):
-            experiment = frame.f_locals.get("experiment")
-            if isinstance(experiment, dict):
-                configuration = experiment.get("configuration")
-                return configuration if isinstance(configuration, dict) else {}
-        frame = frame.f_back
-    return {}
-
-
-@_guarded
+@lifecycle.guarded
 def cleanup_control() -> None:
     """Finish what is still open, deliver every span, restore the tracer."""
-    global _run
-    run, _run = _run, None
-    _reported.clear()
-    if run is None:
-        return
-    atexit.unregister(_cleanup_at_exit)
-    try:
-        run.finish_all("interrupted")
-    finally:
-        try:
-            _uninstrument(run)
-        finally:
-            ctx.restore(run.proxy)
-        try:
-            _shutdown(run)
-        finally:
-            safety.set_redactor(None)
+    lifecycle.cleanup()
 
 
-def _cleanup_at_exit() -> None:
-    if _run is not None:
-        cleanup_control()
-
-
-def _run_events(run: Any) -> Any:
-    """A chaoslib ``RunEventHandler`` telling ``run`` what happens."""
-    from chaoslib.run import RunEventHandler
-
-    class Events(RunEventHandler):
-        def start_hypothesis_before(self, experiment: Any) -> None:
-            run.event("start_hypothesis_before")
-
-        def start_hypothesis_after(self, experiment: Any) -> None:
-            run.event("start_hypothesis_after")
-
-        def start_method(self, experiment: Any) -> None:
-            run.event("start_method")
-
-        def interrupted(self, experiment: Any, journal: Any) -> None:
-            run.event("interrupted")
-
-        def signal_exit(self) -> None:
-            run.event("signal_exit")
-
-        def finish(self, journal: Any) -> None:
-            if _run is run:  # cleanup_control was never called
-                cleanup_control()
-
-    return Events()
-
-
-def _shutdown(run: Any) -> None:
-    """Deliver the trace within the flush timeout; say what happened, once."""
-    timeout = run.config.flush_timeout
-    delivered = run.backend.close(timeout)
-    stats = run.backend.stats()
-    where = run.backend.description
-    trace = f"trace {run.trace_id}" if run.trace_id else "the trace"
-    record = run.journal_record
-    if record is not None:
-        record.update(
-            spans_sent=stats.sent,
-            spans_dropped=stats.dropped + stats.queued,
-            delivered=stats.problem is None and delivered and not stats.dropped,
-        )
-        if stats.problem:
-            record["problem"] = stats.problem
-    if stats.problem:
-        safety.warn_once(
-            "not-delivered", "%s was not delivered to the %s: %s",
-            trace, where, stats.problem,
-        )
-        return
-    if not delivered:
-        safety.warn_once(
-            "flush-timeout",
-            "%s: %d span(s) sent to the %s, %d still being sent after %gs "
-            "(tracing_flush_timeout) are missing from it",
-            trace, stats.sent, where, stats.queued, timeout,
-        )
-        return
-    if stats.dropped:
-        safety.warn_once(
-            "dropped",
-            "%s: %d span(s) sent to the %s, %d dropped (more than %d waited "
-            "to be sent, see tracing_max_queue_size, or a span could not be "
-            "converted)",
-            trace, stats.sent, where, stats.dropped, run.config.max_queue_size,
-        )
-        return
-    verb = "written to the" if run.config.provider == "file" else "sent to the"
-    safety.log_info(
-        "%s: %d span(s) %s %s%s",
-        trace, stats.sent, verb, where,
-        f"; view it at {run.trace_url}" if run.trace_url else "",
-    )
-
-
-def _active() -> Optional[Any]:
-    run = _run
-    if run is None or run.disabled:
-        return None
-    return run
-
-
-def _hook(level: str, when: str) -> Callable:
-    if when == "before":
-
-        def before(context: Any, **kwargs: Any) -> None:
-            run = _active()
-            if run is not None:
-                run.begin(level, context)
-
-        before.__name__ = f"before_{level}_control"
-        return _guarded(before)
-
-    def after(context: Any, state: Any = None, **kwargs: Any) -> None:
-        run = _active()
-        if run is not None:
-            run.end(level, context, state)
-
-    after.__name__ = f"after_{level}_control"
-    return _guarded(after)
-
-
-before_experiment_control = _hook("experiment", "before")
-after_experiment_control = _hook("experiment", "after")
-before_hypothesis_control = _hook("hypothesis", "before")
-after_hypothesis_control = _hook("hypothesis", "after")
-before_method_control = _hook("method", "before")
-after_method_control = _hook("method", "after")
-before_rollback_control = _hook("rollback", "before")
-after_rollback_control = _hook("rollback", "after")
-before_activity_control = _hook("activity", "before")
-after_activity_control = _hook("activity", "after")
+before_experiment_control = lifecycle.hook("experiment", "before")
+after_experiment_control = lifecycle.hook("experiment", "after")
+before_hypothesis_control = lifecycle.hook("hypothesis", "before")
+after_hypothesis_control = lifecycle.hook("hypothesis", "after")
+before_method_control = lifecycle.hook("method", "before")
+after_method_control = lifecycle.hook("method", "after")
+before_rollback_control = lifecycle.hook("rollback", "before")
+after_rollback_control = lifecycle.hook("rollback", "after")
+before_activity_control = lifecycle.hook("activity", "before")
+after_activity_control = lifecycle.hook("activity", "after")

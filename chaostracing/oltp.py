@@ -20,6 +20,7 @@ this project's. It runs on the same lifecycle as :mod:`chaostracing.control`
 from typing import Any, Dict
 
 from chaostracing import control
+from chaostracing._run import lifecycle
 from chaostracing.control import (  # noqa: F401  (the hooks chaoslib calls)
     after_activity_control,
     after_experiment_control,
@@ -55,7 +56,7 @@ _FLAGS = (("trace_request", "requests"), ("trace_requests", "requests"),
           ("trace_urllib3", "urllib3"))
 
 
-@control._guarded
+@lifecycle.guarded
 def configure_control(
     experiment: Dict[str, Any] = None,
     event_registry: Any = None,
@@ -72,8 +73,8 @@ def configure_control(
     arguments.setdefault("tracing_provider", "otlp")
     if names:
         arguments.setdefault("tracing_instrument", names)
-    control.configure(configuration, secrets, experiment, event_registry,
-                      arguments, compatibility="0.18.1")
+    lifecycle.configure(configuration, secrets, experiment, event_registry,
+                        arguments, compatibility="0.18.1")
 
 
 configure_control.__name__ = "configure_control"

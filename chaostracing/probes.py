@@ -57,11 +57,11 @@ __all__ = ["span_count", "span_error_ratio", "span_latency_percentile"]
 logger = logging.getLogger("chaostoolkit")
 
 #: traces asked for at most, unless ``limit`` says otherwise
-DEFAULT_LIMIT = 10_000
+_DEFAULT_LIMIT = 10_000
 #: seconds to wait for the query service
-DEFAULT_TIMEOUT = 30.0
+_DEFAULT_TIMEOUT = 30.0
 #: the largest answer read
-MAX_ANSWER = 512 * 1024 * 1024
+_MAX_ANSWER = 512 * 1024 * 1024
 _KINDS = ("server", "client", "producer", "consumer", "internal")
 
 
@@ -74,8 +74,8 @@ def span_error_ratio(
     min_spans: int = 1,
     query_url: str = None,
     *,
-    limit: int = DEFAULT_LIMIT,
-    timeout: float = DEFAULT_TIMEOUT,
+    limit: int = _DEFAULT_LIMIT,
+    timeout: float = _DEFAULT_TIMEOUT,
     configuration: Dict[str, Any] = None,
 ) -> float:
     """The fraction, from 0 to 1, of the matching spans of the last
@@ -115,8 +115,8 @@ def span_latency_percentile(
     min_spans: int = 1,
     query_url: str = None,
     *,
-    limit: int = DEFAULT_LIMIT,
-    timeout: float = DEFAULT_TIMEOUT,
+    limit: int = _DEFAULT_LIMIT,
+    timeout: float = _DEFAULT_TIMEOUT,
     configuration: Dict[str, Any] = None,
 ) -> float:
     """The ``percentile``-th percentile (nearest rank) of the durations, in
@@ -161,8 +161,8 @@ def span_count(
     errors_only: bool = False,
     query_url: str = None,
     *,
-    limit: int = DEFAULT_LIMIT,
-    timeout: float = DEFAULT_TIMEOUT,
+    limit: int = _DEFAULT_LIMIT,
+    timeout: float = _DEFAULT_TIMEOUT,
     configuration: Dict[str, Any] = None,
 ) -> int:
     """How many matching spans (failed ones only, with ``errors_only``)
@@ -200,7 +200,7 @@ def discover(discover_system: bool = True) -> Dict[str, Any]:
         initialize_discovery_result,
     )
 
-    from chaostracing import __version__
+    from chaostracing._version import __version__
 
     result = initialize_discovery_result(
         "chaostoolkit-opentracing", __version__, "tracing")
@@ -367,7 +367,7 @@ def _get(url: str, path: str, params: Dict[str, str], timeout: float) -> Any:
     request = urllib.request.Request(target, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
-            body = answer.read(MAX_ANSWER + 1)
+            body = answer.read(_MAX_ANSWER + 1)
     except urllib.error.HTTPError as error:
         raise ActivityFailed(
             f"the trace query service at {shown} answered HTTP {error.code}"
@@ -379,9 +379,9 @@ def _get(url: str, path: str, params: Dict[str, str], timeout: float) -> Any:
     except Exception as error:  # http.client's protocol errors
         raise ActivityFailed(f"cannot read the answer of the trace query "
                              f"service at {shown}: {error!r:.200}") from None
-    if len(body) > MAX_ANSWER:
+    if len(body) > _MAX_ANSWER:
         raise ActivityFailed(f"the trace query service at {shown} answered "
-                             f"more than {MAX_ANSWER >> 20} MB: narrow the "
+                             f"more than {_MAX_ANSWER >> 20} MB: narrow the "
                              "window or lower limit")
     try:
         with paused_gc():

@@ -12,8 +12,8 @@ import pytest
 
 import chaostracing  # noqa: F401  (installs the no-op proxy)
 from chaostracing import control
-from chaostracing._run import safety
 from chaostracing._collector.agent import AgentReceiver
+from chaostracing._run import lifecycle, safety
 from chaostracing._run.scope import SCOPE_MANAGER
 
 # the fixture extension authors use, tested here as they would use it
@@ -37,7 +37,7 @@ def _strict_and_clean():
     del safety.errors[:]
     with safety.strict():
         yield
-        if control._run is not None:
+        if lifecycle.current_run() is not None:
             control.cleanup_control()
     opentracing.tracer, opentracing.is_tracer_registered = saved
     assert not safety.errors, f"internal errors: {safety.errors}"

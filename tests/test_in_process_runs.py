@@ -5,8 +5,9 @@ import tracemalloc
 import opentracing
 from conftest import assert_one_trace
 
-from chaostracing._run import context as ctx
 from chaostracing import control
+from chaostracing._run import context as ctx
+from chaostracing._run import lifecycle
 from chaostracing._run.tracer import Span
 
 
@@ -59,7 +60,7 @@ def test_two_runs_give_two_independent_traces_and_leave_nothing(agent):
     ids = [e["trace_id"] for j in (first, second) for e in j["extensions"]]
     assert len(set(ids)) == 2
     # nothing of the runs survives them
-    assert control._run is None
+    assert lifecycle.current_run() is None
     assert opentracing.tracer is before
     assert opentracing.tracer.activity_span is None
     assert ctx.current_span() is None

@@ -2,7 +2,7 @@
 import opentracing
 
 from chaostracing import control
-from chaostracing._run import safety
+from chaostracing._run import lifecycle, safety
 from chaostracing._run.context import install_noop_proxy
 
 
@@ -10,7 +10,7 @@ def configure(agent, **extra):
     configuration = {"tracing_provider": "jaeger", "tracing_port": agent.port}
     configuration.update(extra)
     control.configure_control(configuration=configuration, secrets={})
-    return control._run
+    return lifecycle.current_run()
 
 
 def readme_snippet(url):

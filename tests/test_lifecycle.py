@@ -11,8 +11,9 @@ import opentracing
 import pytest
 from opentracing.mocktracer import MockTracer
 
-from chaostracing._run import context as ctx
 from chaostracing import control
+from chaostracing._run import context as ctx
+from chaostracing._run import lifecycle
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.providers import Backend
 from chaostracing._run.redact import Redactor
@@ -57,9 +58,9 @@ def mock():
         Redactor(),
     )
     ctx.install(run.proxy)
-    control._run = run
+    lifecycle.set_current_run(run)
     yield tracer
-    control._run = None
+    lifecycle.set_current_run(None)
     ctx.restore(run.proxy)
 
 
@@ -263,7 +264,7 @@ def test_a_control_declared_twice_opens_one_span_per_level(mock):
 
 def test_hypothesis_level_control_makes_the_hypothesis_the_root(mock):
     hypo = EXPERIMENT["steady-state-hypothesis"]
-    events = control._run_events(control._run)
+    events = lifecycle.run_events(lifecycle.current_run())
     # what chaoslib tells every control, whatever level it is declared at
     for announce in (events.start_hypothesis_before, events.start_hypothesis_after):
         announce(EXPERIMENT)
@@ -313,7 +314,7 @@ def test_a_span_finished_by_two_threads_at_once_is_reported_once():
 
 
 def test_cleanup_finishes_what_was_left_open_and_restores_the_tracer(mock):
-    run = control._run
+    run = lifecycle.current_run()
     control.before_experiment_control(context=EXPERIMENT)
     control.before_method_control(context=EXPERIMENT)
     control.cleanup_control()

@@ -2,6 +2,7 @@
 collector's API, and canned servers answering as a Jaeger would (its 64-bit
 trace ids, its error bodies) or as a broken one would."""
 import base64
+import inspect
 import json
 import threading
 import time
@@ -203,7 +204,8 @@ def test_jaegers_own_answers_are_read(canned):
     query = parse_qs(urlsplit(path).query)
     assert query["service"] == ["api"]
     assert json.loads(query["tags"][0]) == {"span.kind": "server"}
-    assert query["limit"] == [str(probes.DEFAULT_LIMIT)]
+    limit = inspect.signature(probes.span_error_ratio).parameters["limit"]
+    assert query["limit"] == [str(limit.default)]
     end, start = int(query["end"][0]), int(query["start"][0])
     assert end - start == 60_000_000 and abs(end - now_us()) < 120_000_000
     assert headers["Accept"] == "application/json"

@@ -1,186 +1,26 @@
 """OTLP/HTTP traces into the collector: ``POST /v1/traces``.
 
-Bodies are decoded with opentelemetry-proto (the field's own definitions):
-protobuf (``application/x-protobuf``) or OTLP/JSON (``application/json``,
-whose ids are hex strings, not proto3-JSON base64), gzip-encoded or not. The
-answers are OTLP's: 200 with an ``ExportTraceServiceResponse`` (with
+Bodies are decoded by :mod:`chaostracing._data.otlp`. The answers are
+OTLP's: 200 with an ``ExportTraceServiceResponse`` (with
 ``partial_success`` when the store had to evict), 400 for a body that cannot
 be decoded, 413 over the size cap (compressed or not), 415 for another
 content type, 404 for another path. Nothing a client sends stops the
 receiver.
-
-Spans are mapped onto Jaeger's model as Jaeger maps them: ``service.name``
-is the process's service, the other resource attributes its tags; the kind
-is ``span.kind``; status ERROR is ``error=true`` plus ``otel.status_code``
-and ``otel.status_description``; events are logs (``event`` = the event's
-name); links are ``FOLLOWS_FROM`` references; the instrumentation scope is
-``otel.scope.name`` / ``otel.scope.version``.
 """
-import base64
 import json
-import zlib
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 from chaostracing._collector import http
-from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
+from chaostracing._data.model import SpanData
+from chaostracing._data.otlp import (
+    MAX_BODY,
+    BadRequest,
+    TooLarge,
+    decode,
+    to_span_data,
+)
 
-__all__ = ["MAX_BODY", "OtlpHandler", "decode", "to_span_data"]
-
-#: the largest body accepted, compressed or not
-MAX_BODY = 32 * 1024 * 1024
-_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
-_STATUS = {1: "OK", 2: "ERROR"}
-_ID_KEYS = ("traceId", "spanId", "parentSpanId")
-
-
-class BadRequest(ValueError):
-    """A body that cannot be decoded (400)."""
-
-
-class TooLarge(ValueError):
-    """A body over the cap (413)."""
-
-
-def decode(body: bytes, content_type: str, encoding: str = "") -> Any:
-    """An ``ExportTraceServiceRequest`` from an HTTP body.
-
-    :raises BadRequest: undecodable; :raises TooLarge: over the cap
-    """
-    from google.protobuf import json_format
-    from google.protobuf.message import DecodeError
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    if encoding == "gzip":
-        body = _gunzip(body)
-    elif encoding not in ("", "identity"):
-        raise BadRequest(f"unsupported Content-Encoding {encoding!r}")
-    request = ExportTraceServiceRequest()
-    if content_type == "application/x-protobuf":
-        try:
-            request.ParseFromString(body)
-        except (DecodeError, ValueError, RecursionError) as error:
-            raise BadRequest(f"not an OTLP protobuf body: {error}") from None
-        return request
-    try:
-        document = json.loads(body.decode("utf-8"))
-        json_format.ParseDict(_ids_to_base64(document), request,
-                              ignore_unknown_fields=True)
-    except (ValueError, TypeError, RecursionError, AttributeError,
-            json_format.ParseError) as error:
-        raise BadRequest(f"not an OTLP JSON body: {error}") from None
-    return request
-
-
-def to_span_data(request: Any) -> List[SpanData]:
-    """The spans of an ``ExportTraceServiceRequest``, in Jaeger's model."""
-    out: List[SpanData] = []
-    for resource_spans in request.resource_spans:
-        attributes = _attributes(resource_spans.resource.attributes)
-        service = attributes.pop("service.name", None) or "unknown_service"
-        process = Process(str(service), sorted(attributes.items()))
-        for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope
-            for span in scope_spans.spans:
-                out.append(_span(span, process, scope))
-    return out
-
-
-def _span(span: Any, process: Process, scope: Any) -> SpanData:
-    tags = _attributes(span.attributes)
-    kind = _KINDS.get(span.kind)
-    if kind:
-        tags["span.kind"] = kind
-    status = _STATUS.get(span.status.code)
-    if status:
-        tags["otel.status_code"] = status
-        if span.status.message:
-            tags["otel.status_description"] = span.status.message
-        if status == "ERROR":
-            tags["error"] = True
-    if scope.name:
-        tags["otel.scope.name"] = scope.name
-        if scope.version:
-            tags["otel.scope.version"] = scope.version
-    start = span.start_time_unix_nano // 1000
-    trace_id = int.from_bytes(span.trace_id, "big")
-    return SpanData(
-        trace_id=trace_id,
-        span_id=int.from_bytes(span.span_id, "big"),
-        parent_id=int.from_bytes(span.parent_span_id, "big"),
-        flags=1,
-        operation_name=span.name,
-        start_us=start,
-        duration_us=max(0, span.end_time_unix_nano // 1000 - start),
-        references=[
-            (FOLLOWS_FROM, int.from_bytes(link.trace_id, "big"),
-             int.from_bytes(link.span_id, "big"))
-            for link in span.links if link.trace_id and link.span_id
-        ],
-        tags=tags,
-        logs=[
-            (event.time_unix_nano // 1000,
-             dict(_attributes(event.attributes), event=event.name))
-            for event in span.events
-        ],
-        process=process,
-    )
-
-
-def _attributes(key_values: Any) -> Dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in key_values}
-
-
-def _value(any_value: Any) -> Any:
-    kind = any_value.WhichOneof("value")
-    if kind is None:
-        return ""
-    value = getattr(any_value, kind)
-    if kind in ("array_value", "kvlist_value"):
-        # Jaeger shows structured attributes as JSON text
-        return json.dumps(_plain(any_value), default=repr)
-    return value
-
-
-def _plain(any_value: Any) -> Any:
-    kind = any_value.WhichOneof("value")
-    value = getattr(any_value, kind) if kind else None
-    if kind == "array_value":
-        return [_plain(v) for v in value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _plain(kv.value) for kv in value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(value).decode("ascii")
-    return value
-
-
-def _gunzip(body: bytes) -> bytes:
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(body, MAX_BODY + 1)
-    except zlib.error as error:
-        raise BadRequest(f"not gzip: {error}") from None
-    if len(data) > MAX_BODY or decompressor.unconsumed_tail:
-        raise TooLarge(f"more than {MAX_BODY} bytes once decompressed")
-    return data
-
-
-def _ids_to_base64(node: Any) -> Any:
-    """OTLP/JSON writes ids in hex; proto3's JSON mapping reads base64."""
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    value = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise BadRequest(f"{key} is not hex: {value[:40]!r}") from None
-            out[key] = _ids_to_base64(value)
-        return out
-    if isinstance(node, list):
-        return [_ids_to_base64(item) for item in node]
-    return node
+__all__ = ["OtlpHandler", "make_server"]
 
 
 class OtlpHandler(http.Handler):

@@ -52,7 +52,7 @@ def load_one(path: str) -> List[SpanData]:
 
 def _otlp_json(raw: bytes) -> List[SpanData]:
     try:
-        from chaostracing._collector.otlp import decode, to_span_data
+        from chaostracing._data.otlp import decode, to_span_data
     except ImportError as error:  # pragma: no cover - extra missing
         raise ValueError(
             "reading OTLP files needs opentelemetry-proto: pip install "

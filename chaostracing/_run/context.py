@@ -72,7 +72,7 @@ def current_span() -> Optional[opentracing.Span]:
     if not isinstance(tracer, TracerProxy):
         return span
     if span is None:
-        return tracer._open_span("activity")
+        return tracer.innermost("activity")
     return span if tracer._owns(span) else None
 
 
@@ -125,7 +125,7 @@ def is_tracing() -> bool:
     tracer other than OpenTracing's no-op one is registered)."""
     tracer = opentracing.tracer
     if type(tracer) is TracerProxy:
-        return not tracer._noop
+        return not tracer.noop
     return type(tracer) is not opentracing.Tracer
 
 
@@ -155,7 +155,7 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         # no super().__init__: scope_manager is the real tracer's
         self._tracer = tracer
         #: wraps OpenTracing's no-op tracer: nothing is recorded
-        self._noop = type(tracer) is opentracing.Tracer
+        self.noop = type(tracer) is opentracing.Tracer
         self._lock = threading.Lock()
         self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
         self._root: Optional[opentracing.Span] = None
@@ -224,6 +224,27 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
                     del spans[index]
                     break
 
+    def innermost(self, level: str) -> Optional[opentracing.Span]:
+        """The most recently entered span still open at ``level``, run-wide."""
+        spans = self._open[level]
+        try:
+            return spans[-1]
+        except IndexError:
+            return None
+
+    def fallback_parent(self) -> Optional[opentracing.Span]:
+        """Where a span with no parent goes: the innermost open level.
+
+        So that extension code run where the control does not apply (a
+        control declared on the hypothesis only, ``automatic: false``) still
+        joins the run's trace rather than starting traces of its own.
+        """
+        with self._lock:
+            for level in ("hypothesis", "method", "rollback", "experiment"):
+                if self._open[level]:
+                    return self._open[level][-1]
+        return self._root
+
     def open_spans(self, level: str) -> List[opentracing.Span]:
         with self._lock:
             return list(self._open[level])
@@ -247,7 +268,7 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         ignore_active_span=False,
     ):
         if child_of is None and not references and not ignore_active_span:
-            child_of = current_span() or self._fallback_parent()
+            child_of = current_span() or self.fallback_parent()
         return self._tracer.start_span(
             operation_name=operation_name,
             child_of=child_of,
@@ -273,31 +294,11 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         return getattr(self._tracer, name)
 
     # -- internals --------------------------------------------------------------
-    def _open_span(self, level: str) -> Optional[opentracing.Span]:
-        spans = self._open[level]
-        try:
-            return spans[-1]
-        except IndexError:
-            return None
-
-    def _fallback_parent(self) -> Optional[opentracing.Span]:
-        """Where a span with no parent goes: the innermost open level.
-
-        So that extension code run where the control does not apply (a
-        control declared on the hypothesis only, ``automatic: false``) still
-        joins the run's trace rather than starting traces of its own.
-        """
-        with self._lock:
-            for level in ("hypothesis", "method", "rollback", "experiment"):
-                if self._open[level]:
-                    return self._open[level][-1]
-        return self._root
-
     def _for_level(self, level: str) -> Optional[opentracing.Span]:
         span = _level_vars[level].get()
         if span is not None and self._owns(span):
             return span
-        return self._open_span(level)
+        return self.innermost(level)
 
     def _owns(self, span: opentracing.Span) -> bool:
         # a context variable may still hold a span of an earlier run (a pool

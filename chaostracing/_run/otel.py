@@ -185,7 +185,7 @@ class Tracer(trace.Tracer):
         elif current.get_span_context().is_valid:
             parent = _ours(current.get_span_context())
         else:  # OpenTelemetry knows of none: chaostracing's current span
-            parent = ctx.current_span() or opentracing.tracer._fallback_parent()
+            parent = ctx.current_span() or opentracing.tracer.fallback_parent()
         tags = dict(attributes or {})
         if kind in _KINDS:
             tags["span.kind"] = _KINDS[kind]
@@ -547,7 +547,7 @@ def suppress_on_this_thread() -> None:
 ###############################################################################
 def _run_tracer() -> Optional[opentracing.Tracer]:
     tracer = opentracing.tracer
-    if isinstance(tracer, ctx.TracerProxy) and not tracer._noop:
+    if isinstance(tracer, ctx.TracerProxy) and not tracer.noop:
         return tracer.wrapped
     return None
 

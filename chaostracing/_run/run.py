@@ -260,16 +260,16 @@ class TracedRun:
         proxy = self.proxy
         parent = None
         if level in _PHASES:
-            parent = proxy._open_span("experiment")
+            parent = proxy.innermost("experiment")
         elif level == "activity":
             phase = _phase.get()
             parent = phase.span if phase is not None else None
             if parent is None:
                 parent = _latest(
-                    proxy._open_span("method"), proxy._open_span("rollback")
+                    proxy.innermost("method"), proxy.innermost("rollback")
                 )
             if parent is None:
-                parent = proxy._open_span("experiment")
+                parent = proxy.innermost("experiment")
         root = proxy.root
         if parent is None and root is None and self.incoming is not None:
             return self.incoming, None

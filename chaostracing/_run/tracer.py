@@ -176,7 +176,7 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
                 span_id,
                 parent.span_id,
                 parent.flags,
-                parent._baggage,
+                parent.baggage,
             )
         else:
             trace_id = self._new_trace_id()

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import opentracing
 
-from chaostracing import __version__
+from chaostracing._version import __version__
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.propagation import Propagator
 from chaostracing._run.tracer import Tracer

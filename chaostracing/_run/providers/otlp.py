@@ -201,7 +201,7 @@ def to_readable_spans(spans: List[SpanData], resource: Any) -> List[Any]:
         TraceFlags,
     )
 
-    from chaostracing import __version__
+    from chaostracing._version import __version__
 
     kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT,
              "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
