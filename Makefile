@@ -9,13 +9,16 @@ QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test install chromium bench bench-compare clean
+.PHONY: demo test docs install chromium bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
 	@$(BIN)/python examples/demo.py
 
 test: $(STAMP) chromium  ## run the whole test suite
 	@$(BIN)/python -m pytest
+
+docs: $(STAMP)  ## build the documentation site into site/ (strict: a warning fails)
+	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # the report's browser tests use Debian's chromium: installed where root and
 # apt allow, else those tests skip and say why
@@ -62,4 +65,4 @@ $(BENCH_STAMP): setup.py
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .bench *.egg-info examples/extension/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .bench site *.egg-info examples/extension/*.egg-info

@@ -36,6 +36,8 @@ AWS = [
     "opentelemetry-sdk-extension-aws>=2.0",
     "opentelemetry-propagator-aws-xray>=1.0",
 ]
+# the documentation site: `mkdocs build --strict` (tests/test_docs.py)
+DOCS = ["mkdocs>=1.5", "mkdocs-material>=9.4"]
 # the clients tests/test_e2e_clients.py traces
 CLIENTS = ["httpx>=0.23", "aiohttp>=3.8", "botocore>=1.31"]
 EXTRAS = {
@@ -49,6 +51,7 @@ EXTRAS = {
     "grpc": GRPC,
     "instrument": INSTRUMENT,
     "aws": AWS,
+    "docs": DOCS,
     "dev": [
         "chaostoolkit>=1.19",
         "pytest>=7",
@@ -64,7 +67,8 @@ EXTRAS = {
         # browser of its own is downloaded)
         "playwright>=1.40",
         "opentelemetry-instrumentation-requests>=0.41b0",
-    ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS,
+    ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS
+    + DOCS,
     # what benchmarks/ compare against (rows are skipped when absent)
     "bench": [
         "opentelemetry-instrumentation-requests>=0.41b0",

@@ -3,8 +3,8 @@
 Each setting (:data:`SETTINGS`) has a key, a parser that says what it
 expects, a default, the environment variables read for it, the providers
 that use it and a line of help. :func:`load_config`, :func:`validate` (for
-``chaos validate``), the warnings at run time and the README's settings
-table (:func:`settings_markdown`) all come from it.
+``chaos validate``), the warnings at run time and the settings table of
+the documentation (:func:`settings_markdown`) all come from it.
 
 Three sources are merged, the first that sets a key wins:
 
@@ -294,8 +294,8 @@ class Setting:
     :param key: the ``tracing_*`` key
     :param attribute: the TracingConfig attribute it fills
     :param parse: returns the value, or raises ``ValueError("expected ...")``
-    :param default_text: what the README shows as the default
-    :param help: what the README says it does
+    :param default_text: what the documentation shows as the default
+    :param help: what the documentation says it does
     :param env: environment variables read for it after ``CHAOSTRACING_<NAME>``
     :param providers: the providers that use it: only those check it
     :param notes: returns warnings about a parsed value that is still used
@@ -382,7 +382,7 @@ SETTINGS: Tuple[Setting, ...] = (
             "client libraries traced for the whole run, each request a client "
             "span carrying the trace headers: any of `requests`, `urllib3`, "
             "`httpx`, `botocore`, `aiohttp` (see [Tracing other "
-            "clients](#tracing-other-clients))", notes=_instrument_notes),
+            "clients](clients.md))", notes=_instrument_notes),
     Setting("tracing_otlp_protocol", "otlp_protocol",
             _one_of(OTLP_PROTOCOLS), "`http/protobuf`",
             "OTLP over HTTP (`http/protobuf`) or `grpc` (the `[grpc]` extra)",
@@ -399,7 +399,7 @@ SETTINGS: Tuple[Setting, ...] = (
             "OTLP over gRPC without TLS", providers=("otlp",)),
     Setting("tracing_vendor", "vendor", _one_of(VENDORS), "*(none)*",
             "`aws`: AWS X-Ray trace ids and propagation (the `[aws]` extra); "
-            "`gcp`, `azure`: see [Coming from 0.18.1](#coming-from-0181)",
+            "`gcp`, `azure`: see [Migrating from 0.18.1](migrating.md)",
             env=("OTEL_VENDOR",), providers=("otlp",)),
     Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
             "Jaeger UI's address (e.g. `http://localhost:16686`, or "
@@ -408,7 +408,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("tracing_query_url", "query_url", _url,
             f"`{DEFAULT_QUERY_URL}`",
             "the Jaeger query service [`chaostracing.probes`]"
-            "(#traces-as-the-steady-state) ask (Jaeger's, or `chaostracing "
+            "(probes.md) ask (Jaeger's, or `chaostracing "
             "collect`'s); not used by the control", providers=()),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -599,7 +599,8 @@ def with_experiment(config: TracingConfig, title: Any) -> TracingConfig:
 
 
 def settings_markdown() -> str:
-    """The README's settings table."""
+    """The settings table of ``docs/settings.md`` (its links are relative
+    to that page)."""
     lines = ["| key | default | environment | meaning |",
              "|---|---|---|---|"]
     for s in SETTINGS:
