@@ -4,7 +4,6 @@ import pytest
 from chaostracing._run.config import (
     ConfigError,
     load_config,
-    settings_markdown,
     validate,
 )
 
@@ -129,13 +128,6 @@ def test_every_setting_can_come_from_a_chaostracing_variable():
         "CHAOSTRACING_MAX_TAG_LENGTH": "99"})
     assert (config.port, config.max_tag_length) == (7001, 99)
     assert config.sources["tracing_port"] == "$CHAOSTRACING_PORT"
-
-
-def test_the_readme_settings_table_is_generated_from_the_table():
-    from pathlib import Path
-
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert settings_markdown() in readme
 
 
 def test_the_probes_query_url_is_checked_by_validate_not_by_the_control():
