@@ -158,6 +158,10 @@ def test_every_block_runs_or_is_checked(found):
         assert argvs, found.where
         for argv in argvs:
             check_command(argv)
+    elif found.language == "imports":
+        # architecture.md's drawing of the imports: tests/test_structure.py
+        # compares it with every import in the code
+        assert found.path.name == "architecture.md", found.where
     elif found.language in ("", "text"):
         # drawings, not code: the README's is what show prints
         # (test_readme), architecture.md's the imports of the code
@@ -482,3 +486,25 @@ def test_every_drawn_trace_is_what_show_prints():
     assert {b.path.name for b in drawings} == {"README.md", "viewing.md"}
     for drawing in drawings:
         assert drawing.text == printed, drawing.where
+
+
+def test_the_code_map_names_files_that_exist_and_every_private_folder():
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    rows = [line.split(" | ") for line in text.split("## Code map")[1]
+            .splitlines() if line.startswith("| `")]
+    listed = set()
+    for first, what in (r[:2] for r in rows):
+        paths = re.findall(r"`([^`]+)`", first)
+        folder = ROOT / Path(paths[0]).parent
+        for path in paths:
+            # "control.py, oltp.py": the later ones sit by the first
+            where = ROOT / path if "/" in path else folder / path
+            assert where.exists(), f"the code map names {path}"
+            listed.add(path.rstrip("/"))
+        if paths[0].endswith("/"):
+            for module in re.findall(r"`(\w+\.py)`", what):
+                assert (ROOT / paths[0] / module).exists(), (paths[0], module)
+    private = {f"chaostracing/{p.name}" for p in (ROOT / "chaostracing")
+               .iterdir() if p.is_dir() and p.name.startswith("_")
+               and p.name != "__pycache__"}
+    assert private <= listed, private - listed
