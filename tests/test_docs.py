@@ -56,6 +56,7 @@ def module_from(found: Block, name: str, monkeypatch) -> types.ModuleType:
 
 
 # -- the site -----------------------------------------------------------------
+@pytest.mark.slow  # mkdocs in a process
 def test_the_site_builds_with_no_warning(tmp_path):
     # strict: a broken link or anchor, or a page left out of the nav, fails
     proc = subprocess.run(
@@ -216,6 +217,7 @@ def _clean(tmp_path):
         (tmp_path / name).unlink(missing_ok=True)
 
 
+@pytest.mark.slow  # chaos run, chaostracing
 def test_the_readme_sees_the_trace_with_no_server(shell, tmp_path):
     # the README's experiment, completed into one chaos can run
     experiment = json.loads(block("README.md", '"controls"', "json").text)
@@ -237,6 +239,7 @@ def test_the_readme_sees_the_trace_with_no_server(shell, tmp_path):
     assert "README experiment" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow  # chaos run
 def test_var_sets_a_declared_tracing_key_and_only_a_declared_one(
         shell, tmp_path):
     experiment = json.loads(block("settings.md", '"title"', "json").text)
@@ -259,6 +262,7 @@ def test_var_sets_a_declared_tracing_key_and_only_a_declared_one(
     assert not (tmp_path / "chaostracing-trace.json").exists()
 
 
+@pytest.mark.slow  # chaos run
 def test_an_env_reference_lets_var_and_the_environment_choose(
         shell, tmp_path):
     experiment = json.loads(block("settings.md", '"title"', "json").text)
@@ -274,6 +278,7 @@ def test_an_env_reference_lets_var_and_the_environment_choose(
     assert _journal_entry(tmp_path)["provider"] == "file"
 
 
+@pytest.mark.slow  # chaos run
 def test_a_dot_env_var_file_reaches_the_control(shell, tmp_path):
     experiment = json.loads(block("settings.md", '"title"', "json").text)
     reference = json.loads(block("settings.md", '"type": "env"', "json").text)
@@ -288,6 +293,7 @@ def test_a_dot_env_var_file_reaches_the_control(shell, tmp_path):
         assert load_spans(str(tmp_path / "chaostracing-trace.json"))
 
 
+@pytest.mark.slow  # chaostracing
 def test_show_and_report_join_the_runs_file_and_the_services(shell,
                                                              tmp_path):
     # the demo's trace, split as the run and the collector write it
@@ -307,6 +313,7 @@ def test_show_and_report_join_the_runs_file_and_the_services(shell,
     assert (tmp_path / "report.html").stat().st_size > 0
 
 
+@pytest.mark.slow  # the demo: chaos run, a collector
 def test_the_sdk_demo_runs(shell, tmp_path):
     venv = Path(sys.executable).parent.parent
     (tmp_path / ".venv").symlink_to(venv)
@@ -350,6 +357,7 @@ def test_the_sdk_examples_trace_a_function_its_requests_and_its_threads(
     assert {c.parent_id for c in checks} == {spans.activity.context.span_id}
 
 
+@pytest.mark.slow  # pytest in a process
 def test_the_testing_examples_pass_under_pytest(tmp_path):
     tests = tmp_path / "test_from_the_docs.py"
     tests.write_text("\n\n".join([
@@ -383,6 +391,7 @@ def test_the_opentelemetry_api_example_joins_the_activity(monkeypatch):
     assert drain.tags["node"] == "node-1"
 
 
+@pytest.mark.slow  # a child process
 def test_trace_env_reaches_a_child_and_the_journal_says_where_spans_went(
         agent, tmp_path, monkeypatch):
     from chaoslib.experiment import run_experiment
@@ -425,8 +434,9 @@ def test_trace_env_reaches_a_child_and_the_journal_says_where_spans_went(
 def test_the_probes_page_shows_the_examples_probe_and_the_real_signatures():
     import inspect
 
-    from chaostracing import probes
     from conftest import load_example
+
+    from chaostracing import probes
 
     probe = json.loads(block("probes.md", "chaostracing.probes").text)
     example = load_example("experiment-trace-probes.json")
@@ -478,6 +488,7 @@ def test_every_performance_figure_names_its_benchmark():
         assert (ROOT / "benchmarks" / name).is_file(), row
 
 
+@pytest.mark.slow  # the chaostracing command
 def test_every_drawn_trace_is_what_show_prints():
     printed = subprocess.run(
         [str(BIN / "chaostracing"), "show", str(DOCS / "example-trace.json"),

@@ -6,12 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import EXAMPLES, ROOT, assert_one_trace, load_example
 from docs_blocks import blocks
 
-from chaostracing._run.config import load_config
 from chaostracing._data.jaegerjson import load_spans
+from chaostracing._run.config import load_config
 from chaostracing.testing import record_spans
 
 README_PATH = ROOT / "README.md"
@@ -58,6 +59,7 @@ def test_the_snippet_makes_a_child_span_whose_context_reaches_the_server(
         inner.context.span_id
 
 
+@pytest.mark.slow  # the chaostracing command
 def test_the_drawn_trace_is_what_show_prints():
     (drawing,) = re.findall(r"^```\n(trace .*?)^```", README, re.M | re.S)
     printed = subprocess.run(
@@ -71,6 +73,7 @@ def tree(spans):
     return sorted((s.operation_name, ids.get(s.parent_id)) for s in spans)
 
 
+@pytest.mark.slow  # chaos run
 def test_a_run_of_the_example_still_gives_the_drawn_tree(chaos, demo_service,
                                                           tmp_path):
     # the run's side of the drawing: the example as make demo runs it
@@ -96,6 +99,7 @@ def test_the_readme_speaks_to_newcomers():
 
 
 
+@pytest.mark.slow  # chaos run
 def test_the_snippet_pasted_as_an_extension_module_traces_a_real_run(
         chaos, demo_service, tmp_path):
     (tmp_path / "snippet.py").write_text(python_block("def my_activity"))
