@@ -36,7 +36,8 @@ def mad(values: Sequence[float]) -> float:
     return statistics.median(abs(v - middle) for v in values)
 
 
-def paired(times: Sequence[float], base: Sequence[float]) -> Tuple[float, float]:
+def paired(times: Sequence[float],
+           base: Sequence[float]) -> Tuple[float, float]:
     """(median, spread) of the per-round differences ``times - base``."""
     diffs = [t - b for t, b in zip(times, base)]
     return median(diffs), mad(diffs)
@@ -53,7 +54,8 @@ def report(title: str, rows: List[tuple]) -> None:
     for row in rows:
         if len(row) == 4:
             label, value, spread, unit = row
-            print(f"  {label.ljust(width)}  {value:>10.2f} ± {spread:<7.2f} {unit}")
+            print(f"  {label.ljust(width)}  {value:>10.2f} "
+                  f"± {spread:<7.2f} {unit}")
         else:
             label, value, unit = row
             print(f"  {label.ljust(width)}  {value:>10.2f}           {unit}")

@@ -28,19 +28,23 @@ from _common import report, where_installed
 
 OTLP_SENDER = r"""
 import sys
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 port, count = sys.argv[1], int(sys.argv[2])
-provider = TracerProvider(resource=Resource.create({"service.name": "bench-otlp"}))
+provider = TracerProvider(
+    resource=Resource.create({"service.name": "bench-otlp"}))
 provider.add_span_processor(BatchSpanProcessor(
     OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces"),
-    max_export_batch_size=512, max_queue_size=count + 1, schedule_delay_millis=50))
+    max_export_batch_size=512, max_queue_size=count + 1,
+    schedule_delay_millis=50))
 tracer = provider.get_tracer("bench")
 for i in range(count // 4):
     with tracer.start_as_current_span("GET /orders", attributes={
-            "http.method": "GET", "http.route": "/orders", "http.status_code": 200}):
+            "http.method": "GET", "http.route": "/orders",
+            "http.status_code": 200}):
         for j in range(3):
             with tracer.start_as_current_span(f"step {j}", attributes={"n": j}):
                 pass
@@ -57,12 +61,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter)
 port, count = sys.argv[1], int(sys.argv[2])
 memory = InMemorySpanExporter()
-provider = TracerProvider(resource=Resource.create({"service.name": "bench-otlp"}))
+provider = TracerProvider(
+    resource=Resource.create({"service.name": "bench-otlp"}))
 provider.add_span_processor(SimpleSpanProcessor(memory))
 tracer = provider.get_tracer("bench")
 for i in range(128):
     with tracer.start_as_current_span("GET /orders", attributes={
-            "http.method": "GET", "http.route": "/orders", "http.status_code": 200}):
+            "http.method": "GET", "http.route": "/orders",
+            "http.status_code": 200}):
         for j in range(3):
             with tracer.start_as_current_span(f"step {j}", attributes={"n": j}):
                 pass

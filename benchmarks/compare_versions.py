@@ -138,7 +138,8 @@ def compare(rows, title, unit, values):
     """Rows for one figure: each version, then after vs before per round."""
     (before, old), (after, new) = values.items()
     for version, figures in values.items():
-        rows.append((f"{title}: {version}", median(figures), mad(figures), unit))
+        rows.append((f"{title}: {version}", median(figures), mad(figures),
+                     unit))
     diffs = [n - o for n, o in zip(new, old)]
     rows.append((f"{title}: after - before (paired)", median(diffs),
                  mad(diffs), unit))

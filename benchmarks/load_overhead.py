@@ -18,7 +18,8 @@ from load_experiment import load_experiment
 
 from chaostracing._collector.agent import AgentReceiver
 
-ARGS = ["--hypothesis-strategy", "continuously", "--hypothesis-frequency", "0.05"]
+ARGS = ["--hypothesis-strategy", "continuously",
+        "--hypothesis-frequency", "0.05"]
 
 
 def main():
@@ -50,7 +51,8 @@ def main():
         ("untraced median", median(times["untraced"]) * 1000, "ms"),
         ("traced median", median(times["traced"]) * 1000, "ms"),
         ("added (paired median)", added * 1000, spread * 1000, "ms"),
-        ("traced / untraced", median(times["traced"]) / median(times["untraced"]), "x"),
+        ("traced / untraced",
+         median(times["traced"]) / median(times["untraced"]), "x"),
     ])
     print(f"  spans received: {received} of {expected}"
           f" ({100 * received / max(expected, 1):.1f} %)")

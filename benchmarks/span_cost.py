@@ -53,7 +53,8 @@ def ours(n, port, through_proxy=False, provider="jaeger"):
                           "tracing_port": port,
                           "tracing_max_queue_size": 10 * n}, environ={})
     backend = make_backend(config, Redactor())
-    tracer = ctx.TracerProxy(backend.tracer) if through_proxy else backend.tracer
+    tracer = (ctx.TracerProxy(backend.tracer) if through_proxy
+              else backend.tracer)
     cpu, wall = loop(tracer, n)
     start = time.perf_counter()
     backend.close(10.0)

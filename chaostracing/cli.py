@@ -87,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("files", nargs="+", metavar="FILE", help=inputs)
     report.add_argument("-o", "--output", default="chaostracing-report.html",
                         metavar="FILE",
-                        help="where to write (default: chaostracing-report.html)")
+                        help="where to write "
+                             "(default: chaostracing-report.html)")
     report.add_argument(
         "--trace", metavar="ID", help="only the trace whose id starts with ID"
     )

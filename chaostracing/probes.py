@@ -410,5 +410,6 @@ def _read(document: Any, url: str, service: str) -> List[SpanData]:
         with paused_gc():
             return read_document(document, service)
     except ValueError as error:
-        raise ActivityFailed(f"the trace query service at {_shown(url)} did "
-                             f"not answer Jaeger's JSON model: {error}") from None
+        raise ActivityFailed(
+            f"the trace query service at {_shown(url)} did "
+            f"not answer Jaeger's JSON model: {error}") from None

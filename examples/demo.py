@@ -37,7 +37,8 @@ def main() -> int:
     parser.add_argument("--agent", action="store_true",
                         help="the run's spans over UDP to the collector")
     parser.add_argument("--output", default=".demo",
-                        help="folder for the journal and traces (default: .demo)")
+                        help="folder for the journal and traces "
+                             "(default: .demo)")
     args = parser.parse_args()
     experiment = str(Path(args.experiment).resolve())
     out = Path(args.output).resolve()
@@ -136,7 +137,8 @@ def _status(journal: Path) -> str:
         data = json.loads(journal.read_text())
     except (OSError, ValueError):
         return "no journal"
-    return data.get("status", "?") + (", deviated" if data.get("deviated") else "")
+    deviated = ", deviated" if data.get("deviated") else ""
+    return data.get("status", "?") + deviated
 
 
 if __name__ == "__main__":

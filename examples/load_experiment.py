@@ -5,7 +5,8 @@ alongside the foreground ones; the others are quick Python probes. Run it
 with the hypothesis checked continuously::
 
     python examples/load_experiment.py > load.json
-    chaos run --hypothesis-strategy continuously --hypothesis-frequency 0.05 load.json
+    chaos run --hypothesis-strategy continuously \\
+        --hypothesis-frequency 0.05 load.json
 """
 import json
 import sys

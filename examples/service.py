@@ -72,7 +72,8 @@ class _Tracing:
     def server_span(self, method: str, path: str, headers):
         from opentelemetry.trace import SpanKind
 
-        parent = self.propagator.extract({k.lower(): v for k, v in headers.items()})
+        parent = self.propagator.extract(
+            {k.lower(): v for k, v in headers.items()})
         route = path.split("?", 1)[0]
         with self.tracer.start_as_current_span(
             f"{method} {route}", context=parent, kind=SpanKind.SERVER,
@@ -187,7 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, {"TableNames": []})
         payload = json.loads(body)
         if self.path == "/stress":  # {"on": errors or not, "latency": s}
-            with self._work("switch stress " + ("on" if payload.get("on") else "off")):
+            switch = "on" if payload.get("on") else "off"
+            with self._work("switch stress " + switch):
                 self.server.stressed = bool(payload.get("on"))
                 self.server.latency = float(payload.get("latency") or 0)
             return self._reply(200, {"stressed": self.server.stressed,

@@ -40,7 +40,7 @@ def before_activity_control(context, **kwargs):
         raise InterruptExecution("stopped by the interrupting control")
 
 
-# -- used by test_e2e_secrets: ways a secret reaches spans -----------------------
+# -- used by test_e2e_secrets: ways a secret reaches spans ---------------------
 def structured(value):
     """An output holding ``value`` in nested JSON."""
     return {"nested": {"pw": value, "list": [value, {"again": value}]}}

@@ -125,4 +125,5 @@ def httpx_with_secrets(url: str, token: str) -> int:
     import httpx
 
     with httpx.Client() as client:
-        return client.get(f"{url}/orders", params={"api_key": token}).status_code
+        return client.get(f"{url}/orders",
+                          params={"api_key": token}).status_code

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Jaeger-agent listener, the demo service, chaos runs."""
+"""Shared fixtures: a real Jaeger-agent listener, the demo service, chaos
+runs."""
 import json
 import os
 import subprocess

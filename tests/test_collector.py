@@ -141,7 +141,8 @@ def test_collect_takes_otlp_and_jaeger_at_once_and_answers_right(tmp_path):
 
     sdk = {}
     senders = [threading.Thread(target=bad_requests),
-               threading.Thread(target=lambda: sdk.update(spans=sdk_spans(otlp)))]
+               threading.Thread(
+                   target=lambda: sdk.update(spans=sdk_spans(otlp)))]
     for sender in senders:
         sender.start()
     jaeger_client_spans(udp)  # tornado's IOLoop wants the main thread

@@ -16,7 +16,8 @@ def test_nothing_configured_means_no_tracing():
 
 def test_the_original_readme_configuration_works_as_written():
     config = load_config(
-        {"tracing_provider": "jaeger", "tracing_host": "", "tracing_port": 6831},
+        {"tracing_provider": "jaeger", "tracing_host": "",
+         "tracing_port": 6831},
         environ={},
     )
     assert (config.provider, config.host, config.port) == (
@@ -46,9 +47,11 @@ def test_control_arguments_win_over_configuration_over_environment():
 
 def test_environment_variables_alone_select_jaeger():
     config = load_config(
-        {}, {}, environ={"JAEGER_AGENT_HOST": "agent", "JAEGER_AGENT_PORT": "7000"}
+        {}, {},
+        environ={"JAEGER_AGENT_HOST": "agent", "JAEGER_AGENT_PORT": "7000"},
     )
-    assert (config.provider, config.host, config.port) == ("jaeger", "agent", 7000)
+    assert (config.provider, config.host, config.port) == (
+        "jaeger", "agent", 7000)
 
 
 def test_an_explicit_noop_provider_turns_tracing_off_despite_the_environment():

@@ -19,7 +19,8 @@ def _uninstrumented():
 
 def header_ids(headers):
     # MockTracer's propagator writes ot-tracer-traceid / ot-tracer-spanid
-    return int(headers["ot-tracer-traceid"], 16), int(headers["ot-tracer-spanid"], 16)
+    return (int(headers["ot-tracer-traceid"], 16),
+            int(headers["ot-tracer-spanid"], 16))
 
 
 @responses.activate
@@ -35,7 +36,8 @@ def test_a_request_is_a_client_span_with_http_tags(mock_tracer):
     assert span.tags == {
         "span.kind": "client", "component": "requests", "http.method": "GET",
         "http.url": "http://api.local:8080/items?page=2",
-        "http.status_code": 200, "peer.hostname": "api.local", "peer.port": 8080,
+        "http.status_code": 200, "peer.hostname": "api.local",
+        "peer.port": 8080,
     }
 
 
@@ -103,7 +105,8 @@ def test_hooks_see_the_span_and_a_failing_hook_is_harmless(mock_tracer):
         calls.append(("response", response.status_code))
         raise RuntimeError("hook bug")
 
-    http = traced.session(request_hook=request_hook, response_hook=response_hook)
+    http = traced.session(request_hook=request_hook,
+                          response_hook=response_hook)
     assert http.get("http://api.local/h").text == "ok"
     assert calls == [("request", "http://api.local/h"), ("response", 200)]
     assert mock_tracer.finished_spans()[0].tags["custom"] == "yes"
@@ -153,8 +156,9 @@ def test_nothing_is_recorded_when_tracing_is_off(monkeypatch):
     monkeypatch.setattr(opentracing.tracer, "inject", refuse)
     traced.session().get("http://api.local/a")
     sent = responses.calls[0].request.headers
-    assert not any(k.lower() in ("uber-trace-id", "traceparent", "ot-tracer-traceid")
-                   for k in sent)
+    assert not any(
+        k.lower() in ("uber-trace-id", "traceparent", "ot-tracer-traceid")
+        for k in sent)
 
 
 @responses.activate

@@ -85,7 +85,8 @@ def check_the_trace(spans, demo_service):
         client = ids[int(span_id, 16)]
         assert int(trace_id, 16) == client.trace_id
         jaeger_trace, jaeger_span = headers["uber-trace-id"].split(":")[:2]
-        assert (jaeger_trace, int(jaeger_span, 16)) == (trace_id, client.span_id)
+        assert (jaeger_trace, int(jaeger_span, 16)) == (
+            trace_id, client.span_id)
     (botocore,) = [c for c in clients if "botocore" in ancestors(c, by_id)]
     assert botocore.tags["rpc.method"] == "ListTables"
     # AWS services read X-Ray's header: it carries the same client span
@@ -95,7 +96,8 @@ def check_the_trace(spans, demo_service):
     assert xray["Root"].replace("-", "")[1:] == f"{botocore.trace_id:032x}"
 
 
-def test_every_client_is_traced_on_the_jaeger_provider(chaos, agent, demo_service):
+def test_every_client_is_traced_on_the_jaeger_provider(chaos, agent,
+                                                        demo_service):
     run = chaos(experiment({"tracing_provider": "jaeger",
                             "tracing_port": agent.port}, demo_service))
     assert run.status == "completed", run.log[-3000:]
@@ -202,7 +204,7 @@ def test_a_process_activity_gets_the_trace_context(chaos, agent):
         assert span.trace_id == int(ci_trace, 16)
 
 
-# -- in process: what the run installs, it undoes ---------------------------------
+# -- in process: what the run installs, it undoes ------------------------------
 def test_a_process_with_its_own_tracer_provider_keeps_it(agent, demo_service):
     from chaoslib.experiment import run_experiment
     from opentelemetry import trace

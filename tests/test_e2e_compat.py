@@ -49,7 +49,8 @@ def test_an_experiment_written_for_0_18_1_oltp_runs_unchanged(
     assert root.tags["chaostoolkit.platform.full"]
     assert (root.tags["team"], root.tags["run kind"]) == ("sre", "nightly")
     assert root.tags["chaostoolkit.status"] == "completed"  # ours
-    hypotheses = [s for s in spans if s.operation_name == "The service is healthy"]
+    hypotheses = [s for s in spans
+                  if s.operation_name == "The service is healthy"]
     assert {h.tags["chaostoolkit.hypothesis.met"] for h in hypotheses} == {True}
     assert {h.tags["chaostoolkit.hypothesis.phase"] for h in hypotheses} == {
         "before", "after"}

@@ -25,7 +25,8 @@ EXPECTED = {
 
 
 def env_for(agent, demo_service, **extra):
-    env = {"JAEGER_AGENT_PORT": str(agent.port), "DEMO_SERVICE_URL": demo_service.url}
+    env = {"JAEGER_AGENT_PORT": str(agent.port),
+           "DEMO_SERVICE_URL": demo_service.url}
     env.update(extra)
     return env
 
@@ -55,7 +56,8 @@ def test_the_example_run_is_one_trace_with_every_parent_right(
                   if s.operation_name == "The service is healthy"}
     assert len(probes) == 2 and len(hypotheses) == 2
     assert {p.parent_id for p in probes} == set(hypotheses)
-    phases = {h.tags["chaostoolkit.hypothesis.phase"] for h in hypotheses.values()}
+    phases = {h.tags["chaostoolkit.hypothesis.phase"]
+              for h in hypotheses.values()}
     assert phases == {"before", "after"}
     root = names["The demo service survives stress"]
     assert root.tags["chaostoolkit.status"] == run.status == "completed"
@@ -63,7 +65,8 @@ def test_the_example_run_is_one_trace_with_every_parent_right(
     assert names["stress-the-service"].tags["chaostoolkit.activity.background"]
 
 
-def test_the_inner_span_context_reaches_the_http_server(chaos, agent, demo_service):
+def test_the_inner_span_context_reaches_the_http_server(chaos, agent,
+                                                        demo_service):
     run = chaos(load_example(), env=env_for(agent, demo_service))
     assert run.proc.returncode == 0, run.log
     inner = by_name(agent.wait_for(12))["my-inner-span"]
@@ -96,7 +99,8 @@ def test_a_failing_activity_is_an_error_span_and_the_status_unchanged(
         "provider": {"type": "python", "module": "chaostracing_demo.actions",
                      "func": "fail"}})
     run = chaos(experiment, env=env_for(agent, demo_service))
-    plain = chaos(without_controls(experiment), env=env_for(agent, demo_service))
+    plain = chaos(without_controls(experiment),
+                  env=env_for(agent, demo_service))
     assert run.status == plain.status
     failed = by_name(agent.wait_for(13))["fail-on-purpose"]
     assert failed.tags["error"] is True
@@ -123,8 +127,9 @@ def test_an_agent_that_is_down_changes_nothing(chaos, demo_service):
 def test_an_unresolvable_host_gives_one_warning_and_the_run_completes(
     chaos, demo_service
 ):
-    run = chaos(load_example(), env={"JAEGER_AGENT_HOST": "no-such-host.invalid",
-                                     "DEMO_SERVICE_URL": demo_service.url})
+    run = chaos(load_example(),
+                env={"JAEGER_AGENT_HOST": "no-such-host.invalid",
+                     "DEMO_SERVICE_URL": demo_service.url})
     assert run.status == "completed"
     assert run.log.count("cannot resolve the Jaeger agent host") == 1
     assert "Traceback" not in run.log
@@ -138,7 +143,8 @@ def test_a_bad_port_gives_one_warning_naming_the_key(chaos, demo_service):
     assert "expected an integer from 1 to 65535" in run.log
 
 
-def test_without_configuration_the_control_is_a_no_op(chaos, agent, demo_service):
+def test_without_configuration_the_control_is_a_no_op(chaos, agent,
+                                                      demo_service):
     experiment = load_example()
     experiment["configuration"] = {"service_url": demo_service.url}
     run = chaos(experiment, env={"JAEGER_AGENT_PORT": str(agent.port)})
@@ -193,7 +199,8 @@ def test_a_hypothesis_level_control_traces_the_hypothesis_only(
     assert by_name(spans)["my-inner-span"].parent_id == first.span_id
 
 
-def test_an_activity_level_control_traces_that_activity(chaos, agent, demo_service):
+def test_an_activity_level_control_traces_that_activity(chaos, agent,
+                                                        demo_service):
     experiment = load_example()
     control = experiment.pop("controls")[0]
     experiment["method"][1]["controls"] = [control]
@@ -215,7 +222,8 @@ def test_automatic_false_keeps_the_control_at_the_experiment_level(
     assert run.status == "completed"
     agent.wait_for(2)
     spans = by_name(agent.wait_quiet(0.2, timeout=2))
-    assert sorted(spans) == ["The demo service survives stress", "my-inner-span"]
+    assert sorted(spans) == ["The demo service survives stress",
+                             "my-inner-span"]
     root = spans["The demo service survives stress"]
     # the README snippet's span has no activity span to hang on: it joins
     # the innermost level traced, here the experiment

@@ -69,7 +69,8 @@ def test_ctrl_c_during_the_method_finishes_and_delivers_every_span(
     assert run.status == "interrupted"
     spans = agent.wait_for(5, timeout=5)
     names = by_name(spans)
-    assert sorted(names) == ["Method", "Rollbacks", "faults", "long-nap", "undo"]
+    assert sorted(names) == ["Method", "Rollbacks", "faults", "long-nap",
+                             "undo"]
     assert_one_trace(spans)
     root = names["faults"]
     assert root.tags["chaostoolkit.status"] == "interrupted"
@@ -93,7 +94,8 @@ def test_an_interrupting_control_leaves_a_complete_trace(chaos, agent):
     assert "never" not in names
     assert names["first"].tags["chaostoolkit.status"] == "succeeded"
     assert names["faults"].tags["chaostoolkit.status"] == "interrupted"
-    assert names["faults"].tags["chaostoolkit.interrupted_by"] == "InterruptExecution"
+    assert names["faults"].tags["chaostoolkit.interrupted_by"] == (
+        "InterruptExecution")
     agent.wait_quiet(0.2, timeout=2)
     assert all(s.duration_us >= 0 for s in agent.spans)
     assert_one_trace(agent.spans)
@@ -163,7 +165,8 @@ def test_the_continuous_hypothesis_gives_one_span_per_iteration(chaos, agent):
     assert phases.count("during") == during
     assert {"before", "after"} <= set(phases)
     iterations = sorted(s.tags["chaostoolkit.hypothesis.iteration"]
-                        for s in runs if "chaostoolkit.hypothesis.iteration" in s.tags)
+                        for s in runs
+                        if "chaostoolkit.hypothesis.iteration" in s.tags)
     assert iterations == list(range(1, during + 1))
     for hypothesis_span in runs:
         assert hypothesis_span.parent_id == root.span_id
@@ -287,11 +290,12 @@ def test_chaos_validate_reports_bad_control_arguments(chaos, agent, tmp_path):
     path.write_text(json.dumps(exp))
     argv, env, _ = chaos_command(exp, tmp_path)
     chaos_bin = Path(sys.executable).parent / "chaos"
-    proc = subprocess.run([str(chaos_bin), "--no-version-check", "--no-log-file",
-                           "validate", str(path)], env=env,
+    proc = subprocess.run([str(chaos_bin), "--no-version-check",
+                           "--no-log-file", "validate", str(path)], env=env,
                           capture_output=True, text=True)
     output = proc.stdout + proc.stderr
-    assert "tracing_port is 'abc': expected an integer from 1 to 65535" in output
+    assert ("tracing_port is 'abc': expected an integer from 1 to 65535"
+            in output)
     assert "unknown control argument 'tracing_hots'" in output
     run = chaos(exp)
     assert run.status == "completed"

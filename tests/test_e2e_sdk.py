@@ -22,7 +22,8 @@ def chain(span, spans):
 def test_the_yaml_example_chains_activity_function_and_http_client_spans(
     chaos, agent, demo_service
 ):
-    run = chaos(EXAMPLES / "experiment-sdk.yaml", env=env_for(agent, demo_service))
+    run = chaos(EXAMPLES / "experiment-sdk.yaml",
+                env=env_for(agent, demo_service))
     assert run.status == "completed", run.log
     assert "internal error" not in run.log
     spans = agent.wait_for(21)
@@ -102,6 +103,8 @@ def test_instrumenting_requests_traces_chaoslib_http_activities(
     client = next(s for s in spans if s.operation_name == "HTTP GET")
     assert client.parent_id == probe.span_id
     assert client.tags["http.url"].endswith("/health?token=***")
-    (received,) = [r for r in demo_service.received if r["path"].startswith("/health")]
+    (received,) = [r for r in demo_service.received
+                   if r["path"].startswith("/health")]
     trace_id, span_id, _, _ = received["headers"]["uber-trace-id"].split(":")
-    assert (int(trace_id, 16), int(span_id, 16)) == (client.trace_id, client.span_id)
+    assert (int(trace_id, 16), int(span_id, 16)) == (
+        client.trace_id, client.span_id)

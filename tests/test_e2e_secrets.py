@@ -132,7 +132,8 @@ def test_no_form_of_a_secret_reaches_the_jaeger_agent(
     assert ours and not leaks(SECRET, ours.encode())
 
 
-def test_no_form_of_a_secret_reaches_an_otlp_endpoint(chaos, otlp, demo_service):
+def test_no_form_of_a_secret_reaches_an_otlp_endpoint(chaos, otlp,
+                                                      demo_service):
     run = chaos(secret_experiment(
         {"tracing_provider": "otlp", "tracing_port": otlp.port},
         demo_service), env={"DEMO_TOKEN": SECRET})
@@ -146,7 +147,8 @@ def test_no_form_of_a_secret_reaches_an_otlp_endpoint(chaos, otlp, demo_service)
         "Secret run ***"
 
 
-def test_no_form_of_a_secret_reaches_the_trace_file(chaos, demo_service, tmp_path):
+def test_no_form_of_a_secret_reaches_the_trace_file(chaos, demo_service,
+                                                    tmp_path):
     run = chaos(secret_experiment({"tracing_provider": "file"}, demo_service),
                 env={"DEMO_TOKEN": SECRET})
     assert run.status == "completed", run.log[-3000:]
@@ -190,7 +192,8 @@ def test_a_bad_setting_filled_from_a_secret_is_reported_masked(chaos, agent):
     }
     run = chaos(experiment, env={"DEMO_TOKEN": "S3cret-sampler-rate"})
     assert run.status == "completed"
-    assert run.log.count("tracing_sampler_rate is '***': expected a number") == 1
+    assert run.log.count(
+        "tracing_sampler_rate is '***': expected a number") == 1
     assert "S3cret-sampler" not in run.log
 
 
@@ -241,7 +244,7 @@ def test_thousands_of_references_and_odd_values_cost_no_span(chaos, agent):
     assert names["after"].tags["chaostoolkit.status"] == "succeeded"
 
 
-# -- chaostracing show on what others sent ----------------------------------------
+# -- chaostracing show on what others sent -------------------------------------
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 
 
@@ -308,7 +311,8 @@ def test_show_draws_a_3000_deep_chain_and_parent_cycles(tmp_path):
     chain = [span(1, "root")] + [
         span(i, f"s{i}", parent=i - 1, start=1_700_000_000_000_000 + i)
         for i in range(2, 3001)]
-    cycle = [span(9001, "cycle-a", parent=9002), span(9002, "cycle-b", parent=9001)]
+    cycle = [span(9001, "cycle-a", parent=9002),
+             span(9002, "cycle-b", parent=9001)]
     proc = show(write_trace(tmp_path / "deep.json", chain + cycle))
     assert proc.returncode == 0, proc.stderr[-500:]
     lines = proc.stdout.splitlines()

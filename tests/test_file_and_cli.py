@@ -1,4 +1,5 @@
-"""The file provider, the Jaeger JSON format and the ``chaostracing`` command."""
+"""The file provider, the Jaeger JSON format and the ``chaostracing``
+command."""
 import json
 import os
 import socket
@@ -102,7 +103,8 @@ def test_show_selects_a_trace_by_id_prefix_and_errors_in_one_line(tmp_path):
     proc = subprocess.run([CHAOSTRACING, "show", str(bad)],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.count("\n") == 1 and "not a Jaeger trace file" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "not a Jaeger trace file" in proc.stderr
     proc = subprocess.run([CHAOSTRACING, "show", str(tmp_path / "none.json")],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
@@ -121,7 +123,8 @@ def test_a_bad_port_is_refused_with_a_clear_error(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["collect", "--port", "99999"])
     assert done.value.code == 2
-    assert "expected an integer from 0 to 65535, or off" in capsys.readouterr().err
+    assert ("expected an integer from 0 to 65535, or off"
+            in capsys.readouterr().err)
 
 
 def free_udp_port():

@@ -73,7 +73,8 @@ def test_a_delivered_trace_is_said_once_with_what_was_sent(chaos, agent):
 
 
 def test_a_bad_control_argument_is_reported_once_per_run(chaos, agent):
-    experiment = small({"tracing_provider": "jaeger", "tracing_port": agent.port})
+    experiment = small({"tracing_provider": "jaeger",
+                        "tracing_port": agent.port})
     experiment["controls"][0]["provider"]["arguments"] = {
         "tracing_sampler_rate": "often", "tracing_hots": "x"}
     run = chaos(experiment)
@@ -130,7 +131,8 @@ def test_a_bad_port_does_not_switch_off_the_file_provider(chaos, tmp_path):
     assert not any("WARNING" in line for line in ours(run.log))
 
 
-def test_the_trace_id_is_written_one_way_everywhere(chaos, demo_service, tmp_path):
+def test_the_trace_id_is_written_one_way_everywhere(chaos, demo_service,
+                                                    tmp_path):
     # a trace id with leading zeros, handed in as a CI pipeline would
     trace_id = "000000000000000000000c0ffee0ff1c"
     experiment = load_example()

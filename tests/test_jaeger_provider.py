@@ -31,13 +31,15 @@ def test_the_readme_snippet_works_verbatim_with_jaeger(agent):
     activity = {"type": "action", "name": "act"}
     control.before_activity_control(context=activity)
     headers = readme_snippet("http://127.0.0.1/x")
-    control.after_activity_control(context=activity, state={"status": "succeeded"})
+    control.after_activity_control(context=activity,
+                                   state={"status": "succeeded"})
     control.cleanup_control()
     spans = {s.operation_name: s for s in agent.wait_for(2)}
     inner, act = spans["my-inner-span"], spans["act"]
     assert inner.parent_id == act.span_id
     trace_id, span_id, parent_id, flags = headers["uber-trace-id"].split(":")
-    assert (int(trace_id, 16), int(span_id, 16)) == (inner.trace_id, inner.span_id)
+    assert (int(trace_id, 16), int(span_id, 16)) == (
+        inner.trace_id, inner.span_id)
     assert int(flags) & 1  # sampled
     assert opentracing.tracer is not run.proxy
 

@@ -165,7 +165,8 @@ def test_many_spans_are_split_into_datagrams_under_the_agent_limit():
     assert sum(count for _, count in datagrams) == 400
     assert all(len(d) <= MAX_DATAGRAM for d, _ in datagrams)
     decoded = [s for d, _ in datagrams for s in decode_datagram(d)]
-    assert [s.operation_name for s in decoded] == [f"op-{i}" for i in range(400)]
+    assert [s.operation_name for s in decoded] == [
+        f"op-{i}" for i in range(400)]
 
 
 def test_list_sizes_over_fourteen_use_the_long_list_header():
@@ -190,7 +191,8 @@ def test_a_span_of_exactly_the_budget_fits_whatever_the_sequence_number(seq):
     pad = budget - len(encode_span(base))
     span = encode_span(base.replace(tags={"pad": "z" * pad}))
     pad -= len(span) - budget  # the length's varint grew
-    span, trimmed = encode_fitting(base.replace(tags={"pad": "z" * pad}), budget)
+    span, trimmed = encode_fitting(base.replace(tags={"pad": "z" * pad}),
+                                   budget)
     assert len(span) == budget and not trimmed
     ((datagram, count),) = pack_datagrams(process, [span], seq_id=seq)
     assert count == 1 and len(datagram) <= MAX_DATAGRAM
@@ -203,11 +205,12 @@ def test_a_span_with_thousands_of_references_is_trimmed_not_lost():
     budget = span_budget(encode_process(PROCESS))
     data, trimmed = encode_fitting(record(references=refs), budget)
     assert trimmed and len(data) <= budget
-    (span,) = decode_datagram(one_datagram(PROCESS, record(references=refs[:1])))
+    (span,) = decode_datagram(
+        one_datagram(PROCESS, record(references=refs[:1])))
     assert span.references == refs[:1]
 
 
-# -- the pipeline, with real UDP on loopback ------------------------------------
+# -- the pipeline, with real UDP on loopback -----------------------------------
 class _Keep:
     def report_span(self, span):
         pass
@@ -236,7 +239,8 @@ def test_the_pipeline_delivers_a_burst_of_ten_thousand_spans(agent):
     spans = agent.wait_for(10_000, timeout=10)
     assert len(spans) == 10_000
     assert len({s.span_id for s in spans}) == 10_000
-    assert {s.operation_name for s in spans} == {f"span-{i}" for i in range(10_000)}
+    assert {s.operation_name for s in spans} == {
+        f"span-{i}" for i in range(10_000)}
     assert pipeline.stats().sent == 10_000 and pipeline.stats().dropped == 0
     pipeline.close()
 
@@ -280,7 +284,8 @@ def test_one_odd_value_costs_nothing_but_its_own_rendering(agent):
     assert pipeline.stats() == (5, 0, 0, None)
 
 
-def test_a_span_that_cannot_be_converted_drops_that_span_only(agent, monkeypatch):
+def test_a_span_that_cannot_be_converted_drops_that_span_only(agent,
+                                                              monkeypatch):
     from chaostracing._run import pipeline as module
     from chaostracing._run import safety
 

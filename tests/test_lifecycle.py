@@ -132,7 +132,8 @@ def test_levels_are_tagged_with_type_and_outcome(mock):
     assert probe["chaostoolkit.tolerance_met"] is True
     assert probe["chaostoolkit.output"] is True
     assert spans["all is well"].tags["chaostoolkit.steady_state_met"] is True
-    assert spans["all is well"].tags["chaostoolkit.hypothesis.phase"] == "before"
+    assert spans["all is well"].tags[
+        "chaostoolkit.hypothesis.phase"] == "before"
     assert spans["fg"].tags["chaostoolkit.provider.url"] == "http://svc/x"
     assert spans["bg"].tags["chaostoolkit.activity.background"] is True
     assert spans["Method"].tags["chaostoolkit.activities"] == 2
@@ -145,7 +146,8 @@ def test_activity_arguments_never_become_tags(mock):
 
 
 def test_a_failed_activity_is_an_error_with_an_error_log(mock):
-    activity = {"type": "action", "name": "boom", "provider": {"type": "python"}}
+    activity = {"type": "action", "name": "boom",
+                "provider": {"type": "python"}}
     play_activity(activity, {
         "status": "failed",
         "output": None,
@@ -266,7 +268,8 @@ def test_hypothesis_level_control_makes_the_hypothesis_the_root(mock):
     hypo = EXPERIMENT["steady-state-hypothesis"]
     events = lifecycle.run_events(lifecycle.current_run())
     # what chaoslib tells every control, whatever level it is declared at
-    for announce in (events.start_hypothesis_before, events.start_hypothesis_after):
+    for announce in (events.start_hypothesis_before,
+                     events.start_hypothesis_after):
         announce(EXPERIMENT)
         control.before_hypothesis_control(context=hypo)
         control.after_hypothesis_control(

@@ -41,9 +41,11 @@ def test_a_run_exports_the_same_tree_over_otlp(chaos, otlp, demo_service):
     (header,) = [r["headers"]["traceparent"] for r in demo_service.received
                  if "traceparent" in r["headers"]]
     version, trace_id, span_id, flags = header.split("-")
-    assert (int(trace_id, 16), int(span_id, 16)) == (inner.trace_id, inner.span_id)
+    assert (int(trace_id, 16), int(span_id, 16)) == (
+        inner.trace_id, inner.span_id)
     assert flags == "01"
-    assert not any("uber-trace-id" in r["headers"] for r in demo_service.received)
+    assert not any("uber-trace-id" in r["headers"]
+                   for r in demo_service.received)
     (entry,) = run.journal["extensions"]
     assert entry["trace_id"] == format(root.trace_id, "032x")
 
@@ -129,7 +131,8 @@ def test_a_run_joins_the_ci_trace_from_the_environment_with_otlp(
     assert run.status == "completed"
     spans = otlp.wait_for(12)
     assert {s.trace_id for s in spans} == {CI_TRACE}
-    assert by_name(spans)["The demo service survives stress"].parent_id == CI_SPAN
+    stress = by_name(spans)["The demo service survives stress"]
+    assert stress.parent_id == CI_SPAN
 
 
 def test_a_malformed_traceparent_warns_once_and_starts_a_new_trace(
@@ -147,7 +150,8 @@ def test_secrets_are_masked_in_otlp_exports_too(chaos, otlp):
     secret = "0tlp-S3cret-v4lue"
     experiment = {
         "title": "secret", "description": "d",
-        "configuration": {"tracing_provider": "otlp", "tracing_port": otlp.port},
+        "configuration": {"tracing_provider": "otlp",
+                          "tracing_port": otlp.port},
         "secrets": {"demo": {"token": {"type": "env", "key": "DEMO_TOKEN"}}},
         "controls": [{"name": "chaostracing", "provider": {
             "type": "python", "module": "chaostracing.control"}}],

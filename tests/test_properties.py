@@ -1,4 +1,5 @@
-"""Property-based tests: any configuration, value, header or secret is handled."""
+"""Property-based tests: any configuration, value, header or secret is
+handled."""
 import json
 import math
 import urllib.parse
@@ -116,7 +117,7 @@ def test_any_binary_carrier_gives_a_context_none_or_a_corruption_error(data):
     assert context is None or context.trace_id > 0
 
 
-# -- no piece of a secret, in any form --------------------------------------------
+# -- no piece of a secret, in any form -----------------------------------------
 # secrets of fewer than MIN_SECRET_LENGTH characters are masked only as whole
 # values (test_short_secrets_are_masked_as_whole_values_only)
 SECRETS = st.text(
@@ -222,8 +223,8 @@ def test_short_secrets_are_masked_as_whole_values_only(secret):
     assert redactor.add_secrets([("scope.pin", secret)]) == ["scope.pin"]
     assert redactor.clean_value(secret) == MASK
     assert redactor.clean_value(secret.encode("utf-8")) == MASK
-    assert json.loads(redactor.clean_value({"code": secret, "list": [secret]})) \
-        == {"code": MASK, "list": [MASK]}
+    cleaned = redactor.clean_value({"code": secret, "list": [secret]})
+    assert json.loads(cleaned) == {"code": MASK, "list": [MASK]}
     # inside longer text it is left alone: masking it there would reveal it
     # ("succe***" for "ed")
     assert redactor.clean_value("succeeded") == "succeeded"

@@ -217,8 +217,8 @@ def test_search_filters_as_jaeger_does(collector):
                   operation="GET /stock") == [3, 2, 1]
     # tags: tag=key:value (repeatable), tags={json}; values compared as text
     assert search(collector, service="shop", tag="error:true") == [2]
-    assert search(collector, service="shop", tag=["http.status_code:200",
-                                                   "span.kind:server"]) == [3, 1]
+    assert search(collector, service="shop",
+                  tag=["http.status_code:200", "span.kind:server"]) == [3, 1]
     assert search(collector, service="shop",
                   tags=json.dumps({"error": "true"})) == [2]
     # process tags and log fields match too
@@ -262,7 +262,8 @@ def test_search_limits_to_the_newest_traces(collector):
 @pytest.mark.parametrize("params, message", [
     ({}, "parameter 'service' is required"),
     ({"service": "shop", "limit": "ten"}, "unable to parse param 'limit'"),
-    ({"service": "shop", "start": "yesterday"}, "unable to parse param 'start'"),
+    ({"service": "shop", "start": "yesterday"},
+     "unable to parse param 'start'"),
     ({"service": "shop", "end": "1.5"}, "unable to parse param 'end'"),
     ({"service": "shop", "minDuration": "5"}, "unable to parse param "
      "'minDuration'"),

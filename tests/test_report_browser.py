@@ -47,7 +47,8 @@ class Elements(html.parser.HTMLParser):
 
 def dump_dom(page, tmp_path):
     proc = subprocess.run(
-        [CHROMIUM, "--headless", *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+        [CHROMIUM, "--headless", *FLAGS,
+         f"--user-data-dir={tmp_path / 'profile'}",
          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -81,7 +82,8 @@ def test_every_span_is_an_element_with_parent_service_and_error(tmp_path):
     by_id = {a["data-span-id"]: a for a in elements}
     for span in spans + second:
         attrs = by_id[format(span.span_id, "016x")]
-        expected_parent = format(span.parent_id, "016x") if span.parent_id else ""
+        expected_parent = (format(span.parent_id, "016x") if span.parent_id
+                           else "")
         assert attrs["data-parent-id"] == expected_parent
         assert attrs["data-service"] == span.service_name
         assert (attrs.get("data-error") == "true") == span.failed
@@ -165,7 +167,8 @@ def test_clicks_show_details_fold_the_tree_and_pick_traces(browser, tmp_path):
     assert "Tags" in details
     # folding the Method hides its descendants, unfolding shows them again
     method = page.locator(".trace:not(.hidden) .span", has_text="Method").first
-    visible_before = page.locator(".trace:not(.hidden) .span:not(.hidden)").count()
+    visible = ".trace:not(.hidden) .span:not(.hidden)"
+    visible_before = page.locator(visible).count()
     method.locator(".toggle").click()
     folded = page.locator(".trace:not(.hidden) .span:not(.hidden)").count()
     assert folded < visible_before

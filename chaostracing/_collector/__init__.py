@@ -130,7 +130,8 @@ class Collector:
         if self.output is None or generation == self._written_generation:
             return False
         now = time.monotonic()
-        if not force and now - self._last_write < max(1.0, 5 * self._write_took):
+        wait = max(1.0, 5 * self._write_took)
+        if not force and now - self._last_write < wait:
             return False
         spans = self.store.spans()
         write_atomic(self.output, dumps(spans))
@@ -145,7 +146,8 @@ class Collector:
         parts = [f"{self.written} span(s) written to {self.output}"
                  if self.output else f"{len(self.store)} span(s) stored"]
         if self.agent is not None and self.agent.malformed:
-            parts.append(f"{self.agent.malformed} malformed datagram(s) skipped")
+            parts.append(
+                f"{self.agent.malformed} malformed datagram(s) skipped")
         if self.agent is not None and self.agent.dropped:
             parts.append(f"{self.agent.dropped} datagram(s) dropped while "
                          "decoding lagged")

@@ -1,9 +1,10 @@
 """A Jaeger-agent-compatible UDP receiver, for users without Jaeger and tests.
 
 It decodes ``Agent.emitBatch`` datagrams (Thrift compact or binary, see
-:mod:`chaostracing._jaeger.decode`) into :class:`~chaostracing._data.model.SpanData`
-and hands them to ``on_spans`` (the collector's store), or keeps them in
-:attr:`AgentReceiver.spans`. Malformed datagrams are counted and skipped.
+:mod:`chaostracing._jaeger.decode`) into
+:class:`~chaostracing._data.model.SpanData` and hands them to ``on_spans``
+(the collector's store), or keeps them in :attr:`AgentReceiver.spans`.
+Malformed datagrams are counted and skipped.
 
 One thread only empties the socket (the kernel's buffer may be small),
 another decodes: a burst is not dropped for slow decoding. Between them at
@@ -70,7 +71,7 @@ class AgentReceiver:
         self.dropped = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
-        self._backlog: "collections.deque[bytes]" = collections.deque()
+        self._backlog: collections.deque[bytes] = collections.deque()
         self._arrived = threading.Event()
         self._threads = [
             threading.Thread(target=self._receive, name="chaostracing-agent",

@@ -72,7 +72,7 @@ class QueryHandler(http.Handler):
 
     do_HEAD = do_GET
 
-    # -- routes -------------------------------------------------------------------
+    # -- routes ----------------------------------------------------------------
     def _route(self, segments: List[str], params: Dict[str, List[str]]) -> None:
         store: SpanStore = self.server.store
         if segments[:1] == ["api"]:
@@ -80,7 +80,8 @@ class QueryHandler(http.Handler):
             if path == ["services"]:
                 services = store.services()
                 return self._json(services, total=len(services))
-            if len(path) == 3 and path[0] == "services" and path[2] == "operations":
+            if (len(path) == 3 and path[0] == "services"
+                    and path[2] == "operations"):
                 names = store.operations(path[1])
                 return self._json(names, total=len(names))
             if path == ["operations"]:
@@ -133,8 +134,8 @@ class QueryHandler(http.Handler):
         service = _first(params, "service")
         if not service:
             raise BadParameter("parameter 'service' is required")
-        query = SpanQuery(service, _first(params, "operation"), tags, start, end,
-                          low, high)
+        query = SpanQuery(service, _first(params, "operation"), tags, start,
+                          end, low, high)
         with paused_gc():  # not while sending: a slow reader could hold it
             body = _traces_body(store.find(query, limit))
         self.send_body(200, _JSON, body, (_NOSNIFF,))
@@ -163,7 +164,7 @@ class QueryHandler(http.Handler):
         body = render(spans, title=f"trace {trace_hex(trace_id)}")
         self.send_body(200, _HTML, body.encode("utf-8"), (_NOSNIFF,))
 
-    # -- answers ------------------------------------------------------------------
+    # -- answers ---------------------------------------------------------------
     def _json(self, data: Any, total: int = 0,
               errors: Optional[List[Dict[str, Any]]] = None,
               status: int = 200) -> None:

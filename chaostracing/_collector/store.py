@@ -29,7 +29,7 @@ class SpanStore:
     def __init__(self, max_spans: int = 500_000) -> None:
         self.max_spans = max_spans
         self._lock = threading.Lock()
-        self._traces: "collections.OrderedDict[int, Dict[int, SpanData]]" = (
+        self._traces: collections.OrderedDict[int, Dict[int, SpanData]] = (
             collections.OrderedDict())
         #: service -> (operation, span kind) -> number of stored spans
         self._operations: Dict[str, Dict[Tuple[str, str], int]] = {}
@@ -79,7 +79,8 @@ class SpanStore:
     def spans(self) -> List[SpanData]:
         """Every stored span (a copy)."""
         with self._lock:
-            return [s for trace in self._traces.values() for s in trace.values()]
+            return [s for trace in self._traces.values()
+                    for s in trace.values()]
 
     def trace(self, trace_id: int) -> Optional[List[SpanData]]:
         with self._lock:
@@ -105,7 +106,8 @@ class SpanStore:
     def operations(self, service: str) -> List[str]:
         """The operation names of ``service``."""
         with self._lock:
-            return sorted({name for name, _ in self._operations.get(service, {})})
+            operations = self._operations.get(service, {})
+            return sorted({name for name, _ in operations})
 
     def operation_kinds(self, service: str, kind: str = ""
                         ) -> List[Tuple[str, str]]:
@@ -137,7 +139,7 @@ class SpanStore:
             del found[limit:]
         return [(trace_id, spans) for _, trace_id, spans in found]
 
-    # -- internals --------------------------------------------------------------
+    # -- internals -------------------------------------------------------------
     def _index(self, span: SpanData, delta: int) -> None:
         operations = self._operations.setdefault(span.service_name, {})
         key = (span.operation_name, span.kind)

@@ -77,7 +77,8 @@ def rebuild_journal(journal: Mapping[str, Any]) -> List[SpanData]:
         raise ValueError("the journal's experiment is not an object")
     title = str(experiment.get("title") or "experiment")
     seed = f"{title}|{journal.get('start')}|{journal.get('end')}"
-    trace_id = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:16], "big")
+    digest = hashlib.sha256(seed.encode()).digest()
+    trace_id = int.from_bytes(digest[:16], "big")
     process = Process("chaostoolkit", [("chaostracing.rebuilt", True)])
     builder = _Builder(trace_id, process)
     start, end = _time(journal.get("start")), _time(journal.get("end"))
@@ -161,9 +162,11 @@ class _Builder:
         logs = []
         if status == "failed":
             text = run.get("exception")
-            text = "".join(map(str, text)) if isinstance(text, list) else str(text)
+            text = ("".join(map(str, text)) if isinstance(text, list)
+                    else str(text))
             last = text.strip().splitlines()[-1] if text.strip() else "failed"
-            logs.append((end, {"event": "error", "message": last, "stack": text}))
+            logs.append(
+                (end, {"event": "error", "message": last, "stack": text}))
         tolerance = run.get("tolerance_met")
         self.span(str(activity.get("name") or "activity"), parent, start, end, {
             "chaostoolkit.type": "activity",

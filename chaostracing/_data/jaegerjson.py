@@ -12,8 +12,9 @@ Each span has ``traceID``, ``spanID`` (hex), ``operationName``,
 
 Files are written atomically (a temporary file in the same folder, then a
 rename), so a reader sees the previous file or the complete new one. Reading
-is defensive: a file from anywhere gives :class:`~chaostracing._data.model.SpanData`
-or one ``ValueError`` that says what is wrong, never another exception.
+is defensive: a file from anywhere gives
+:class:`~chaostracing._data.model.SpanData` or one ``ValueError`` that says
+what is wrong, never another exception.
 """
 import base64
 import binascii
@@ -221,7 +222,8 @@ def _span(span: SpanData, pid: str) -> Dict[str, Any]:
         "duration": span.duration_us,
         "tags": _tags(span.tags),
         "logs": [
-            {"timestamp": ts, "fields": _tags(fields)} for ts, fields in span.logs
+            {"timestamp": ts, "fields": _tags(fields)}
+            for ts, fields in span.logs
         ],
         "processID": pid,
         "warnings": span.warnings,
@@ -338,7 +340,9 @@ _cached_id = functools.lru_cache(maxsize=1 << 14)(parse_id)
 
 
 def _parse_id(text: Any, bits: int) -> int:
-    return _cached_id(text, bits) if isinstance(text, str) else parse_id(text, bits)
+    if isinstance(text, str):
+        return _cached_id(text, bits)
+    return parse_id(text, bits)
 
 
 def _read_span(raw: Any, processes: Dict[str, Process]) -> SpanData:
@@ -353,7 +357,8 @@ def _read_span(raw: Any, processes: Dict[str, Process]) -> SpanData:
     for ref in refs:
         if not isinstance(ref, dict):
             raise ValueError("a reference is not an object")
-        kind = FOLLOWS_FROM if ref.get("refType") == "FOLLOWS_FROM" else CHILD_OF
+        follows = ref.get("refType") == "FOLLOWS_FROM"
+        kind = FOLLOWS_FROM if follows else CHILD_OF
         ref_trace = _parse_id(ref.get("traceID", raw["traceID"]), 128)
         ref_span = _parse_id(ref["spanID"], 64)
         if kind == CHILD_OF and not parent and ref_trace == trace_id:

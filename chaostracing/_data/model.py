@@ -138,7 +138,7 @@ class SpanData:
         self.process = process or _UNKNOWN
         self.warnings = warnings
 
-    # -- reading ----------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------
     @property
     def service_name(self) -> str:
         return self.process.service_name
@@ -161,7 +161,8 @@ class SpanData:
     def failed(self) -> bool:
         """Marked as failed: ``error=true`` or OpenTelemetry status ERROR."""
         tags = self.tags
-        return is_true(tags.get("error")) or tags.get("otel.status_code") == "ERROR"
+        return (is_true(tags.get("error"))
+                or tags.get("otel.status_code") == "ERROR")
 
     def replace(self, **changes: Any) -> "SpanData":
         values = {name: getattr(self, name) for name in self.__slots__}

@@ -140,7 +140,8 @@ class SpanQuery:
         self.max_ns = max_ns or None
 
     def matches(self, span: SpanData) -> bool:
-        if self.service is not None and span.process.service_name != self.service:
+        if (self.service is not None
+                and span.process.service_name != self.service):
             return False
         if self.operation is not None and span.operation_name != self.operation:
             return False

@@ -1,4 +1,5 @@
-"""Decode Jaeger agent datagrams: ``Agent.emitBatch`` in Thrift compact or binary.
+"""Decode Jaeger agent datagrams: ``Agent.emitBatch`` in Thrift compact or
+binary.
 
 A small, defensive reader: every length is checked against what is left of
 the datagram, nesting is bounded, and anything malformed raises
@@ -212,7 +213,9 @@ class _Compact(_Reader):
 
     @staticmethod
     def _key(value: Any) -> Any:
-        return value if isinstance(value, (int, bytes, str, float)) else repr(value)
+        if isinstance(value, (int, bytes, str, float)):
+            return value
+        return repr(value)
 
 
 class _Binary(_Reader):

@@ -122,7 +122,8 @@ def encode_fitting(record: SpanData, budget: int) -> Tuple[bytes, bool]:
     record = record.replace(
         references=record.references[:16],
         logs=[],
-        tags=dict(list(record.tags.items())[:32], **{"chaostracing.trimmed": True}),
+        tags=dict(list(record.tags.items())[:32],
+                  **{"chaostracing.trimmed": True}),
     )
     data = encode_span(record)
     if len(data) <= budget:

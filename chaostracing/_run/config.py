@@ -1,4 +1,5 @@
-"""The tracing settings: one table, read into one validated :class:`TracingConfig`.
+"""The tracing settings: one table, read into one validated
+:class:`TracingConfig`.
 
 Each setting (:data:`SETTINGS`) has a key, a parser that says what it
 expects, a default, the environment variables read for it, the providers
@@ -260,15 +261,17 @@ def _headers(value: Any) -> Dict[str, str]:
         if all("=" in p for p in pairs):
             return {k.strip(): v.strip() for k, _, v in
                     (p.partition("=") for p in pairs)}
-    raise ValueError("expected a mapping, or name=value pairs separated by commas")
+    raise ValueError(
+        "expected a mapping, or name=value pairs separated by commas")
 
 
 def _one_of(choices: Tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if isinstance(value, str) and value.strip().lower() in choices:
             return value.strip().lower()
-        raise ValueError("expected one of " + ", ".join(repr(c) for c in choices)
-                         + _closest(value, choices, "'{}'"))
+        raise ValueError(
+            "expected one of " + ", ".join(repr(c) for c in choices)
+            + _closest(value, choices, "'{}'"))
 
     return parse
 
@@ -429,7 +432,8 @@ _LEGACY_CONFIGURATION = {
     "baggage_prefix": "tracing_baggage_prefix",
     "otel_vendor": "tracing_vendor",
     "tracing_opentelemetry_collector_endpoint": "tracing_otlp_endpoint",
-    "tracing_opentelemetry_collector_endpoint_insecure": "tracing_otlp_insecure",
+    "tracing_opentelemetry_collector_endpoint_insecure":
+        "tracing_otlp_insecure",
     "tracing_opentelemetry_collector_headers": "tracing_otlp_headers",
 }
 _LEGACY_EXPORTERS = {
@@ -508,7 +512,8 @@ def _parse(
     if values.get("instrument_requests") and "requests" not in instrument:
         instrument = ("requests",) + instrument
     if instrument:
-        values["instrument"] = tuple(n for n in instrument if n in INSTRUMENTABLE)
+        values["instrument"] = tuple(
+            n for n in instrument if n in INSTRUMENTABLE)
     return values
 
 

@@ -101,7 +101,8 @@ def traced_activity(
     return wrapper(wrapped)
 
 
-def record_exception(span: Optional[opentracing.Span], error: BaseException) -> None:
+def record_exception(span: Optional[opentracing.Span],
+                     error: BaseException) -> None:
     """Mark ``span`` failed: ``error=true`` and an OpenTracing error log.
 
     Never raises: the caller's exception must stay the one that propagates.
@@ -163,7 +164,8 @@ def _arguments_recorder(
         except TypeError:
             return  # the call itself will raise the real error
         for key, value in bound.arguments.items():
-            if key in _NEVER_RECORDED or (wanted is not None and key not in wanted):
+            if key in _NEVER_RECORDED or (
+                    wanted is not None and key not in wanted):
                 continue
             span.set_tag(f"arg.{key}", value)  # masked and cut on export
 

@@ -64,7 +64,8 @@ class AfterImport(importlib.abc.MetaPathFinder):
                 return
             self._fired = True
         self.remove()
-        with safety.capture_internal_exceptions(f"react to {self.name}'s import"):
+        with safety.capture_internal_exceptions(
+                f"react to {self.name}'s import"):
             self._callback()
 
     def remove(self) -> None:

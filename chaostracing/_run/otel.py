@@ -128,7 +128,8 @@ class Span(trace.Span):
     def is_recording(self) -> bool:
         return not getattr(self.wrapped, "finished", False)
 
-    def set_status(self, status: Any, description: Optional[str] = None) -> None:
+    def set_status(self, status: Any,
+                   description: Optional[str] = None) -> None:
         if isinstance(status, Status):
             code, description = status.status_code, status.description
         else:
@@ -495,7 +496,8 @@ class _quiet_instrumentation_logs:
     we say it once, ours (see instrument)."""
 
     def __enter__(self) -> None:
-        self._logger = logging.getLogger("opentelemetry.instrumentation.instrumentor")
+        self._logger = logging.getLogger(
+            "opentelemetry.instrumentation.instrumentor")
         self._level = self._logger.level
         self._logger.setLevel(logging.CRITICAL)
 

@@ -124,7 +124,8 @@ class Propagator:
                 carrier["X-B3-SpanId"] = f"{context.span_id:016x}"
                 if context.parent_id:
                     carrier["X-B3-ParentSpanId"] = f"{context.parent_id:016x}"
-                carrier["X-B3-Sampled"] = "1" if context.flags & SAMPLED else "0"
+                sampled = context.flags & SAMPLED
+                carrier["X-B3-Sampled"] = "1" if sampled else "0"
             elif name == "xray":
                 _xray_inject(context, carrier)
 
@@ -183,7 +184,7 @@ class Propagator:
                 for k, v in context.baggage.items())
         return env
 
-    # -- binary -----------------------------------------------------------------
+    # -- binary ----------------------------------------------------------------
     def inject_binary(self, context: JaegerSpanContext, carrier: Any) -> None:
         """Jaeger's binary encoding, as jaeger-client and jaeger-client-go
         write it: big-endian trace id high/low, span id, parent id (8 bytes
@@ -269,7 +270,8 @@ def _from_traceparent(value: str) -> JaegerSpanContext:
 
 def _from_b3(headers: Mapping[str, Any]) -> JaegerSpanContext:
     try:
-        texts = [str(headers["x-b3-traceid"]), str(headers.get("x-b3-spanid", ""))]
+        texts = [str(headers["x-b3-traceid"]),
+                 str(headers.get("x-b3-spanid", ""))]
         if any(len(t) > 32 for t in texts):
             raise ValueError
         trace_id, span_id = (int(t, 16) for t in texts)

@@ -229,7 +229,8 @@ class Redactor:
         for item in values:
             name, value = item if isinstance(item, tuple) else ("", item)
             value = str(value)
-            if not value.strip() or value in self._secrets or value in self._short:
+            if (not value.strip() or value in self._secrets
+                    or value in self._short):
                 continue
             if len(value) < MIN_SECRET_LENGTH:
                 self._short.add(value)
@@ -472,7 +473,9 @@ def safe_text(
         was cut at the budget.
     """
     if isinstance(value, str):
-        return (value, True) if len(value) <= budget else (value[:budget], False)
+        if len(value) <= budget:
+            return value, True
+        return value[:budget], False
     if isinstance(value, (bytes, bytearray)):
         text = bytes(value[: budget * 4]).decode("utf-8", "replace")
         return (text[:budget], len(value) <= budget and len(text) <= budget)

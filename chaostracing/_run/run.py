@@ -61,7 +61,7 @@ class _Open:
         self.phase_token: Any = None
         #: probe spans of a hypothesis, finished with it (tolerance is
         #: known only once chaoslib has checked it, after the activity ends)
-        self.pending: List["_Open"] = []
+        self.pending: List[_Open] = []
         self.finished_at: Optional[float] = None
 
     @property
@@ -108,7 +108,7 @@ class TracedRun:
         #: the journal's entry about the trace, completed at cleanup
         self.journal_record: Optional[Dict[str, Any]] = None
 
-    # -- what chaoslib tells every control --------------------------------------
+    # -- what chaoslib tells every control -------------------------------------
     def event(self, name: str) -> None:
         """A chaoslib run event (see ``chaoslib.run.RunEventHandler``)."""
         if name == "start_hypothesis_before":
@@ -189,7 +189,8 @@ class TracedRun:
         if self.compatibility:
             _legacy_end(span, level, context, state)
         phase = _phase.get()
-        if level == "activity" and phase is not None and phase.level == "hypothesis":
+        if (level == "activity" and phase is not None
+                and phase.level == "hypothesis"):
             # a probe: finished with its hypothesis, once tolerance is known
             record.finished_at = time.time()
             phase.pending.append(record)
@@ -386,7 +387,8 @@ def _record(span: opentracing.Span, level: str, context: Any, state: Any):
         if isinstance(status, str):
             span.set_tag("chaostoolkit.status", status)
         if "output" in state:
-            span.set_tag("chaostoolkit.output", _output(context, state["output"]))
+            span.set_tag("chaostoolkit.output",
+                         _output(context, state["output"]))
         if status == "failed":
             _log_error(span, state.get("exception"))
     elif level == "hypothesis" and isinstance(state, Mapping):
@@ -414,7 +416,8 @@ def _record(span: opentracing.Span, level: str, context: Any, state: Any):
 
 
 def _provider_type(activity: Any) -> Any:
-    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    provider = (activity.get("provider") if isinstance(activity, Mapping)
+                else None)
     return provider.get("type") if isinstance(provider, Mapping) else None
 
 
@@ -446,7 +449,8 @@ def _legacy_end(span: opentracing.Span, level: str, context: Any,
         span.set_tag("chaostoolkit.experiment.status", state.get("status"))
         span.set_tag("chaostoolkit.experiment.deviated", state.get("deviated"))
     elif level == "hypothesis" and isinstance(state, Mapping):
-        span.set_tag("chaostoolkit.hypothesis.met", state.get("steady_state_met"))
+        span.set_tag("chaostoolkit.hypothesis.met",
+                     state.get("steady_state_met"))
     elif level == "activity" and isinstance(state, Mapping):
         if "output" in state:
             # as 0.18.1 wrote it: JSON text (masked and cut on export)
@@ -462,7 +466,8 @@ def _output(activity: Any, output: Any) -> Any:
     """The output to record: chaoslib's ``http`` provider returns the
     response headers (``Set-Cookie``, tokens...) with the status and body;
     they are left out."""
-    provider = activity.get("provider") if isinstance(activity, Mapping) else None
+    provider = (activity.get("provider") if isinstance(activity, Mapping)
+                else None)
     if (
         isinstance(provider, Mapping)
         and provider.get("type") == "http"

@@ -90,14 +90,16 @@ def warn_once(kind: str, message: str, *args: Any) -> bool:
         if kind in _warned:
             return False
         _warned.add(kind)
-    logger.warning(_masked("chaostracing: " + (message % args if args else message)))
+    logger.warning(_masked(
+        "chaostracing: " + (message % args if args else message)))
     return True
 
 
 def log_info(message: str, *args: Any) -> None:
     """Log one of our INFO lines, masked."""
     if logger.isEnabledFor(logging.INFO):
-        logger.info(_masked("chaostracing: " + (message % args if args else message)))
+        logger.info(_masked(
+            "chaostracing: " + (message % args if args else message)))
 
 
 class capture_internal_exceptions:

@@ -136,7 +136,8 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
         self._new_trace_id = new_trace_id or (
             lambda: _random.getrandbits(128) or 1)
         if sampler_rate >= 1.0:
-            self._sampler_tags = {"sampler.type": "const", "sampler.param": True}
+            self._sampler_tags = {"sampler.type": "const",
+                                  "sampler.param": True}
         else:
             self._sampler_tags = {
                 "sampler.type": "probabilistic",

@@ -37,7 +37,8 @@ def printable(text: object, limit: int = 400) -> str:
     for char in text:
         code = ord(char)
         if code < 0x20 or 0x7F <= code < 0xA0 or (
-            code > 0xFF and unicodedata.category(char) in ("Cf", "Zl", "Zp", "Cs")
+            code > 0xFF
+            and unicodedata.category(char) in ("Cf", "Zl", "Zp", "Cs")
         ):
             out.append(f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
         else:
@@ -74,7 +75,8 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
     services = sorted({s.service_name for s in spans})
     rebuilt = any(s.warnings and not s.parent_id for s in spans)
     head = (
-        f"trace {trace_hex(trace_id)}  {len(spans)} spans  {total / 1000:.1f} ms"
+        f"trace {trace_hex(trace_id)}  {len(spans)} spans"
+        f"  {total / 1000:.1f} ms"
         + (f"  {errors} error(s)" if errors else "")
         + (f"  services: {printable(', '.join(services), 200)}"
            if len(services) > 1 else "")
@@ -90,7 +92,8 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
     bar_width = max(10, width - label_width - 3 - 15 - text_width)
     for (span, _, _), label, text in zip(rows, labels, texts):
         label = label[:label_width].ljust(label_width)
-        offset = min(bar_width - 1, int((span.start_us - start) / total * bar_width))
+        offset = min(bar_width - 1,
+                     int((span.start_us - start) / total * bar_width))
         length = max(1, int(span.duration_us / total * bar_width))
         length = min(length, bar_width - offset) or 1
         bar = (" " * offset + "█" * length).ljust(bar_width)
@@ -169,7 +172,8 @@ def _tags(span: SpanData) -> str:
         parts.append("deviated")
     tolerance = tags.get("chaostoolkit.tolerance_met")
     if tolerance is not None:
-        parts.append("in tolerance" if is_true(tolerance) else "out of tolerance")
+        parts.append("in tolerance" if is_true(tolerance)
+                     else "out of tolerance")
     text = ", ".join(parts)
     phase = tags.get("chaostoolkit.hypothesis.phase")
     met = tags.get("chaostoolkit.steady_state_met")

@@ -7,5 +7,6 @@ setup(
     description="Example probes and actions traced by chaostracing",
     packages=["chaostracing_demo"],
     python_requires=">=3.8",
-    install_requires=["requests", "opentracing>=2.4", "chaostoolkit-opentracing"],
+    install_requires=["requests", "opentracing>=2.4",
+                      "chaostoolkit-opentracing"],
 )

@@ -80,7 +80,8 @@ def make_backend(config: TracingConfig, redactor: Redactor) -> Backend:
 
     :raises ProviderUnavailable: when its optional dependencies are missing.
     """
-    module = importlib.import_module(f"chaostracing._run.providers.{config.provider}")
+    module = importlib.import_module(
+        f"chaostracing._run.providers.{config.provider}")
     return module.build(config, redactor)
 
 

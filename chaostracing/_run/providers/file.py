@@ -72,7 +72,8 @@ def default_path(argv: Optional[List[str]] = None) -> str:
             journal = argv[index + 1]
         elif arg.startswith("--journal-path="):
             journal = arg.split("=", 1)[1]
-    folder = os.path.dirname(os.path.abspath(journal)) if journal else os.getcwd()
+    folder = (os.path.dirname(os.path.abspath(journal)) if journal
+              else os.getcwd())
     return os.path.join(folder, DEFAULT_FILE)
 
 

@@ -78,7 +78,8 @@ def build(config: TracingConfig, redactor: Redactor) -> Backend:
             )
         except ImportError as error:
             raise ProviderUnavailable(
-                "tracing_otlp_protocol 'grpc' needs the grpc extra: pip install "
+                "tracing_otlp_protocol 'grpc' needs the grpc extra: "
+                "pip install "
                 f"'chaostoolkit-opentracing[opentelemetry,grpc]' ({error})"
             ) from error
         exporter = GrpcExporter(endpoint=endpoint, headers=headers,
@@ -216,7 +217,8 @@ def to_readable_spans(spans: List[SpanData], resource: Any) -> List[Any]:
         )
         tags = span.tags
         status = Status(StatusCode.UNSET)
-        if is_true(tags.get("error")) or tags.get("otel.status_code") == "ERROR":
+        if (is_true(tags.get("error"))
+                or tags.get("otel.status_code") == "ERROR"):
             description = tags.get("otel.status_description")
             status = Status(
                 StatusCode.ERROR,

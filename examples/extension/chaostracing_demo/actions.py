@@ -66,7 +66,8 @@ def inject_fault(url: str, fault: str = "errors", latency: float = 0.15) -> str:
     body = {"errors": {"on": True}, "latency": {"latency": latency},
             "none": {}}.get(fault)
     if body is None:
-        raise ValueError(f"fault is {fault!r}: expected errors, latency or none")
+        raise ValueError(
+            f"fault is {fault!r}: expected errors, latency or none")
     r = requests.post(url.rstrip("/") + "/stress", json=body, timeout=5)
     r.raise_for_status()
     return fault
