@@ -83,10 +83,11 @@ def run_internals():
         from chaostracing._run.providers import make_backend
         from chaostracing._run.redact import Redactor
     except ImportError:  # chaostracing 1.0
-        from chaostracing import context
         from chaostracing.config import load_config
         from chaostracing.providers import make_backend
         from chaostracing.redact import Redactor
+
+        from chaostracing import context
     return context, load_config, make_backend, Redactor
 
 

@@ -13,8 +13,8 @@ import time
 import opentracing
 from _common import median, paired, report, where_installed
 
-from chaostracing._run import context as ctx
 from chaostracing import traced_activity
+from chaostracing._run import context as ctx
 from chaostracing._run.config import load_config
 from chaostracing._run.providers import make_backend
 from chaostracing._run.redact import Redactor

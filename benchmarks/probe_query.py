@@ -28,7 +28,15 @@ import sys
 import time
 import urllib.request
 
-from _common import clean_env, mad, median, paired, ratio, report, where_installed
+from _common import (
+    clean_env,
+    mad,
+    median,
+    paired,
+    ratio,
+    report,
+    where_installed,
+)
 
 SERVER = r"""
 import random, sys, time

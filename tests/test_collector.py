@@ -210,9 +210,9 @@ def test_the_store_keeps_a_span_received_twice_once():
 
 def test_a_flood_of_datagrams_keeps_memory_bounded(tmp_path):
     # the raw datagrams are not kept, the backlog is bounded, the store too
-    from chaostracing._run.providers.udp import UdpTransport
     from chaostracing._data.model import Process
     from chaostracing._run.pipeline import Pipeline
+    from chaostracing._run.providers.udp import UdpTransport
     from chaostracing._run.redact import Redactor
 
     collector = Collector(udp_port=0, otlp_port=None, max_spans=2_000,

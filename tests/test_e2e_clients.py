@@ -327,8 +327,7 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     from opentelemetry import trace
     from opentelemetry.propagators.textmap import TextMapPropagator
 
-    from chaostracing._run import otel
-    from chaostracing._run import safety
+    from chaostracing._run import otel, safety
     from chaostracing._run.tracer import Tracer
 
     class Broken(TextMapPropagator):

@@ -162,8 +162,9 @@ def test_the_jaeger_provider_needs_no_jaeger_client(
     stub.mkdir(parents=True)
     (stub / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'six'\")\n")
-    from conftest import EXAMPLES, ROOT
     import os
+
+    from conftest import EXAMPLES, ROOT
     env = env_for(agent, demo_service)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(stub.parent), str(EXAMPLES / "extension"), str(ROOT)])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from thrift_check import decode_with_thrift, encode_with_thrift
 
 from chaostracing._collector.agent import decode_datagram
-from chaostracing._run.providers.udp import UdpTransport
+from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
 from chaostracing._jaeger.thrift import (
     MAX_DATAGRAM,
     encode_fitting,
@@ -22,10 +22,10 @@ from chaostracing._jaeger.thrift import (
     pack_datagrams,
     span_budget,
 )
-from chaostracing._run.tracer import Tracer
-from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
 from chaostracing._run.pipeline import Pipeline
+from chaostracing._run.providers.udp import UdpTransport
 from chaostracing._run.redact import Redactor
+from chaostracing._run.tracer import Tracer
 
 MASK = (1 << 64) - 1
 PROCESS = Process("svc", [("hostname", "h"), ("ip", "127.0.0.1")])

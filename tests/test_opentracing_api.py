@@ -11,9 +11,9 @@ from opentracing.harness.api_check import APICompatibilityCheckMixin
 
 from chaostracing._run import context as ctx
 from chaostracing._run.config import load_config
-from chaostracing._run.tracer import Tracer
 from chaostracing._run.providers import make_backend
 from chaostracing._run.redact import Redactor
+from chaostracing._run.tracer import Tracer
 
 
 class _Discard:

@@ -16,7 +16,6 @@ from chaostracing._collector import Collector
 from chaostracing._data.model import Process, SpanData
 
 
-
 def now_us():
     """Now: the probes' window ends now, so spans are made at test time."""
     return time.time_ns() // 1000

@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentracing.propagation import SpanContextCorruptedException
 
-from chaostracing._run.config import KNOWN_KEYS, ConfigError, TracingConfig, load_config
 from chaostracing._collector.agent import decode_datagram
-from chaostracing._run.propagation import Propagator
+from chaostracing._data.jaegerjson import dumps
+from chaostracing._data.model import Process
 from chaostracing._jaeger.thrift import (
     MAX_DATAGRAM,
     encode_fitting,
@@ -18,11 +18,16 @@ from chaostracing._jaeger.thrift import (
     pack_datagrams,
     span_budget,
 )
-from chaostracing._run.tracer import Tracer
-from chaostracing._data.jaegerjson import dumps
-from chaostracing._data.model import Process
+from chaostracing._run.config import (
+    KNOWN_KEYS,
+    ConfigError,
+    TracingConfig,
+    load_config,
+)
 from chaostracing._run.pipeline import span_data
+from chaostracing._run.propagation import Propagator
 from chaostracing._run.redact import MASK, MIN_SECRET_LENGTH, Redactor
+from chaostracing._run.tracer import Tracer
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats()

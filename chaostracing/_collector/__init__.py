@@ -23,8 +23,8 @@ import threading
 import time
 from typing import Any, List, Optional
 
-from chaostracing._collector.store import SpanStore
 from chaostracing._collector.agent import AgentReceiver
+from chaostracing._collector.store import SpanStore
 from chaostracing._data.model import SpanData
 
 __all__ = ["Collector", "SpanStore"]

@@ -21,8 +21,8 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from chaostracing._jaeger.decode import decode_emit_batch
 from chaostracing._data.model import SpanData
+from chaostracing._jaeger.decode import decode_emit_batch
 
 __all__ = ["AgentReceiver", "decode_datagram"]
 

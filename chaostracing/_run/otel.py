@@ -46,8 +46,7 @@ from opentelemetry.trace import (
 )
 
 from chaostracing._run import context as ctx
-from chaostracing._run import safety
-from chaostracing._run import scope
+from chaostracing._run import safety, scope
 from chaostracing._run.spancontext import JaegerSpanContext
 
 __all__ = [

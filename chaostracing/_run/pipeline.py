@@ -24,11 +24,10 @@ import threading
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Union
 
-from chaostracing._run import safety
-from chaostracing._run import scope
-from chaostracing._run.spancontext import JaegerSpanContext
 from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
+from chaostracing._run import safety, scope
 from chaostracing._run.redact import Redactor, safe_text
+from chaostracing._run.spancontext import JaegerSpanContext
 
 __all__ = ["Pipeline", "Stats", "Transport", "TransportBroken", "span_data"]
 logger = logging.getLogger("chaostoolkit")

@@ -32,8 +32,8 @@ from opentracing import Format
 from opentracing.propagation import UnsupportedFormatException
 
 from chaostracing._run.propagation import Propagator
-from chaostracing._run.spancontext import SAMPLED, JaegerSpanContext
 from chaostracing._run.scope import SCOPE_MANAGER, ActivatingTracer
+from chaostracing._run.spancontext import SAMPLED, JaegerSpanContext
 
 __all__ = ["Span", "Tracer"]
 

@@ -14,13 +14,13 @@ from typing import Callable, Optional
 
 import opentracing
 
-from chaostracing._version import __version__
-from chaostracing._run.config import TracingConfig
-from chaostracing._run.propagation import Propagator
-from chaostracing._run.tracer import Tracer
 from chaostracing._data.model import Process, trace_hex
+from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Pipeline, Stats, Transport
+from chaostracing._run.propagation import Propagator
 from chaostracing._run.redact import Redactor
+from chaostracing._run.tracer import Tracer
+from chaostracing._version import __version__
 
 __all__ = [
     "Backend",

@@ -11,9 +11,9 @@ import os
 import sys
 from typing import List, Optional
 
-from chaostracing._run.config import TracingConfig
 from chaostracing._data.jaegerjson import dumps, write_atomic
 from chaostracing._data.model import SpanData
+from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Transport, TransportBroken
 from chaostracing._run.providers import Backend, assemble
 from chaostracing._run.redact import Redactor

@@ -5,8 +5,8 @@ Our tracer reports to a pipeline whose transport is
 jaeger-client: importing it would cost more than a traced run may add.
 """
 from chaostracing._run.config import TracingConfig
-from chaostracing._run.providers.udp import UdpTransport
 from chaostracing._run.providers import Backend, assemble
+from chaostracing._run.providers.udp import UdpTransport
 from chaostracing._run.redact import Redactor
 
 __all__ = ["build"]

@@ -20,8 +20,8 @@ import logging
 import os
 from typing import Any, Callable, Dict, List, Optional
 
-from chaostracing._run.config import TracingConfig
 from chaostracing._data.model import Process, SpanData, is_true
+from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Transport, TransportBroken
 from chaostracing._run.providers import Backend, ProviderUnavailable, assemble
 from chaostracing._run.redact import Redactor, sanitize_url

@@ -17,14 +17,14 @@ import errno
 import socket
 from typing import List, Optional
 
-from chaostracing._run import safety
+from chaostracing._data.model import Process, SpanData
 from chaostracing._jaeger.thrift import (
     encode_fitting,
     encode_process,
     pack_datagrams,
     span_budget,
 )
-from chaostracing._data.model import Process, SpanData
+from chaostracing._run import safety
 from chaostracing._run.pipeline import Transport, TransportBroken
 
 __all__ = ["UdpTransport"]
