@@ -67,6 +67,9 @@ EXTRAS = {
         # browser of its own is downloaded)
         "playwright>=1.40",
         "opentelemetry-instrumentation-requests>=0.41b0",
+        # make lint (configured in pyproject.toml); ruff pinned to a minor:
+        # a new ruff adds rules to the families selected
+        "ruff>=0.17,<0.18",
     ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS
     + DOCS,
     # what benchmarks/ compare against (rows are skipped when absent)
