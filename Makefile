@@ -9,13 +9,18 @@ QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint lint-js docs install chromium bench bench-compare clean
+.PHONY: demo test test-fast lint lint-js docs install chromium bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
 	@$(BIN)/python examples/demo.py
 
 test: lint chromium  ## the linters, then the whole test suite
 	@$(BIN)/python -m pytest
+
+# the quick loop while coding: every test but those marked slow (processes,
+# chaos run, browsers, long waits; see tests/speed_plugin.py), in under 30 s
+test-fast: $(STAMP)  ## the fast tests only
+	@$(BIN)/python -m pytest -q -m "not slow"
 
 docs: $(STAMP)  ## build the documentation site into site/ (strict: a warning fails)
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site

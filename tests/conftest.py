@@ -18,7 +18,11 @@ from chaostracing._run import lifecycle, safety
 from chaostracing._run.scope import SCOPE_MANAGER
 
 # the fixture extension authors use, tested here as they would use it
-pytest_plugins = ["chaostracing.testing"]
+pytest_plugins = ["chaostracing.testing",
+                  # the slow marker, set and checked (make test-fast)
+                  "speed_plugin",
+                  # tests/test_speed_plugin.py runs pytest on small files
+                  "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -104,6 +104,7 @@ def wait_for(path, count, timeout=15.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # the collector's command
 def test_collect_takes_otlp_and_jaeger_at_once_and_answers_right(tmp_path):
     output = tmp_path / "collected.json"
     proc, udp, otlp = start_collect(output)
@@ -208,6 +209,7 @@ def test_the_store_keeps_a_span_received_twice_once():
     assert len(collector.store) == 1
 
 
+@pytest.mark.slow  # a flood of datagrams, seconds long
 def test_a_flood_of_datagrams_keeps_memory_bounded(tmp_path):
     # the raw datagrams are not kept, the backlog is bounded, the store too
     from chaostracing._data.model import Process
@@ -321,6 +323,7 @@ def test_show_and_report_rebuild_a_run_made_without_the_control(chaos,
     assert "rebuilt" in report.read_text()
 
 
+@pytest.mark.slow  # the chaostracing command
 @pytest.mark.parametrize("content", ["{}", "[1, 2]", '{"data": "x"}'])
 def test_show_says_in_one_line_what_a_file_is_not(tmp_path, content):
     path = tmp_path / "x.json"

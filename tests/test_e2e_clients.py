@@ -127,6 +127,7 @@ def test_every_client_is_traced_on_the_file_provider(chaos, demo_service,
                     demo_service)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_control_imports_no_opentelemetry_in_process(agent):
     import subprocess
 
@@ -205,6 +206,7 @@ def test_a_process_activity_gets_the_trace_context(chaos, agent):
 
 
 # -- in process: what the run installs, it undoes ------------------------------
+@pytest.mark.slow  # a process activity
 def test_a_process_with_its_own_tracer_provider_keeps_it(agent, demo_service):
     from chaoslib.experiment import run_experiment
     from opentelemetry import trace

@@ -14,6 +14,9 @@ from conftest import (
 
 from chaostracing._collector.agent import AgentReceiver
 
+# chaos run in a process
+pytestmark = pytest.mark.slow
+
 CONTROL = {"name": "chaostracing",
            "provider": {"type": "python", "module": "chaostracing.control"}}
 

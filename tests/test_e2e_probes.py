@@ -18,6 +18,9 @@ from conftest import EXAMPLES, DemoService, chaos_command, run_chaos
 
 from chaostracing._data.jaegerjson import load_spans
 
+# every test runs the collector, the demo service or chaos run: processes
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("opentelemetry.sdk")
 CHAOS = str(Path(sys.executable).with_name("chaos"))
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_trace, by_name
 
+# chaos run, or the chaostracing command, in a process
+pytestmark = pytest.mark.slow
+
 #: JSON-encoding, repr and percent-encoding all change it
 SECRET = 'Contraseña "quote" \\back\tTab-2024'
 PIN = 8675309

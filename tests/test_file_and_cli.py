@@ -97,6 +97,7 @@ def test_show_draws_the_tree_in_order_with_errors_marked(
     assert all(len(line) <= 120 for line in lines)
 
 
+@pytest.mark.slow  # the chaostracing command
 def test_show_selects_a_trace_by_id_prefix_and_errors_in_one_line(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
@@ -151,6 +152,7 @@ def wait_for_file_spans(path, count, timeout=15.0):
     return spans
 
 
+@pytest.mark.slow  # the collector's command
 def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
     import signal
 
@@ -204,6 +206,7 @@ def test_an_interrupted_write_leaves_the_previous_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["trace.json"]
 
 
+@pytest.mark.slow  # the demo's processes
 def test_the_demo_runs_twice_in_a_row_and_leaves_nothing_running(tmp_path):
     from conftest import EXAMPLES, ROOT
 

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES, by_name, chaos_command, load_example
 
+# chaos run, chaos validate, the chaostracing command: processes
+pytestmark = pytest.mark.slow
+
 CHAOS = str(Path(sys.executable).with_name("chaos"))
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 CONTROL = {"name": "chaostracing",

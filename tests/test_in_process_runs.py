@@ -3,6 +3,7 @@ import gc
 import tracemalloc
 
 import opentracing
+import pytest
 from conftest import assert_one_trace
 
 from chaostracing import control
@@ -79,6 +80,7 @@ def traced_size():
     return sum(stat.size for stat in snapshot.statistics("filename"))
 
 
+@pytest.mark.slow  # ten runs under tracemalloc: seconds
 def test_memory_stays_flat_across_runs(agent):
     for i in range(2):
         run(agent.port, f"warm-up-{i}")

@@ -31,6 +31,7 @@ def test_the_version_is_above_the_last_release_of_the_name():
     assert (major, minor, patch) > (0, 18, 1)
 
 
+@pytest.mark.slow  # pip, a virtualenv, chaos run
 @pytest.mark.skipif(sys.version_info < (3, 9), reason=(
     "0.18.1 requires Python 3.9: on this Python there is no 0.18.1 install "
     "to upgrade"))

@@ -231,6 +231,7 @@ def udp_pipeline(port, host="127.0.0.1", redactor=None, **options):
                     **options)
 
 
+@pytest.mark.slow  # 10,000 spans over loopback UDP: a second or more
 def test_the_pipeline_delivers_a_burst_of_ten_thousand_spans(agent):
     pipeline = udp_pipeline(agent.port, batch_trigger=100)
     for i in range(10_000):

@@ -4,6 +4,7 @@ import json
 import math
 import urllib.parse
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentracing.propagation import SpanContextCorruptedException
@@ -38,6 +39,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(KNOWN_KEYS), json_values),
        st.dictionaries(st.sampled_from(KNOWN_KEYS), json_values))
@@ -81,6 +83,7 @@ def one_span_on_the_wire(tags, logs, redactor):
     return record, received, datagram
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.text(max_size=30), json_values, max_size=12),
@@ -164,6 +167,7 @@ def carriers(secret, pad, offset):
     }
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(SECRETS, st.integers(0, 3000), st.integers(16, 2500))
@@ -200,6 +204,7 @@ def test_no_eight_character_piece_of_a_secret_survives_anywhere(
             assert len(value) <= limit
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=150, deadline=None)
 @given(st.lists(SECRETS, min_size=1, max_size=4),
        st.lists(st.text(max_size=20), max_size=6),
@@ -240,6 +245,7 @@ tag_values = (st.none() | st.booleans() | st.integers(-(1 << 63), (1 << 63) - 1)
 tag_maps = st.dictionaries(st.text(max_size=12), tag_values, max_size=5)
 
 
+@pytest.mark.slow  # hundreds of generated examples: seconds
 @given(st.lists(st.tuples(
     st.integers(1, (1 << 64) - 1), st.integers(0, (1 << 64) - 1), st.text(),
     st.integers(0, 1 << 60), st.integers(0, 1 << 40), tag_maps,

@@ -20,9 +20,11 @@ from chaostracing._data.model import Process, SpanData
 from chaostracing._viewers.report import render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=(
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=(
     "no chromium here: `make test` installs Debian's chromium where root and "
-    "apt allow (apt-get install chromium); the report's browser tests skip"))
+    "apt allow (apt-get install chromium); the report's browser tests skip")),
+    # a browser, or playwright's node driver: processes
+    pytest.mark.slow]
 #: what a sandboxed, offline machine needs (see the env notes)
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update",
