@@ -13,6 +13,8 @@ BENCHMARKS = (
     "load_overhead.py",
     "collector_ingest.py",
     "probe_query.py",
+    "import_cost.py",
+    "micro_cost.py",
 )
 
 if __name__ == "__main__":

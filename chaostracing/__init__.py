@@ -58,8 +58,9 @@ def discover(discover_system: bool = True) -> dict:
 
 
 def __getattr__(name: str):
-    # the decorator needs wrapt, whose import (asyncio included) costs ~15 ms:
-    # load it when an extension asks for it, not when the control loads
+    # the decorator needs wrapt, whose import (asyncio included) is measured
+    # in benchmarks/import_cost.py: load it when an extension asks for it,
+    # not when the control loads
     if name in ("traced_activity", "record_exception"):
         from chaostracing._run import decorators
 

@@ -82,7 +82,8 @@ def to_trace(trace_id: int, spans: Iterable[SpanData]) -> Dict[str, Any]:
 
 
 def trace_json(trace_id: int, spans: Iterable[SpanData]) -> str:
-    """``json.dumps(to_trace(trace_id, spans))``, ASCII, twice as fast.
+    """``json.dumps(to_trace(trace_id, spans))``, ASCII, faster
+    (``benchmarks/micro_cost.py`` compares them).
 
     The query API answers thousands of traces per search: this writes their
     JSON text directly (strings escaped by the json module's C escaper)

@@ -3,6 +3,6 @@ encoded into ``Agent.emitBatch`` datagrams (:mod:`.thrift`) and datagrams
 decoded back into spans (:mod:`.decode`).
 
 Neither imports jaeger-client (whose import costs more than a traced run
-may add) nor the ``thrift`` library; both are checked against Apache Thrift
-in the tests, both ways. Internal.
+may add: ``benchmarks/import_cost.py``) nor the ``thrift`` library; both
+are checked against Apache Thrift in the tests, both ways. Internal.
 """

@@ -12,7 +12,8 @@ datagram is trimmed (:func:`encode_fitting`), never dropped.
 
 The encoding is written here rather than taken from jaeger-client's generated
 code because that code has no C-accelerated compact path: pure-Python thrift
-costs about 68 µs a span, this module about a tenth of that. The test suite
+takes several times longer per span than this module
+(``benchmarks/micro_cost.py`` measures both). The test suite
 decodes what we send with the thrift library and jaeger-client's own
 generated types, so the two are checked against each other.
 """

@@ -291,8 +291,8 @@ def _provider(value: Any) -> str:
 # The table
 ###############################################################################
 class Setting:
-    """One tracing setting (a plain class: a dataclass would cost the
-    control's import a millisecond more).
+    """One tracing setting (a plain class: a dataclass's methods would be
+    generated and compiled during the control's import).
 
     :param key: the ``tracing_*`` key
     :param attribute: the TracingConfig attribute it fills

@@ -3,8 +3,9 @@
 The run bridges OpenTelemetry's API to its tracer only if something uses
 that API, and must not import OpenTelemetry itself to find out: an
 extension imports ``opentelemetry.trace`` when chaoslib first calls it,
-mid-run. wrapt offers post-import hooks, but importing wrapt costs a traced
-run 15 ms, so this is a small finder of our own: it is the first entry of
+mid-run. wrapt offers post-import hooks, but importing wrapt would cost
+every traced run its import time (``benchmarks/import_cost.py``), so this is
+a small finder of our own: it is the first entry of
 ``sys.meta_path`` while a run is traced, asks the others to find the module,
 and wraps the loader so the callback runs right after the module executed.
 """

@@ -336,8 +336,9 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
     """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
 
     Each library is instrumented when it is first imported (at once if it
-    already is): a library the experiment never uses costs nothing (aiohttp's
-    import alone takes 240 ms). What cannot be instrumented gives one
+    already is): a library the experiment never uses costs nothing
+    (aiohttp's import alone takes longer than a traced run may add:
+    ``benchmarks/import_cost.py``). What cannot be instrumented gives one
     warning each, through ``warn(kind, message)``.
 
     :param formats: ``tracing_propagation``: the headers requests carry

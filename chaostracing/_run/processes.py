@@ -9,8 +9,9 @@ set per child process, on the ``env`` handed to ``subprocess.Popen``, never
 by writing ``os.environ`` (background activities run at the same time).
 
 The patch is wrapt's ``wrap_function_wrapper`` on ``subprocess.Popen``,
-installed at the first ``process`` activity of a run (wrapt's import costs
-the run 15 ms: only runs that start processes pay it) and removed at
+installed at the first ``process`` activity of a run (wrapt's import is
+measured in ``benchmarks/import_cost.py``: only runs that start processes
+pay it) and removed at
 cleanup. :func:`trace_env` gives the same variables to extension code that
 starts processes its own way.
 """

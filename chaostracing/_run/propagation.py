@@ -8,9 +8,10 @@ lower-case hex digits, span ids as 16.
 
 Written here rather than taken from OpenTelemetry's propagator packages
 because this path must not import OpenTelemetry (its import costs more than
-a traced run may add); when OpenTelemetry's instrumentations are on, their
-headers are written by OpenTelemetry's own propagators
-(:mod:`chaostracing._run.otel`), and both are tested against each other.
+a traced run may add: ``benchmarks/import_cost.py``); when OpenTelemetry's
+instrumentations are on, their headers are written by OpenTelemetry's own
+propagators (:mod:`chaostracing._run.otel`), and both are tested against each
+other.
 """
 import re
 import struct

@@ -111,7 +111,8 @@ class capture_internal_exceptions:
         tracing off for the rest of the run).
 
     A class rather than a ``contextlib`` generator: it wraps every traced
-    request and decorated call, and costs a tenth as much.
+    request and decorated call, and costs a fraction as much
+    (``benchmarks/micro_cost.py``).
     """
 
     __slots__ = ("kind", "on_error")

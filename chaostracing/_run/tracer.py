@@ -1,9 +1,10 @@
 """A small OpenTracing 2.0 tracer with Jaeger's span model, for every provider.
 
-Why not jaeger-client's tracer: importing it costs 40-60 ms (it pulls in
-tornado and asyncio), more than the whole budget a traced ``chaos run`` may
-add, and its spans build a thrift object per tag on the traced thread. Why
-not OpenTelemetry's SDK behind the OpenTracing shim for OTLP: one tracer for
+Why not jaeger-client's tracer: importing it (it pulls in tornado and
+asyncio) costs more than the whole budget a traced ``chaos run`` may add
+(``benchmarks/import_cost.py`` and ``chaos_run_overhead.py``), and its
+spans build a thrift object per tag on the traced thread. Why not
+OpenTelemetry's SDK behind the OpenTracing shim for OTLP: one tracer for
 every provider gives one span model, one current span and one place where
 secrets are masked; the shim also breaks OpenTracing's API (``log_kv``
 chaining, baggage, ``active_span`` identity). OTLP export converts our

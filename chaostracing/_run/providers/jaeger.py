@@ -2,7 +2,8 @@
 
 Our tracer reports to a pipeline whose transport is
 :class:`~chaostracing._run.providers.udp.UdpTransport`. Neither needs
-jaeger-client: importing it would cost more than a traced run may add.
+jaeger-client: importing it would cost more than a traced run may add
+(``benchmarks/import_cost.py``).
 """
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.providers import Backend, assemble
