@@ -339,6 +339,7 @@ def test_evicted_traces_leave_the_indexes():
         assert answer["data"] == []
 
 
+@pytest.mark.slow  # five threads and 3,000 traces: a stress test
 def test_stable_under_concurrent_queries_while_spans_arrive(collector):
     """Queries from four threads while a fifth adds traces: every answer is
     whole (each trace's three spans, one trace id), nothing fails."""
