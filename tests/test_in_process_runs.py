@@ -6,7 +6,6 @@ import opentracing
 import pytest
 from conftest import assert_one_trace
 
-from chaostracing import control
 from chaostracing._run import context as ctx
 from chaostracing._run import lifecycle
 from chaostracing._run.tracer import Span

@@ -5,7 +5,6 @@ import ast
 import importlib
 import re
 import types
-from pathlib import Path
 
 import pytest
 from conftest import ROOT

@@ -172,7 +172,8 @@ def _ids_to_base64(node: Any) -> Any:
                 try:
                     value = base64.b64encode(bytes.fromhex(value)).decode()
                 except ValueError:
-                    raise BadRequest(f"{key} is not hex: {value[:40]!r}") from None
+                    raise BadRequest(
+                        f"{key} is not hex: {value[:40]!r}") from None
             out[key] = _ids_to_base64(value)
         return out
     if isinstance(node, list):

@@ -2,8 +2,8 @@
 tracer.
 
 "The current span" has one source: the active scope of
-:data:`chaostracing._run.scope.SCOPE_MANAGER` (a context variable: each thread and
-asyncio task sees its own). On top of it this module keeps, run-wide, the
+:data:`chaostracing._run.scope.SCOPE_MANAGER` (a context variable: each thread
+and asyncio task sees its own). On top of it this module keeps, run-wide, the
 spans open at each level (experiment, hypothesis, method, rollback,
 activity): the fallback for threads that start without a copy of the
 context (chaoslib's thread pools, threads an extension starts), and what
@@ -157,7 +157,8 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         #: wraps OpenTracing's no-op tracer: nothing is recorded
         self.noop = type(tracer) is opentracing.Tracer
         self._lock = threading.Lock()
-        self._open: Dict[str, List[opentracing.Span]] = {lv: [] for lv in LEVELS}
+        self._open: Dict[str, List[opentracing.Span]] = {
+            lv: [] for lv in LEVELS}
         self._root: Optional[opentracing.Span] = None
 
     # -- the README's attributes -------------------------------------------
@@ -293,7 +294,7 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
             raise AttributeError(name)
         return getattr(self._tracer, name)
 
-    # -- internals --------------------------------------------------------------
+    # -- internals -------------------------------------------------------------
     def _for_level(self, level: str) -> Optional[opentracing.Span]:
         span = _level_vars[level].get()
         if span is not None and self._owns(span):

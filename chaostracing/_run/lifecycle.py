@@ -2,9 +2,10 @@
 ``cleanup_control``: what :mod:`chaostracing.control` and
 :mod:`chaostracing.oltp` call.
 
-Every hook runs inside :func:`chaostracing._run.safety.capture_internal_exceptions`
-(:func:`guarded`): chaoslib only logs a failing control at DEBUG, so our own
-failures are logged by us, once, at WARNING, and the run goes on untraced.
+Every hook runs inside
+:func:`chaostracing._run.safety.capture_internal_exceptions` (:func:`guarded`):
+chaoslib only logs a failing control at DEBUG, so our own failures are
+logged by us, once, at WARNING, and the run goes on untraced.
 """
 import atexit
 import functools
@@ -200,8 +201,10 @@ def validate_block(control: Dict[str, Any]) -> None:
     This only warns: a tracing mistake must never stop the experiment.
     """
     with safety.capture_internal_exceptions("validate_control"):
-        provider = control.get("provider") if isinstance(control, dict) else None
-        arguments = provider.get("arguments") if isinstance(provider, dict) else None
+        provider = (control.get("provider") if isinstance(control, dict)
+                    else None)
+        arguments = (provider.get("arguments") if isinstance(provider, dict)
+                     else None)
         arguments = arguments or {}
         if not isinstance(arguments, dict):
             _warn_problem(
@@ -230,7 +233,8 @@ def _configuration_being_validated() -> Dict[str, Any]:
     for _ in range(12):
         if frame is None:
             break
-        if frame.f_code.co_name in ("validate_controls", "ensure_experiment_is_valid"):
+        if frame.f_code.co_name in ("validate_controls",
+                                    "ensure_experiment_is_valid"):
             experiment = frame.f_locals.get("experiment")
             if isinstance(experiment, dict):
                 configuration = experiment.get("configuration")

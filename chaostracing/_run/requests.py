@@ -148,7 +148,8 @@ class _Wrapper:
                     response = wrapped(*args, **kwargs)
         except BaseException as error:
             record_exception(span, error)
-            with safety.capture_internal_exceptions("finish a requests client span"):
+            with safety.capture_internal_exceptions(
+                    "finish a requests client span"):
                 span.finish()
             raise
         finally:
@@ -173,8 +174,9 @@ def _carries_context(request: requests.PreparedRequest) -> bool:
 
 
 def _opentelemetry() -> Any:
-    """chaostracing._run.otel when OpenTelemetry's instrumentation is loaded (its
-    suppression keys then matter), else None: nothing is imported for it."""
+    """chaostracing._run.otel when OpenTelemetry's instrumentation is loaded
+    (its suppression keys then matter), else None: nothing is imported for
+    it."""
     if "opentelemetry.instrumentation.utils" in sys.modules:
         from chaostracing._run import otel
 
