@@ -181,6 +181,29 @@ def test_plain_threads_see_the_span_only_when_bound(mock_tracer):
     assert results == [parent] * 8
 
 
+def test_use_span_none_clears_the_current_span_opentelemetrys_too(
+        mock_tracer):
+    # bind_context does this for a function bound where no span was current
+    pytest.importorskip("opentelemetry.trace")
+    from opentelemetry import trace
+
+    from chaostracing._run import otel
+
+    otel.enable()  # OpenTelemetry's current span follows ours
+    try:
+        parent = opentracing.tracer.start_span("parent")
+        with use_span(parent):
+            with use_span(None):
+                assert current_span() is None
+                assert not trace.get_current_span().get_span_context(
+                    ).is_valid
+            assert current_span() is parent
+            assert trace.get_current_span().get_span_context().span_id == (
+                parent.context.span_id)
+    finally:
+        otel.disable()
+
+
 def test_without_tracing_the_decorator_calls_straight_through():
     opentracing._reset_global_tracer()
     chaostracing._run.context.install_noop_proxy()

@@ -239,8 +239,10 @@ class Mirror(scope.Mirror):
     """OpenTelemetry's current span follows chaostracing's, and the other
     way round: the innermost of the two is the current span."""
 
-    def attach(self, span: opentracing.Span) -> Any:
-        return otel_context.attach(trace.set_span_in_context(Span(span)))
+    def attach(self, span: Optional[opentracing.Span]) -> Any:
+        # use_span(None) clears the current span: OpenTelemetry's too
+        theirs = trace.INVALID_SPAN if span is None else Span(span)
+        return otel_context.attach(trace.set_span_in_context(theirs))
 
     def detach(self, token: Any) -> None:
         otel_context.detach(token)

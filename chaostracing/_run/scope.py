@@ -36,8 +36,10 @@ _active: contextvars.ContextVar = contextvars.ContextVar(
 class Mirror:
     """Something else that must know the current span (OpenTelemetry)."""
 
-    def attach(self, span: opentracing.Span) -> Any:  # pragma: no cover
-        """Make ``span`` current there; return what :meth:`detach` needs."""
+    def attach(self, span: Optional[opentracing.Span]
+               ) -> Any:  # pragma: no cover
+        """Make ``span`` current there (None: no span is); return what
+        :meth:`detach` needs."""
         raise NotImplementedError
 
     def detach(self, token: Any) -> None:  # pragma: no cover
