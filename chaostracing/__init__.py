@@ -16,6 +16,8 @@ Importing this package makes ``opentracing.tracer.activity_span`` (and the
 other ``*_span`` attributes of the original README) safe to read when no run
 is traced: they are ``None``.
 """
+from typing import Any, Dict
+
 import opentracing
 
 from chaostracing._run.context import (
@@ -47,7 +49,7 @@ def get_tracer() -> opentracing.Tracer:
     return opentracing.global_tracer()
 
 
-def discover(discover_system: bool = True) -> dict:
+def discover(discover_system: bool = True) -> Dict[str, Any]:
     """What ``chaos discover chaostoolkit-opentracing`` lists: the probes of
     :mod:`chaostracing.probes` (traces as the steady state), their arguments
     and documentation. Loaded only when asked, so the control's import does
@@ -57,7 +59,7 @@ def discover(discover_system: bool = True) -> dict:
     return discover_probes(discover_system)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # the decorator needs wrapt, whose import (asyncio included) is measured
     # in benchmarks/import_cost.py: load it when an extension asks for it,
     # not when the control loads

@@ -18,7 +18,11 @@ import signal
 import sys
 import threading
 import time
+import typing
 from typing import List, Optional
+
+if typing.TYPE_CHECKING:  # the commands import what they use when they run
+    from chaostracing._data.model import SpanData
 
 __all__ = ["main"]
 
@@ -30,7 +34,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except (OSError, ValueError) as error:
         from chaostracing._viewers.waterfall import printable
 
@@ -176,7 +181,7 @@ def _seconds(text: str) -> float:
     raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number")
 
 
-def _spans(args: argparse.Namespace):
+def _spans(args: argparse.Namespace) -> "List[SpanData]":
     from chaostracing._data.inputs import load
     from chaostracing._viewers.waterfall import printable
 

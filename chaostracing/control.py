@@ -12,7 +12,7 @@ Each hook is a line that calls :mod:`chaostracing._run.lifecycle`, inside
 its safety net: chaoslib only logs a failing control at DEBUG, so our own
 failures are logged by us, once, at WARNING, and the run goes on untraced.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from chaostracing._run import lifecycle
 
@@ -35,10 +35,10 @@ __all__ = [
 
 @lifecycle.guarded
 def configure_control(
-    configuration: Dict[str, Any] = None,
-    secrets: Dict[str, Any] = None,
-    settings: Dict[str, Any] = None,
-    experiment: Dict[str, Any] = None,
+    configuration: Optional[Dict[str, Any]] = None,
+    secrets: Optional[Dict[str, Any]] = None,
+    settings: Optional[Dict[str, Any]] = None,
+    experiment: Optional[Dict[str, Any]] = None,
     event_registry: Any = None,
     **arguments: Any,
 ) -> None:

@@ -17,7 +17,7 @@ span, and the span attributes 0.18.1 set (``chaostoolkit.experiment.status``,
 this project's. It runs on the same lifecycle as :mod:`chaostracing.control`
 (declaring both gives one trace); any ``tracing_*`` setting works here too.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from chaostracing import control
 from chaostracing._run import lifecycle
@@ -58,11 +58,11 @@ _FLAGS = (("trace_request", "requests"), ("trace_requests", "requests"),
 
 @lifecycle.guarded
 def configure_control(
-    experiment: Dict[str, Any] = None,
+    experiment: Optional[Dict[str, Any]] = None,
     event_registry: Any = None,
-    configuration: Dict[str, Any] = None,
-    secrets: Dict[str, Any] = None,
-    settings: Dict[str, Any] = None,
+    configuration: Optional[Dict[str, Any]] = None,
+    secrets: Optional[Dict[str, Any]] = None,
+    settings: Optional[Dict[str, Any]] = None,
     **arguments: Any,
 ) -> None:
     """Trace the run over OTLP, as 0.18.1's ``chaostracing.oltp`` did."""

@@ -202,7 +202,7 @@ def discover(discover_system: bool = True) -> Dict[str, Any]:
 
     from chaostracing._version import __version__
 
-    result = initialize_discovery_result(
+    result: Dict[str, Any] = initialize_discovery_result(
         "chaostoolkit-opentracing", __version__, "tracing")
     result["activities"].extend(discover_probes(__name__))
     if discover_system:
@@ -329,17 +329,20 @@ def _tags(tags: Any) -> Dict[str, str]:
 def _query_url(query_url: Any, configuration: Any) -> str:
     from chaostracing._run import config
 
+    url: str
     if query_url not in (None, ""):
         try:
-            return config.resolve("tracing_query_url",
-                                  {"tracing_query_url": query_url}, {})
+            url = config.resolve("tracing_query_url",
+                                 {"tracing_query_url": query_url}, {})
         except config.ConfigError as error:
             raise ActivityFailed(str(error).replace(
                 "tracing_query_url", "query_url", 1)) from None
+        return url
     try:
-        return config.resolve("tracing_query_url", configuration)
+        url = config.resolve("tracing_query_url", configuration)
     except config.ConfigError as error:
         raise ActivityFailed(str(error)) from None
+    return url
 
 
 def _shown(url: str) -> str:

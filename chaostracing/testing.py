@@ -22,10 +22,11 @@ traced run uses, so ``opentracing.tracer.activity_span``, ``current_span()``,
 ``@traced_activity`` and ``chaostracing_contrib.requests`` behave as in a run.
 """
 import contextlib
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import opentracing
 from opentracing.mocktracer import MockTracer
+from opentracing.mocktracer.span import MockSpan
 
 from chaostracing._run import context as ctx
 from chaostracing._run.scope import SCOPE_MANAGER
@@ -41,7 +42,7 @@ class _RecordingTracer(MockTracer):
     def __init__(self) -> None:
         super().__init__(scope_manager=SCOPE_MANAGER)
 
-    def inject(self, span_context, format, carrier):
+    def inject(self, span_context: Any, format: str, carrier: Any) -> None:
         if isinstance(span_context, opentracing.Span):
             span_context = span_context.context
         return super().inject(span_context, format, carrier)
@@ -56,14 +57,14 @@ class RecordedSpans:
         self.activity: Optional[opentracing.Span] = None
 
     @property
-    def spans(self) -> List[opentracing.Span]:
+    def spans(self) -> List[MockSpan]:
         """Finished spans, in the order they finished."""
         return self.tracer.finished_spans()
 
-    def named(self, name: str) -> List[opentracing.Span]:
+    def named(self, name: str) -> List[MockSpan]:
         return [s for s in self.spans if s.operation_name == name]
 
-    def children_of(self, span: opentracing.Span) -> List[opentracing.Span]:
+    def children_of(self, span: MockSpan) -> List[MockSpan]:
         return [s for s in self.spans if s.parent_id == span.context.span_id]
 
 

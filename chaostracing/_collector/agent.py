@@ -50,7 +50,7 @@ class AgentReceiver:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        on_spans: Optional[Callable[[List[SpanData]], None]] = None,
+        on_spans: Optional[Callable[[List[SpanData]], Any]] = None,
         keep_datagrams: bool = False,
         max_backlog: int = 20_000,
     ) -> None:
@@ -112,7 +112,8 @@ class AgentReceiver:
                 self._changed.wait(left)
             return list(self.spans)
 
-    def wait_quiet(self, quiet: float = 0.3, timeout: float = 5.0):
+    def wait_quiet(self, quiet: float = 0.3,
+                   timeout: float = 5.0) -> List[SpanData]:
         """The spans received once no datagram arrived for ``quiet`` seconds."""
         deadline = time.monotonic() + timeout
         seen, since = self.handled, time.monotonic()

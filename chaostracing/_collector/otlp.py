@@ -27,6 +27,8 @@ class OtlpHandler(http.Handler):
     """``POST /v1/traces``; the server has ``on_spans(spans) -> rejected``
     and ``counters`` (a dict)."""
 
+    server: Any  # http.make_server's, with the attributes above
+
     def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != "/v1/traces":
             return self._refuse(404, "only POST /v1/traces is served here")

@@ -125,7 +125,8 @@ class SpanStore:
         low = query.start_us if query.start_us is not None else -1
         high = query.end_us if query.end_us is not None else 1 << 62
         with self._lock:
-            traces = self._service_traces.get(query.service, {})
+            traces = (self._service_traces.get(query.service, {})
+                      if query.service is not None else {})
             for trace_id, (first, last) in traces.items():
                 if last < low or first > high:  # none of its spans can match
                     continue

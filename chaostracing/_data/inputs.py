@@ -12,7 +12,16 @@ under the run's client spans; a span found in two files is kept once.
 import datetime
 import hashlib
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from chaostracing._data.jaegerjson import read_document, read_json_file
 from chaostracing._data.model import Process, SpanData
@@ -113,7 +122,8 @@ class _Builder:
         self.spans: List[SpanData] = []
 
     def span(self, name: str, parent: Optional[SpanData], start: int, end: int,
-             tags: Dict[str, Any], logs: Optional[list] = None,
+             tags: Dict[str, Any],
+             logs: Optional[List[Tuple[int, Dict[str, Any]]]] = None,
              warnings: Optional[List[str]] = None) -> SpanData:
         number = len(self.spans) + 1
         span_id = int.from_bytes(hashlib.sha256(
@@ -155,11 +165,12 @@ class _Builder:
             self.activity(run, span)
 
     def activity(self, run: Mapping[str, Any], parent: SpanData) -> None:
-        activity = run.get("activity") if isinstance(run.get("activity"),
-                                                     dict) else {}
+        activity = run.get("activity")
+        if not isinstance(activity, dict):
+            activity = {}
         start, end = _time(run.get("start")), _time(run.get("end"))
         status = run.get("status")
-        logs = []
+        logs: List[Tuple[int, Dict[str, Any]]] = []
         if status == "failed":
             text = run.get("exception")
             text = ("".join(map(str, text)) if isinstance(text, list)
@@ -191,7 +202,8 @@ def _output(run: Mapping[str, Any]) -> Any:
     return text[:1024]
 
 
-def _bounds(runs: List[Mapping[str, Any]], parent: SpanData) -> Tuple[int, int]:
+def _bounds(runs: Sequence[Mapping[str, Any]],
+            parent: SpanData) -> Tuple[int, int]:
     starts = [_time(r.get("start")) for r in runs if r.get("start")]
     ends = [_time(r.get("end")) for r in runs if r.get("end")]
     if not starts or not ends:

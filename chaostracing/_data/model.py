@@ -76,10 +76,10 @@ class Process:
     def __init__(self, service_name: str, tags: Sequence[Tag] = ()) -> None:
         self.service_name = service_name
         self.tags: Tuple[Tag, ...] = tuple(tags)
-        self._key: Optional[tuple] = None
+        self._key: Optional[Tuple[Any, ...]] = None
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> Tuple[Any, ...]:
         """Equal for processes with the same name and tags."""
         if self._key is None:
             self._key = (self.service_name, tuple(

@@ -142,7 +142,7 @@ def _value(any_value: Any) -> Any:
 
 def _plain(any_value: Any) -> Any:
     kind = any_value.WhichOneof("value")
-    value = getattr(any_value, kind) if kind else None
+    value: Any = getattr(any_value, kind) if kind else None
     if kind == "array_value":
         return [_plain(v) for v in value.values]
     if kind == "kvlist_value":

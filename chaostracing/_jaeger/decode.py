@@ -220,7 +220,8 @@ class _Compact(_Reader):
 
 class _Binary(_Reader):
     def i32(self) -> int:
-        return _unpack_i32(self.take(4))[0]
+        value: int = _unpack_i32(self.take(4))[0]
+        return value
 
     def message_begin(self) -> str:
         self.take(4)  # version and type

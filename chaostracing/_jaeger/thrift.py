@@ -272,7 +272,7 @@ def _id_field(out: bytearray, delta: int, value: int) -> None:
 
 # the trace id (and parents) of a run repeat in every span: encode them once;
 # a small bound keeps memory flat across runs
-_id_cache: dict = {}
+_id_cache: Dict[Any, bytes] = {}
 
 
 def _list_header(out: bytearray, size: int, etype: int) -> None:

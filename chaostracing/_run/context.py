@@ -50,7 +50,8 @@ __all__ = [
 
 LEVELS = ("experiment", "hypothesis", "method", "rollback", "activity")
 
-_level_vars: Dict[str, contextvars.ContextVar] = {
+_level_vars: Dict[
+    str, "contextvars.ContextVar[Optional[opentracing.Span]]"] = {
     level: contextvars.ContextVar(f"chaostracing_{level}_span", default=None)
     for level in LEVELS
 }
@@ -252,22 +253,22 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
 
     # -- opentracing.Tracer --------------------------------------------------
     @property
-    def scope_manager(self):
+    def scope_manager(self) -> opentracing.ScopeManager:
         return self._tracer.scope_manager
 
     @property
-    def active_span(self):
+    def active_span(self) -> Optional[opentracing.Span]:
         return self._tracer.active_span
 
     def start_span(
         self,
-        operation_name=None,
-        child_of=None,
-        references=None,
-        tags=None,
-        start_time=None,
-        ignore_active_span=False,
-    ):
+        operation_name: Optional[str] = None,
+        child_of: Any = None,
+        references: Any = None,
+        tags: Any = None,
+        start_time: Optional[float] = None,
+        ignore_active_span: bool = False,
+    ) -> opentracing.Span:
         if child_of is None and not references and not ignore_active_span:
             child_of = current_span() or self.fallback_parent()
         return self._tracer.start_span(
@@ -279,12 +280,14 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
             ignore_active_span=ignore_active_span,
         )
 
-    def inject(self, span_context, format, carrier):
+    def inject(self, span_context: Any, format: str, carrier: Any) -> None:
         if isinstance(span_context, opentracing.Span):
             span_context = span_context.context
         return self._tracer.inject(span_context, format, carrier)
 
-    def extract(self, format, carrier):
+    def extract(  # type: ignore[override]  # None: nothing in the carrier
+            self, format: str, carrier: Any
+    ) -> Optional[opentracing.SpanContext]:
         return self._tracer.extract(format, carrier)
 
     def __getattr__(self, name: str) -> Any:

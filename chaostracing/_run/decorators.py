@@ -24,7 +24,7 @@ every recorded string passes through the exporter's secret masking.
 When nothing is traced the wrapper calls straight through.
 """
 import inspect
-from typing import Any, Callable, Dict, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import opentracing
 import wrapt
@@ -40,8 +40,12 @@ __all__ = ["record_exception", "traced_activity"]
 _NEVER_RECORDED = frozenset(("secrets", "configuration", "settings"))
 
 
+#: records a call's arguments on its span
+_Recorder = Callable[[opentracing.Span, Tuple[Any, ...], Dict[str, Any]], None]
+
+
 def traced_activity(
-    wrapped: Optional[Callable] = None,
+    wrapped: Optional[Callable[..., Any]] = None,
     *,
     name: Optional[str] = None,
     tags: Optional[Dict[str, Any]] = None,
@@ -71,7 +75,9 @@ def traced_activity(
     if inspect.iscoroutinefunction(wrapped):
 
         @wrapt.decorator
-        async def async_wrapper(func, instance, args, kwargs):
+        async def async_wrapper(func: Callable[..., Any], instance: Any,
+                                args: Tuple[Any, ...],
+                                kwargs: Dict[str, Any]) -> Any:
             if not ctx.is_tracing():
                 return await func(*args, **kwargs)
             span, scope = _start(operation, static_tags, recorder, args, kwargs)
@@ -86,7 +92,8 @@ def traced_activity(
         return async_wrapper(wrapped)
 
     @wrapt.decorator
-    def wrapper(func, instance, args, kwargs):
+    def wrapper(func: Callable[..., Any], instance: Any,
+                args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         if not ctx.is_tracing():
             return func(*args, **kwargs)
         span, scope = _start(operation, static_tags, recorder, args, kwargs)
@@ -128,7 +135,10 @@ def record_exception(span: Optional[opentracing.Span],
 ###############################################################################
 # Internals
 ###############################################################################
-def _start(operation, static_tags, recorder, args, kwargs):
+def _start(
+    operation: str, static_tags: Dict[str, Any], recorder: Optional[_Recorder],
+    args: Tuple[Any, ...], kwargs: Dict[str, Any],
+) -> Tuple[Optional[opentracing.Span], Optional[opentracing.Scope]]:
     with safety.capture_internal_exceptions("start a @traced_activity span"):
         span = opentracing.tracer.start_span(
             operation, child_of=ctx.current_span(), tags=dict(static_tags)
@@ -139,8 +149,9 @@ def _start(operation, static_tags, recorder, args, kwargs):
     return None, None
 
 
-def _end(span, scope) -> None:
-    if span is None:
+def _end(span: Optional[opentracing.Span],
+         scope: Optional[opentracing.Scope]) -> None:
+    if span is None or scope is None:  # both or neither
         return
     with safety.capture_internal_exceptions("finish a @traced_activity span"):
         scope.close()
@@ -148,8 +159,8 @@ def _end(span, scope) -> None:
 
 
 def _arguments_recorder(
-    func: Callable, record_args: Union[bool, Iterable[str]]
-) -> Optional[Callable]:
+    func: Callable[..., Any], record_args: Union[bool, Iterable[str]]
+) -> Optional[_Recorder]:
     if not record_args:
         return None
     try:
@@ -158,7 +169,8 @@ def _arguments_recorder(
         return None
     wanted = None if record_args is True else frozenset(record_args)
 
-    def record(span, args, kwargs) -> None:
+    def record(span: opentracing.Span, args: Tuple[Any, ...],
+               kwargs: Dict[str, Any]) -> None:
         try:
             bound = signature.bind_partial(*args, **kwargs)
         except TypeError:

@@ -12,7 +12,7 @@ import functools
 import inspect
 import os
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
 
 from opentracing.propagation import SpanContextCorruptedException
 
@@ -49,7 +49,10 @@ def _disable() -> None:
         _run.disabled = True
 
 
-def guarded(hook: Callable) -> Callable:
+_Hook = TypeVar("_Hook", bound=Callable[..., None])
+
+
+def guarded(hook: _Hook) -> _Hook:
     """``hook`` inside the safety net: an error of ours is one warning (named
     after the hook) and turns tracing off for the rest of the run."""
 
@@ -58,7 +61,7 @@ def guarded(hook: Callable) -> Callable:
         with safety.capture_internal_exceptions(hook.__name__, _disable):
             hook(*args, **kwargs)
 
-    return wrapper
+    return cast(_Hook, wrapper)
 
 
 def _warn_problem(problem: str) -> None:
@@ -278,7 +281,7 @@ def run_events(run: Any) -> Any:
     """A chaoslib ``RunEventHandler`` telling ``run`` what happens."""
     from chaoslib.run import RunEventHandler
 
-    class Events(RunEventHandler):
+    class Events(RunEventHandler):  # type: ignore[misc]  # chaoslib: untyped
         def start_hypothesis_before(self, experiment: Any) -> None:
             run.event("start_hypothesis_before")
 
@@ -355,7 +358,7 @@ def _active() -> Optional[Any]:
     return run
 
 
-def hook(level: str, when: str) -> Callable:
+def hook(level: str, when: str) -> Callable[..., None]:
     if when == "before":
 
         def before(context: Any, **kwargs: Any) -> None:

@@ -69,7 +69,9 @@ _KINDS = {SpanKind.SERVER: "server", SpanKind.CLIENT: "client",
 try:  # works as a decorator of async functions too, as the API's own
     from opentelemetry.util._decorator import _agnosticcontextmanager as _cm
 except ImportError:  # pragma: no cover - older opentelemetry-api
-    from contextlib import contextmanager as _cm
+    from contextlib import (  # type: ignore[assignment]
+        contextmanager as _cm,
+    )
 
 
 ###############################################################################
@@ -81,8 +83,10 @@ class Span(trace.Span):
     __slots__ = ("wrapped", "_context")
 
     def __init__(self, span: opentracing.Span) -> None:
-        self.wrapped = span
-        context = span.context
+        #: one of the run's spans (chaostracing._run.tracer.Span): it has
+        #: references, finished, and a JaegerSpanContext
+        self.wrapped: Any = span
+        context: Any = span.context
         self._context = SpanContext(
             context.trace_id, context.span_id, is_remote=False,
             trace_flags=TraceFlags(getattr(context, "flags", 1) & 1),
@@ -185,7 +189,9 @@ class Tracer(trace.Tracer):
         elif current.get_span_context().is_valid:
             parent = _ours(current.get_span_context())
         else:  # OpenTelemetry knows of none: chaostracing's current span
-            parent = ctx.current_span() or opentracing.tracer.fallback_parent()
+            # a run is traced: opentracing.tracer is its TracerProxy
+            parent = ctx.current_span() or (
+                opentracing.tracer.fallback_parent())  # type: ignore[attr-defined]
         tags = dict(attributes or {})
         if kind in _KINDS:
             tags["span.kind"] = _KINDS[kind]
@@ -251,7 +257,8 @@ class Mirror(scope.Mirror):
             opentracing.Span]:
         theirs = trace.get_current_span()
         if isinstance(theirs, Span):
-            return theirs.wrapped
+            wrapped: opentracing.Span = theirs.wrapped
+            return wrapped
         return ours
 
 
@@ -334,7 +341,7 @@ INSTRUMENTATIONS: Dict[str, Tuple[str, str, str, str]] = {
 
 
 def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
-               warn: Callable[[str, str], None]) -> None:
+               warn: Callable[[str, str], object]) -> None:
     """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
 
     Each library is instrumented when it is first imported (at once if it
@@ -349,6 +356,7 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
 
     enable()
     installed = _installed
+    assert installed is not None  # enable() installed it
     _propagate(formats, installed)
     for name in names:
         library, module, _, package = INSTRUMENTATIONS[name]
@@ -374,7 +382,7 @@ def _missing(name: str, package: str) -> str:
 
 
 def _instrument_one(name: str, formats: Tuple[str, ...],
-                    warn: Callable[[str, str], None]) -> None:
+                    warn: Callable[[str, str], object]) -> None:
     installed = _installed
     if installed is None:  # the run ended before the library was imported
         return
@@ -529,7 +537,7 @@ class suppress_http:
     __slots__ = ("_token",)
 
     def __enter__(self) -> None:
-        from opentelemetry.instrumentation.utils import (
+        from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
             _SUPPRESS_HTTP_INSTRUMENTATION_KEY,
         )
 

@@ -22,7 +22,16 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Union,
+    cast,
+)
 
 from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
 from chaostracing._run import safety, scope
@@ -102,7 +111,7 @@ class Pipeline:
         self._trigger = batch_trigger
         self._batch = batch_size
         self._interval = flush_interval
-        self._queue: collections.deque = collections.deque()
+        self._queue: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._state = threading.Condition()
         self._requested = 0  # flush generation asked for
@@ -213,9 +222,11 @@ class Pipeline:
                 self._count_dropped(len(spans))
                 continue
             records = []
+            # built by _run before any span is converted
+            process = cast(Process, self.process)
             for span in spans:
                 try:
-                    records.append(span_data(span, self.redactor, self.process))
+                    records.append(span_data(span, self.redactor, process))
                 except Exception as error:  # one bad span costs only itself
                     self._count_dropped(1)
                     safety.report_internal_error("convert a span", error)
@@ -285,7 +296,7 @@ def span_data(
     )
 
 
-def _fields(values: Any, redactor: Redactor) -> dict:
+def _fields(values: Any, redactor: Redactor) -> Dict[str, Any]:
     clean_key, clean_value = redactor.clean_key, redactor.clean_value
     out = {}
     for key, value in list(values.items()):

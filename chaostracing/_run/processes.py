@@ -16,7 +16,7 @@ cleanup. :func:`trace_env` gives the same variables to extension code that
 starts processes its own way.
 """
 import os
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import opentracing
 
@@ -45,7 +45,8 @@ def trace_env(span: Optional[opentracing.Span] = None) -> Dict[str, str]:
     context = getattr(span, "context", None)
     if propagator is None or not isinstance(context, JaegerSpanContext):
         return {}
-    return propagator.environment(context)
+    env: Dict[str, str] = propagator.environment(context)
+    return env
 
 
 def patched() -> bool:
@@ -72,12 +73,14 @@ def unpatch() -> None:
         return
     import subprocess
 
-    if subprocess.Popen.__dict__.get("__init__") is _wrapper:
-        subprocess.Popen.__init__ = _wrapper.__wrapped__
+    current = subprocess.Popen.__dict__.get("__init__")
+    if current is not None and current is _wrapper:
+        subprocess.Popen.__init__ = (  # type: ignore[method-assign]
+            current.__wrapped__)
     _wrapper = None
 
 
-def _with_trace_env(wrapped: Any, instance: Any, args: tuple,
+def _with_trace_env(wrapped: Any, instance: Any, args: Tuple[Any, ...],
                     kwargs: Dict[str, Any]) -> Any:
     extra: Dict[str, str] = {}
     with safety.capture_internal_exceptions("give a process the trace context"):

@@ -620,7 +620,7 @@ def _sanitize_cached(url: str) -> str:
     return sanitize_url(url)
 
 
-def sanitize_url(url: str) -> str:
+def sanitize_url(url: object) -> str:
     """``url`` without credentials, secret-looking parameter values masked.
 
     Query parameters and ``key=value`` pairs of the fragment (as OAuth's

@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import sys
 import urllib.parse
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import opentracing
 import requests
@@ -39,7 +39,7 @@ ResponseHook = Callable[
 
 # the request object a wrapper is sending: an inner wrapper seeing the same
 # object knows the call is already traced (session() under instrument())
-_in_flight: contextvars.ContextVar = contextvars.ContextVar(
+_in_flight: "contextvars.ContextVar[Any]" = contextvars.ContextVar(
     "chaostracing_requests_in_flight", default=None
 )
 
@@ -65,7 +65,7 @@ def session(
         setattr(http, key, value)
     # wrap the instance's bound send: requests calls self.send (also for
     # redirects), so this sees every request the session makes
-    http.send = wrapt.FunctionWrapper(
+    http.send = wrapt.FunctionWrapper(  # type: ignore[method-assign]
         http.send, _Wrapper(request_hook, response_hook)
     )
     return http
@@ -93,7 +93,8 @@ def uninstrument() -> None:
     """Undo :func:`instrument`; does nothing when not instrumented."""
     if is_instrumented():
         send = requests.sessions.Session.__dict__["send"]
-        requests.sessions.Session.send = send.__wrapped__
+        requests.sessions.Session.send = (  # type: ignore[method-assign]
+            send.__wrapped__)
 
 
 
@@ -116,11 +117,13 @@ _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 class _Wrapper:
     """The ``wrapt`` wrapper of ``Session.send`` (its type marks it as ours)."""
 
-    def __init__(self, request_hook, response_hook) -> None:
+    def __init__(self, request_hook: Optional[RequestHook],
+                 response_hook: Optional[ResponseHook]) -> None:
         self.request_hook = request_hook
         self.response_hook = response_hook
 
-    def __call__(self, wrapped, instance, args, kwargs):
+    def __call__(self, wrapped: Callable[..., Any], instance: Any,
+                 args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
         request = args[0] if args else kwargs.get("request")
         otel = _opentelemetry()
         if (
@@ -184,7 +187,9 @@ def _opentelemetry() -> Any:
     return None
 
 
-def _start(request: requests.PreparedRequest, hook):
+def _start(
+    request: requests.PreparedRequest, hook: Optional[RequestHook]
+) -> Tuple[Optional[opentracing.Span], requests.PreparedRequest]:
     span = None
     with safety.capture_internal_exceptions("start a requests client span"):
         method = (request.method or "GET").upper()
@@ -198,7 +203,7 @@ def _start(request: requests.PreparedRequest, hook):
         span = tracer.start_span(
             f"HTTP {method}", child_of=ctx.current_span(), tags=tags
         )
-        carrier: dict = {}
+        carrier: Dict[str, str] = {}
         tracer.inject(span.context, Format.HTTP_HEADERS, carrier)
         if carrier:
             request = _with_headers(request, carrier)
@@ -207,7 +212,9 @@ def _start(request: requests.PreparedRequest, hook):
     return span, request
 
 
-def _finish(span, request, response, hook) -> None:
+def _finish(span: opentracing.Span, request: requests.PreparedRequest,
+            response: requests.Response,
+            hook: Optional[ResponseHook]) -> None:
     with safety.capture_internal_exceptions("tag a requests response"):
         # after redirects requests returns the last hop's response; this
         # span's own answer is the first of its history
@@ -224,7 +231,8 @@ def _finish(span, request, response, hook) -> None:
         span.finish()
 
 
-def _call_hook(hook, span, *args) -> None:
+def _call_hook(hook: Optional[Callable[..., None]], span: opentracing.Span,
+               *args: Any) -> None:
     if hook is None:
         return
     try:
@@ -235,7 +243,8 @@ def _call_hook(hook, span, *args) -> None:
             "goes on", type(error).__name__, error)
 
 
-def _with_headers(request: requests.PreparedRequest, extra: dict):
+def _with_headers(request: requests.PreparedRequest,
+                  extra: Dict[str, str]) -> requests.PreparedRequest:
     """A shallow copy of ``request`` with its own, extended, headers.
 
     ``PreparedRequest.copy()`` would also copy the cookie jar and body: only
@@ -249,16 +258,16 @@ def _with_headers(request: requests.PreparedRequest, extra: dict):
 
 
 @functools.lru_cache(maxsize=512)
-def _url_items(url: str) -> tuple:
+def _url_items(url: str) -> Tuple[Tuple[str, Any], ...]:
     # activities call the same few URLs again and again: parse each once
     return (("http.url", sanitize_url(url)),) + tuple(_peer_tags(url).items())
 
 
-def _url_tags(url: str) -> dict:
+def _url_tags(url: str) -> Dict[str, Any]:
     return dict(_url_items(url))
 
 
-def _peer_tags(url: str) -> dict:
+def _peer_tags(url: str) -> Dict[str, Any]:
     try:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname, parts.port
@@ -266,7 +275,7 @@ def _peer_tags(url: str) -> dict:
         return {}
     if not host:
         return {}
-    tags: dict = {"peer.hostname": host}
+    tags: Dict[str, Any] = {"peer.hostname": host}
     if port is None:
         port = {"http": 80, "https": 443}.get(parts.scheme)
     if port is not None:

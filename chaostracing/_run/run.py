@@ -42,7 +42,7 @@ __all__ = ["TracedRun", "incoming_context"]
 
 _PHASES = ("hypothesis", "method", "rollback")
 #: the open phase (hypothesis, method, rollback) of the calling context
-_phase: contextvars.ContextVar = contextvars.ContextVar(
+_phase: "contextvars.ContextVar[Optional[_Open]]" = contextvars.ContextVar(
     "chaostracing_phase", default=None
 )
 _FAILED_STATUSES = ("failed", "aborted", "interrupted")
@@ -257,9 +257,10 @@ class TracedRun:
             phase = "after" if self._method_started else "before"
         return {"chaostoolkit.hypothesis.phase": phase}
 
-    def _parent_for(self, level: str):
+    def _parent_for(self, level: str) -> Tuple[
+            Any, Optional[List[opentracing.Reference]]]:
         proxy = self.proxy
-        parent = None
+        parent: Any = None
         if level in _PHASES:
             parent = proxy.innermost("experiment")
         elif level == "activity":
@@ -351,14 +352,13 @@ def _operation_name(level: str, context: Any) -> str:
 def _describe(level: str, context: Any) -> Dict[str, Any]:
     if not isinstance(context, Mapping):
         return {}
+    tags: Dict[str, Any] = {}
     if level == "experiment":
-        tags = {}
         if isinstance(context.get("title"), str):
             tags["chaostoolkit.experiment.title"] = context["title"]
         return tags
     if level != "activity":
         return {}
-    tags: Dict[str, Any] = {}
     for key, tag in (("type", "activity.type"), ("name", "activity.name")):
         if isinstance(context.get(key), str):
             tags[f"chaostoolkit.{tag}"] = context[key]
@@ -375,7 +375,8 @@ def _describe(level: str, context: Any) -> Dict[str, Any]:
     return tags
 
 
-def _record(span: opentracing.Span, level: str, context: Any, state: Any):
+def _record(span: opentracing.Span, level: str, context: Any,
+            state: Any) -> None:
     """Tag ``span`` with the outcome chaoslib handed the ``after`` hook."""
     if level == "activity" and state is None:
         # chaoslib leaves the state unset when the activity was cut short
@@ -445,19 +446,24 @@ def _legacy_begin(level: str, context: Any, tags: Dict[str, Any]) -> Dict[
 
 def _legacy_end(span: opentracing.Span, level: str, context: Any,
                 state: Any) -> None:
+    # OpenTracing's stubs allow str, bool and numbers as tag values; None
+    # is recorded as it is, as 0.18.1 did
     if level == "experiment" and isinstance(state, Mapping):
-        span.set_tag("chaostoolkit.experiment.status", state.get("status"))
-        span.set_tag("chaostoolkit.experiment.deviated", state.get("deviated"))
+        span.set_tag("chaostoolkit.experiment.status",
+                     state.get("status"))  # type: ignore[arg-type]
+        span.set_tag("chaostoolkit.experiment.deviated",
+                     state.get("deviated"))  # type: ignore[arg-type]
     elif level == "hypothesis" and isinstance(state, Mapping):
         span.set_tag("chaostoolkit.hypothesis.met",
-                     state.get("steady_state_met"))
+                     state.get("steady_state_met"))  # type: ignore[arg-type]
     elif level == "activity" and isinstance(state, Mapping):
         if "output" in state:
             # as 0.18.1 wrote it: JSON text (masked and cut on export)
             output = _output(context, state["output"])
             span.set_tag("chaostoolkit.activity.output", json.dumps(output)
                          if isinstance(output, str) else safe_text(output)[0])
-        span.set_tag("chaostoolkit.activity.status", state.get("status"))
+        span.set_tag("chaostoolkit.activity.status",
+                     state.get("status"))  # type: ignore[arg-type]
         if state.get("exception"):
             span.set_tag("chaostoolkit.activity.error", state["exception"])
 

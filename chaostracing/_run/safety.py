@@ -135,11 +135,11 @@ class capture_internal_exceptions:
         return not is_strict()  # swallowed, unless our tests are watching
 
 
-def guarded(kind: str) -> Callable[[Callable], Callable]:
+def guarded(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator form of :func:`capture_internal_exceptions` (returns None
     when the function failed)."""
 
-    def decorate(func: Callable) -> Callable:
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         import functools
 
         @functools.wraps(func)

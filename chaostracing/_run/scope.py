@@ -28,7 +28,7 @@ __all__ = [
     "suppress_on_this_thread",
 ]
 
-_active: contextvars.ContextVar = contextvars.ContextVar(
+_active: "contextvars.ContextVar[Optional[Scope]]" = contextvars.ContextVar(
     "chaostracing_active_scope", default=None
 )
 
@@ -60,7 +60,7 @@ class Scope(opentracing.Scope):
     def __init__(
         self,
         manager: "ScopeManager",
-        span: opentracing.Span,
+        span: Optional[opentracing.Span],
         finish_on_close: bool,
     ) -> None:
         # opentracing.Scope's own __init__ does only this
@@ -89,7 +89,7 @@ class Scope(opentracing.Scope):
             if self._mirrored is not None:
                 mirror, token = self._mirrored
                 mirror.detach(token)
-        if self._finish_on_close:
+        if self._finish_on_close and self._span is not None:
             self._span.finish()
 
 
@@ -101,11 +101,13 @@ class ScopeManager(opentracing.ScopeManager):
         #: set while OpenTelemetry's current span must follow ours
         self.mirror: Optional[Mirror] = None
 
-    def activate(self, span: opentracing.Span, finish_on_close: bool) -> Scope:
+    def activate(self, span: Optional[opentracing.Span],
+                 finish_on_close: bool) -> Scope:
+        # None is a span too here: it clears the current span in the block
         return Scope(self, span, finish_on_close)
 
     @property
-    def active(self) -> Optional[Scope]:
+    def active(self) -> Optional[opentracing.Scope]:
         scope = _active.get()
         mirror = self.mirror
         if mirror is not None:
@@ -152,8 +154,9 @@ class ActivatingTracer:
             start_time=start_time,
             ignore_active_span=ignore_active_span,
         )
-        return self.scope_manager.activate(  # type: ignore[attr-defined]
-            span, finish_on_close)
+        manager = self.scope_manager  # type: ignore[attr-defined]
+        scope: opentracing.Scope = manager.activate(span, finish_on_close)
+        return scope
 
 
 def active_span() -> Optional[opentracing.Span]:
@@ -165,7 +168,7 @@ def active_span() -> Optional[opentracing.Span]:
 ###############################################################################
 # Our own traffic
 ###############################################################################
-_suppressed: contextvars.ContextVar = contextvars.ContextVar(
+_suppressed: "contextvars.ContextVar[bool]" = contextvars.ContextVar(
     "chaostracing_suppressed", default=False
 )
 

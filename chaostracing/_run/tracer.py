@@ -75,7 +75,8 @@ class Span(opentracing.Span):
         self.tags[key] = value
         return self
 
-    def log_kv(self, key_values: Dict[str, Any], timestamp=None) -> "Span":
+    def log_kv(self, key_values: Dict[str, Any],
+               timestamp: Optional[float] = None) -> "Span":
         try:
             fields = dict(key_values)
         except Exception:  # not a mapping: keep it, cleaned on export
@@ -148,8 +149,8 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
     def start_span(
         self,
         operation_name: Optional[str] = None,
-        child_of=None,
-        references=None,
+        child_of: Any = None,
+        references: Any = None,
         tags: Optional[Dict[str, Any]] = None,
         start_time: Optional[float] = None,
         ignore_active_span: bool = False,
@@ -194,7 +195,7 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
             tags,
         )
 
-    def inject(self, span_context, format: str, carrier: Any) -> None:
+    def inject(self, span_context: Any, format: str, carrier: Any) -> None:
         if isinstance(span_context, opentracing.Span):
             span_context = span_context.context
         if format == Format.BINARY:
@@ -208,7 +209,8 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
                 span_context, carrier, url_encode=format == Format.HTTP_HEADERS
             )
 
-    def extract(self, format: str, carrier: Any) -> Optional[JaegerSpanContext]:
+    def extract(  # type: ignore[override]  # None: nothing in the carrier
+            self, format: str, carrier: Any) -> Optional[JaegerSpanContext]:
         if format == Format.BINARY:
             return self.propagator.extract_binary(carrier)
         if format not in _TEXT_FORMATS:

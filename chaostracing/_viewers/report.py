@@ -16,7 +16,7 @@ known. Every span of every trace is an element with ``data-span-id``,
 ``data-error="true"``; the picker and collapsing only hide them.
 """
 import json
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Set
 
 from chaostracing._data.jaegerjson import group_by_trace
 from chaostracing._data.model import SpanData, is_true, span_hex, trace_hex
@@ -30,7 +30,7 @@ _MAX_VALUE = 4096  # characters of a tag or field value shown in the page
 def report_data(spans: Sequence[SpanData], ui_url: Optional[str] = None,
                 ) -> Dict[str, Any]:
     """The JSON the page is drawn from."""
-    traces = []
+    traces: List[Dict[str, Any]] = []
     for trace_id, members in group_by_trace(spans).items():
         members = sorted(members, key=lambda s: (s.start_us, s.span_id))
         ids = {s.span_id for s in members}
@@ -68,7 +68,7 @@ def render(spans: Sequence[SpanData], ui_url: Optional[str] = None,
             .replace("__DATA__", data))
 
 
-def _root(members: List[SpanData], ids: set) -> SpanData:
+def _root(members: List[SpanData], ids: Set[int]) -> SpanData:
     for span in members:
         if span.tags.get("chaostoolkit.type") == "experiment":
             return span
@@ -76,7 +76,7 @@ def _root(members: List[SpanData], ids: set) -> SpanData:
     return roots[0] if roots else members[0]
 
 
-def _span(span: SpanData, ids: set, start: int) -> Dict[str, Any]:
+def _span(span: SpanData, ids: Set[int], start: int) -> Dict[str, Any]:
     parent = span.parent_id if span.parent_id in ids and \
         span.parent_id != span.span_id else 0
     return {

@@ -10,7 +10,7 @@ installed costs nothing until asked for, and then fails with one
 """
 import importlib
 import socket
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 import opentracing
 
@@ -82,7 +82,8 @@ def make_backend(config: TracingConfig, redactor: Redactor) -> Backend:
     """
     module = importlib.import_module(
         f"chaostracing._run.providers.{config.provider}")
-    return module.build(config, redactor)
+    backend: Backend = module.build(config, redactor)
+    return backend
 
 
 def assemble(
@@ -90,7 +91,7 @@ def assemble(
     redactor: Redactor,
     transport: Transport,
     new_trace_id: Optional[Callable[[], int]] = None,
-    extra_process_tags: Optional[dict] = None,
+    extra_process_tags: Optional[Dict[str, Any]] = None,
 ) -> Backend:
     """Our tracer, reporting to a pipeline in front of ``transport``."""
     tags = process_tags(config)
@@ -117,7 +118,8 @@ def assemble(
     return Backend(tracer, pipeline, transport.description)
 
 
-def clean_process(service: str, tags: dict, redactor: Redactor) -> Process:
+def clean_process(service: str, tags: Dict[str, Any],
+                  redactor: Redactor) -> Process:
     """The process of a run as it is exported: names and tags masked, with
     the host's name and address (looked up here, off the traced thread)."""
     tags = dict(tags)
@@ -137,9 +139,9 @@ def clean_process(service: str, tags: dict, redactor: Redactor) -> Process:
     )
 
 
-def process_tags(config: TracingConfig) -> dict:
+def process_tags(config: TracingConfig) -> Dict[str, Any]:
     """The tags of the process that sends the spans (as Jaeger shows them)."""
-    tags: dict = {
+    tags: Dict[str, Any] = {
         "jaeger.version": f"Python-chaostracing-{__version__}",
         "chaostracing.version": __version__,
     }

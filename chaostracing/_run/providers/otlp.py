@@ -18,7 +18,7 @@ its status, logs → events (named by their ``event`` field),
 """
 import logging
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from chaostracing._data.model import Process, SpanData, is_true
 from chaostracing._run.config import TracingConfig
@@ -40,7 +40,9 @@ _STRUCTURAL = frozenset(("span.kind", "otel.status_code",
                          "otel.status_description"))
 
 
-def otlp_endpoint(config: TracingConfig, environ=None) -> Optional[str]:
+def otlp_endpoint(config: TracingConfig,
+                  environ: Optional[Mapping[str, str]] = None
+                  ) -> Optional[str]:
     """The OTLP endpoint for ``config``: ``tracing_otlp_endpoint``, else
     ``tracing_host`` / ``tracing_port``, else the standard variables (for
     gRPC, ``None``: the exporter reads them itself)."""
@@ -71,6 +73,7 @@ def build(config: TracingConfig, redactor: Redactor) -> Backend:
     endpoint = otlp_endpoint(config)
     timeout = max(config.flush_timeout, 0.5)
     headers = config.otlp_headers or None  # None: OTEL_EXPORTER_OTLP_HEADERS
+    exporter: Any  # OpenTelemetry's SpanExporter, over gRPC or HTTP
     if config.otlp_protocol == "grpc":
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (

@@ -15,7 +15,7 @@ silently drops most of a burst; this one runs on the pipeline's thread:
 """
 import errno
 import socket
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from chaostracing._data.model import Process, SpanData
 from chaostracing._jaeger.thrift import (
@@ -38,7 +38,7 @@ class UdpTransport(Transport):
         where = f"[{host}]" if ":" in host else host
         self.description = f"Jaeger agent at {where}:{port} (UDP)"
         self._sock: Optional[socket.socket] = None
-        self._address = None
+        self._address: Any = None
         self._process = b""
         self._budget = 0
         self._seq = 0
@@ -63,6 +63,8 @@ class UdpTransport(Transport):
         self._address = address
 
     def send(self, spans: List[SpanData]) -> int:
+        sock = self._sock
+        assert sock is not None, "the pipeline opens before it sends"
         encoded = []
         for record in spans:
             try:
@@ -78,7 +80,7 @@ class UdpTransport(Transport):
             self._process, encoded, seq_id=self._seq
         ):
             try:
-                self._sock.sendto(datagram, self._address)
+                sock.sendto(datagram, self._address)
             except OSError as error:
                 # UDP gives no delivery receipt: an error here is the local
                 # stack refusing the packet
