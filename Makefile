@@ -25,8 +25,9 @@ test-fast: $(STAMP)  ## the fast tests only
 docs: $(STAMP)  ## build the documentation site into site/ (strict: a warning fails)
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
-lint: $(STAMP)  ## ruff (pyproject.toml), then the report page's JS linter
+lint: $(STAMP)  ## ruff, mypy (both in pyproject.toml), the report page's JS linter
 	@$(BIN)/ruff check --quiet .
+	@$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-js
 
 # The report page's JS linter. A no-op until the page is package data with its

@@ -70,6 +70,11 @@ EXTRAS = {
         # make lint (configured in pyproject.toml); ruff pinned to a minor:
         # a new ruff adds rules to the families selected
         "ruff>=0.17,<0.18",
+        "mypy>=1.10",
+        # the types of what the package imports, where it ships none
+        "types-opentracing",
+        "types-requests",
+        "types-protobuf",
     ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS
     + DOCS,
     # what benchmarks/ compare against (rows are skipped when absent)
@@ -86,6 +91,9 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["chaostracing*", "chaostracing_contrib*"]),
+    # PEP 561: the packages' annotations are for their users' type checkers
+    package_data={"chaostracing": ["py.typed"],
+                  "chaostracing_contrib": ["py.typed"]},
     python_requires=">=3.8",
     install_requires=[
         "chaostoolkit-lib>=1.40",
