@@ -154,7 +154,9 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
             raise ValueError(f"expected an integer from {low} to {high}")
         return number
 
-    parse.expected = f"an integer from {low} to {high}"  # type: ignore
+    # what the README's table says a setting expects
+    parse.expected = (  # type: ignore[attr-defined]
+        f"an integer from {low} to {high}")
     return parse
 
 
@@ -172,7 +174,8 @@ def _number(low: float, high: float) -> Callable[[Any], float]:
             raise ValueError(f"expected a number from {low:g} to {high:g}")
         return number
 
-    parse.expected = f"a number from {low:g} to {high:g}"  # type: ignore
+    parse.expected = (  # type: ignore[attr-defined]
+        f"a number from {low:g} to {high:g}")
     return parse
 
 

@@ -69,6 +69,7 @@ _KINDS = {SpanKind.SERVER: "server", SpanKind.CLIENT: "client",
 try:  # works as a decorator of async functions too, as the API's own
     from opentelemetry.util._decorator import _agnosticcontextmanager as _cm
 except ImportError:  # pragma: no cover - older opentelemetry-api
+    # the same use; mypy sees two different generic signatures
     from contextlib import (  # type: ignore[assignment]
         contextmanager as _cm,
     )
@@ -537,6 +538,7 @@ class suppress_http:
     __slots__ = ("_token",)
 
     def __enter__(self) -> None:
+        # a private name of OpenTelemetry's (not re-exported)
         from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
             _SUPPRESS_HTTP_INSTRUMENTATION_KEY,
         )
