@@ -16,11 +16,14 @@ span, and the span attributes 0.18.1 set (``chaostoolkit.experiment.status``,
 ``chaostoolkit.hypothesis.met``, ``chaostoolkit.activity.output``...) next to
 this project's. It runs on the same lifecycle as :mod:`chaostracing.control`
 (declaring both gives one trace); any ``tracing_*`` setting works here too.
+
+What 0.18.1 needs is in :mod:`chaostracing._run.compat`; how long it stays
+is the CHANGELOG's deprecation policy.
 """
 from typing import Any, Dict, Optional
 
 from chaostracing import control
-from chaostracing._run import lifecycle
+from chaostracing._run import compat, lifecycle
 from chaostracing.control import (  # noqa: F401  (the hooks chaoslib calls)
     after_activity_control,
     after_experiment_control,
@@ -51,10 +54,6 @@ __all__ = [
     "after_activity_control",
 ]
 
-_FLAGS = (("trace_request", "requests"), ("trace_requests", "requests"),
-          ("trace_httpx", "httpx"), ("trace_botocore", "botocore"),
-          ("trace_urllib3", "urllib3"))
-
 
 @lifecycle.guarded
 def configure_control(
@@ -66,31 +65,11 @@ def configure_control(
     **arguments: Any,
 ) -> None:
     """Trace the run over OTLP, as 0.18.1's ``chaostracing.oltp`` did."""
-    names = []
-    for flag, name in _FLAGS:
-        if _true(arguments.pop(flag, False)) and name not in names:
-            names.append(name)
-    arguments.setdefault("tracing_provider", "otlp")
-    if names:
-        arguments.setdefault("tracing_instrument", names)
     lifecycle.configure(configuration, secrets, experiment, event_registry,
-                        arguments, compatibility="0.18.1")
-
-
-configure_control.__name__ = "configure_control"
+                        compat.oltp_arguments(arguments),
+                        compatibility=compat.ATTRIBUTES_0_18_1)
 
 
 def validate_control(control_block: Dict[str, Any]) -> None:
     """What chaostracing.control validates, less this control's own flags."""
-    provider = dict(control_block.get("provider") or {})
-    arguments = dict(provider.get("arguments") or {})
-    for flag, _ in _FLAGS:
-        arguments.pop(flag, None)
-    provider["arguments"] = arguments
-    control.validate_control(dict(control_block, provider=provider))
-
-
-def _true(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value)
+    control.validate_control(compat.without_oltp_flags(control_block))

@@ -21,6 +21,9 @@ An empty string means "not set here" (the original README's example ships
 alone selects ``file``. Only the settings the chosen provider uses are
 checked: a bad ``tracing_port`` does not switch off the ``file`` provider,
 which has no port.
+
+chaostoolkit-opentracing 0.18.1's names for these settings are read as
+ours before anything else (:mod:`chaostracing._run.compat`).
 """
 from dataclasses import dataclass, field, replace
 from typing import (
@@ -33,6 +36,8 @@ from typing import (
     Sequence,
     Tuple,
 )
+
+from chaostracing._run import compat
 
 __all__ = [
     "ConfigError",
@@ -232,7 +237,7 @@ def _header_name(value: Any) -> str:
 
 #: what ``tracing_instrument`` accepts
 INSTRUMENTABLE = ("requests", "urllib3", "httpx", "botocore", "aiohttp")
-VENDORS = ("aws", "gcp", "azure")
+VENDORS = ("aws",) + compat.VENDORS
 OTLP_PROTOCOLS = ("http/protobuf", "grpc")
 
 
@@ -406,7 +411,7 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting("tracing_vendor", "vendor", _one_of(VENDORS), "*(none)*",
             "`aws`: AWS X-Ray trace ids and propagation (the `[aws]` extra); "
             "`gcp`, `azure`: see [Migrating from 0.18.1](migrating.md)",
-            env=("OTEL_VENDOR",), providers=("otlp",)),
+            env=compat.ENV_NAMES["tracing_vendor"], providers=("otlp",)),
     Setting("tracing_ui_url", "ui_url", _url, "*(none)*",
             "Jaeger UI's address (e.g. `http://localhost:16686`, or "
             "`chaostracing collect`'s): the run logs and records a link to "
@@ -420,33 +425,6 @@ SETTINGS: Tuple[Setting, ...] = (
 _BY_KEY = {s.key: s for s in SETTINGS}
 KNOWN_KEYS = tuple(_BY_KEY)
 
-# chaostoolkit-opentracing 0.18.1's names, read as ours (control arguments,
-# then configuration keys); see _translate
-_LEGACY_ARGUMENTS = {
-    "provider": "tracing_provider", "host": "tracing_host",
-    "port": "tracing_port", "propagation": "tracing_propagation",
-    "id_name": "tracing_id_name", "baggage_prefix": "tracing_baggage_prefix",
-    "exporter": "tracing_opentelemetry_exporter",
-    "collector_endpoint": "tracing_opentelemetry_collector_endpoint",
-    "collector_insecure": "tracing_opentelemetry_collector_endpoint_insecure",
-    "collector_headers": "tracing_opentelemetry_collector_headers",
-}
-_LEGACY_CONFIGURATION = {
-    "baggage_prefix": "tracing_baggage_prefix",
-    "otel_vendor": "tracing_vendor",
-    "tracing_opentelemetry_collector_endpoint": "tracing_otlp_endpoint",
-    "tracing_opentelemetry_collector_endpoint_insecure":
-        "tracing_otlp_insecure",
-    "tracing_opentelemetry_collector_headers": "tracing_otlp_headers",
-}
-_LEGACY_EXPORTERS = {
-    "oltp-http": {"tracing_provider": "otlp",
-                  "tracing_otlp_protocol": "http/protobuf"},
-    "oltp-grpc": {"tracing_provider": "otlp", "tracing_otlp_protocol": "grpc"},
-    "jaeger-thrift": {"tracing_provider": "jaeger"},
-}
-LEGACY_KEYS = frozenset(_LEGACY_ARGUMENTS) | frozenset(_LEGACY_CONFIGURATION) \
-    | {"tracing_opentelemetry_exporter", "tracing_opentelemetry_baggage_prefix"}
 _PROVIDER_DEFAULTS = {
     "otlp": {"port": 4318, "propagation": ("w3c",)},
 }
@@ -559,12 +537,12 @@ def unknown_keys(
     belongs to the experiment)."""
     problems = []
     for key in arguments:
-        if key not in _BY_KEY and key not in LEGACY_KEYS:
+        if key not in _BY_KEY and key not in compat.KEYS:
             problems.append(
                 f"unknown control argument {str(key)!r}{_suggest(key)}")
     for key in configuration:
         if isinstance(key, str) and key.lower().startswith("tracing_") \
-                and key not in _BY_KEY and key not in LEGACY_KEYS:
+                and key not in _BY_KEY and key not in compat.KEYS:
             problems.append(
                 f"{key!r} in the configuration is not a tracing setting"
                 f"{_suggest(key)}")
@@ -627,8 +605,8 @@ def _merge(
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     raw: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
-    arguments = _translate(arguments, _LEGACY_ARGUMENTS)
-    configuration = _translate(configuration, {})
+    arguments = compat.translate(arguments, arguments=True)
+    configuration = compat.translate(configuration)
     for setting in SETTINGS:
         key = setting.key
         if _is_set(arguments.get(key)):
@@ -640,49 +618,14 @@ def _merge(
                 if environ.get(name):
                     raw[key], sources[key] = environ[name], f"${name}"
                     break
-    for key in ("tracing_opentelemetry_exporter",):
-        for values, where in ((arguments, "control arguments"),
-                              (configuration, "configuration")):
-            if key in values and key not in raw:
-                raw[key], sources[key] = values[key], where
+    compat.carry_unmapped(raw, sources, arguments, configuration)
     return raw, sources
 
 
-def _translate(values: Mapping[str, Any], names: Mapping[str, str]) -> Dict[
-        str, Any]:
-    """0.18.1's names as ours: renamed keys, and its OpenTelemetry exporter
-    choice (``tracing_opentelemetry_exporter``) as provider and protocol."""
-    out = dict(values)
-    for table in (names, _LEGACY_CONFIGURATION):
-        for old, new in table.items():
-            if old in out:
-                value = out.pop(old)
-                if new not in out:
-                    out[new] = value
-    exporter = out.get("tracing_opentelemetry_exporter")
-    if isinstance(exporter, str) and exporter in _LEGACY_EXPORTERS:
-        out.pop("tracing_opentelemetry_exporter")
-        for key, value in _LEGACY_EXPORTERS[exporter].items():
-            if key == "tracing_provider" and out.get(key) not in (
-                    None, "", "opentelemetry"):
-                continue  # a provider of ours, named explicitly, wins
-            out[key] = value
-    if _is_set(out.pop("tracing_opentelemetry_baggage_prefix", None)):
-        # 0.18.1 answered it by writing B3 headers
-        out.setdefault("tracing_propagation", ["b3"])
-    return out
-
-
 def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
-    exporter = raw.get("tracing_opentelemetry_exporter")
-    if exporter is not None:
-        # what _translate could not map: 0.18.1's other exporters
-        problems.append(
-            f"tracing_opentelemetry_exporter is {exporter!r}: expected "
-            "'oltp-http', 'oltp-grpc' or 'jaeger-thrift' (Jaeger's own gRPC "
-            "protocol is not supported: Jaeger takes OTLP, so use "
-            "tracing_provider 'otlp' with tracing_otlp_protocol 'grpc' and "
-            "Jaeger's OTLP port, 4317)")
+    legacy = compat.exporter_problem(raw)
+    if legacy is not None:  # a 0.18.1 exporter we do not have
+        problems.append(legacy)
         return None
     value = raw.get("tracing_provider")
     if value is None:

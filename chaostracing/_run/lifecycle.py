@@ -77,10 +77,12 @@ def configure(
     experiment: Any,
     event_registry: Any,
     arguments: Dict[str, Any],
-    compatibility: Optional[str] = None,
+    compatibility: Any = None,
 ) -> None:
-    """What ``configure_control`` does, for this module and
-    :mod:`chaostracing.oltp` (``compatibility="0.18.1"``)."""
+    """What ``configure_control`` does, for :mod:`chaostracing.control` and
+    :mod:`chaostracing.oltp`, which also hands the run the attributes of
+    0.18.1 to record (``compatibility``, see :mod:`chaostracing._run.compat`).
+    """
     if _run is not None:
         return  # declared twice (e.g. globally and in the experiment)
     safety.reset_warnings()
@@ -123,7 +125,7 @@ def configure(
 
 def _start(
     config: Any, redactor: Redactor, event_registry: Any,
-    compatibility: Optional[str] = None,
+    compatibility: Any = None,
 ) -> None:
     global _run
     from chaostracing._run.providers import ProviderUnavailable, make_backend

@@ -21,12 +21,8 @@ Values are recorded as chaoslib gives them; they are masked and cut on the
 exporter's thread (:mod:`chaostracing._run.redact`), never here.
 """
 import contextvars
-import json
-import os
-import platform
 import threading
 import time
-import urllib.parse
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import opentracing
@@ -36,9 +32,9 @@ from chaostracing._run import context as ctx
 from chaostracing._run import safety
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.providers import Backend
-from chaostracing._run.redact import Redactor, safe_text, sanitize_url
+from chaostracing._run.redact import Redactor, sanitize_url
 
-__all__ = ["TracedRun", "incoming_context"]
+__all__ = ["TracedRun", "incoming_context", "recorded_output"]
 
 _PHASES = ("hypothesis", "method", "rollback")
 #: the open phase (hypothesis, method, rollback) of the calling context
@@ -78,10 +74,11 @@ class TracedRun:
         config: TracingConfig,
         redactor: Redactor,
         incoming: Optional[opentracing.SpanContext] = None,
-        compatibility: Optional[str] = None,
+        compatibility: Any = None,
     ) -> None:
         self.backend = backend
-        #: "0.18.1": also set the attributes 0.18.1's chaostracing.oltp set
+        #: also records a former release's attributes (chaostracing.oltp:
+        #: :data:`chaostracing._run.compat.ATTRIBUTES_0_18_1`)
         self.compatibility = compatibility
         self.config = config
         self.redactor = redactor
@@ -122,11 +119,8 @@ class TracedRun:
         elif name == "signal_exit":
             self.interrupted_by = "signal"
         root = self.proxy.root
-        if self.compatibility and root is not None:
-            if name == "interrupted":
-                root.set_tag("chaostoolkit.experiment.interrupted", True)
-            elif name == "signal_exit":
-                root.set_tag("chaostoolkit.experiment.exit_signal", True)
+        if self.compatibility is not None and root is not None:
+            self.compatibility.event(root, name)
 
     # -- opening and closing --------------------------------------------------
     def begin(self, level: str, context: Any) -> None:
@@ -147,8 +141,8 @@ class TracedRun:
         tags.update(_describe(level, context))
         if level == "hypothesis":
             tags.update(self._hypothesis_phase())
-        if self.compatibility:
-            tags.update(_legacy_begin(level, context, tags))
+        if self.compatibility is not None:
+            tags.update(self.compatibility.begin(level, context, tags))
         span = self.proxy.wrapped.start_span(
             operation_name=_operation_name(level, context),
             child_of=parent,
@@ -186,8 +180,8 @@ class TracedRun:
         self.proxy.leave(record.entry)
         span = record.span
         _record(span, level, context, state)
-        if self.compatibility:
-            _legacy_end(span, level, context, state)
+        if self.compatibility is not None:
+            self.compatibility.end(span, level, context, state)
         phase = _phase.get()
         if (level == "activity" and phase is not None
                 and phase.level == "hypothesis"):
@@ -389,7 +383,7 @@ def _record(span: opentracing.Span, level: str, context: Any,
             span.set_tag("chaostoolkit.status", status)
         if "output" in state:
             span.set_tag("chaostoolkit.output",
-                         _output(context, state["output"]))
+                         recorded_output(context, state["output"]))
         if status == "failed":
             _log_error(span, state.get("exception"))
     elif level == "hypothesis" and isinstance(state, Mapping):
@@ -422,53 +416,7 @@ def _provider_type(activity: Any) -> Any:
     return provider.get("type") if isinstance(provider, Mapping) else None
 
 
-def _legacy_begin(level: str, context: Any, tags: Dict[str, Any]) -> Dict[
-        str, Any]:
-    """The attributes chaostoolkit-opentracing 0.18.1's ``chaostracing.oltp``
-    set when a level began (dashboards built on them keep working)."""
-    extra: Dict[str, Any] = {}
-    if level == "experiment":
-        extra["chaostoolkit.platform.full"] = platform.platform()
-        # W3C baggage handed in by the environment, as 0.18.1 added it
-        for item in os.environ.get("BAGGAGE", "").split(","):
-            key, eq, value = item.split(";", 1)[0].partition("=")
-            if eq and key.strip():
-                extra[urllib.parse.unquote(key.strip())] = \
-                    urllib.parse.unquote(value.strip())
-    elif level == "hypothesis":
-        if tags.get("chaostoolkit.hypothesis.phase") == "during":
-            extra["chaostoolkit.hypothesis.phase"] = "continuous"
-    elif level == "activity" and isinstance(context, Mapping):
-        extra["chaostoolkit.activity.background"] = bool(
-            context.get("background", False))
-    return extra
-
-
-def _legacy_end(span: opentracing.Span, level: str, context: Any,
-                state: Any) -> None:
-    # OpenTracing's stubs allow str, bool and numbers as tag values; None
-    # is recorded as it is, as 0.18.1 did
-    if level == "experiment" and isinstance(state, Mapping):
-        span.set_tag("chaostoolkit.experiment.status",
-                     state.get("status"))  # type: ignore[arg-type]
-        span.set_tag("chaostoolkit.experiment.deviated",
-                     state.get("deviated"))  # type: ignore[arg-type]
-    elif level == "hypothesis" and isinstance(state, Mapping):
-        span.set_tag("chaostoolkit.hypothesis.met",
-                     state.get("steady_state_met"))  # type: ignore[arg-type]
-    elif level == "activity" and isinstance(state, Mapping):
-        if "output" in state:
-            # as 0.18.1 wrote it: JSON text (masked and cut on export)
-            output = _output(context, state["output"])
-            span.set_tag("chaostoolkit.activity.output", json.dumps(output)
-                         if isinstance(output, str) else safe_text(output)[0])
-        span.set_tag("chaostoolkit.activity.status",
-                     state.get("status"))  # type: ignore[arg-type]
-        if state.get("exception"):
-            span.set_tag("chaostoolkit.activity.error", state["exception"])
-
-
-def _output(activity: Any, output: Any) -> Any:
+def recorded_output(activity: Any, output: Any) -> Any:
     """The output to record: chaoslib's ``http`` provider returns the
     response headers (``Set-Cookie``, tokens...) with the status and body;
     they are left out."""

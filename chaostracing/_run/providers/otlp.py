@@ -21,6 +21,7 @@ import os
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from chaostracing._data.model import Process, SpanData, is_true
+from chaostracing._run import compat
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Transport, TransportBroken
 from chaostracing._run.providers import Backend, ProviderUnavailable, assemble
@@ -114,7 +115,8 @@ def build(config: TracingConfig, redactor: Redactor) -> Backend:
 def _vendor(config: TracingConfig) -> Optional[Callable[[], int]]:
     """What ``tracing_vendor`` (``OTEL_VENDOR``) changes: AWS X-Ray wants its
     own trace ids (and headers, see the config's propagation); Google Cloud
-    and Azure take OTLP through an OpenTelemetry Collector (README)."""
+    and Azure, which 0.18.1 exported to, take OTLP through an OpenTelemetry
+    Collector (README)."""
     if config.vendor == "aws":
         try:
             from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
@@ -124,17 +126,11 @@ def _vendor(config: TracingConfig) -> Optional[Callable[[], int]]:
                 f"install 'chaostoolkit-opentracing[aws]' ({error})"
             ) from error
         return AwsXRayIdGenerator().generate_trace_id
-    if config.vendor in ("gcp", "azure"):
+    note = compat.vendor_note(config.vendor)  # 0.18.1's gcp and azure
+    if note is not None:
         from chaostracing._run import safety
 
-        safety.warn_once(
-            "vendor",
-            "OTEL_VENDOR %r (tracing_vendor): the run is traced over OTLP to "
-            "the configured endpoint; to reach %s, run an OpenTelemetry "
-            "Collector with its exporter (README: Coming from 0.18.1)",
-            config.vendor,
-            "Google Cloud Trace" if config.vendor == "gcp" else "Azure Monitor",
-        )
+        safety.warn_once("vendor", "%s", note)
     return None
 
 
