@@ -53,7 +53,10 @@ def main():
     )
 
     from chaostracing import control
-    from chaostracing._run import otel
+    try:  # the bridge's module since the otel split
+        from chaostracing._run.otel import bridge as otel
+    except ImportError:  # the revision before it (bench-compare)
+        from chaostracing._run import otel
 
     print(f"chaostracing from {where_installed()}")
     server, base = fast_server.start()

@@ -376,16 +376,16 @@ def test_the_testing_examples_pass_under_pytest(tmp_path):
 
 
 def test_the_opentelemetry_api_example_joins_the_activity(monkeypatch):
-    from chaostracing._run import otel
+    from chaostracing._run.otel import bridge
 
     module = module_from(block("clients.md", "def drain_node"), "drain",
                          monkeypatch)
     with record_spans(activity="drain-nodes") as spans:
-        otel.enable()
+        bridge.enable()
         try:
             module.drain_node("node-1")
         finally:
-            otel.disable()
+            bridge.disable()
     (drain,) = spans.named("drain")
     assert drain.parent_id == spans.activity.context.span_id
     assert drain.tags["node"] == "node-1"

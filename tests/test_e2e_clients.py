@@ -329,7 +329,8 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     from opentelemetry import trace
     from opentelemetry.propagators.textmap import TextMapPropagator
 
-    from chaostracing._run import otel, safety
+    from chaostracing._run import safety
+    from chaostracing._run.otel import bridge, installation
     from chaostracing._run.tracer import Tracer
 
     class Broken(TextMapPropagator):
@@ -344,12 +345,12 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     tracer = Tracer(service_name="t", reporter=None)
     parent = tracer.start_span("activity")
     child = tracer.start_span("request", child_of=parent)
-    span = otel.Span(child)
+    span = bridge.Span(child)
     assert span.parent.span_id == parent.context.span_id
     assert span.parent.trace_id == span.get_span_context().trace_id
-    assert otel.Span(parent).parent is None
-    guarded = otel._Guarded(Broken())
-    jaeger = otel._propagators(("jaeger",))[0]
+    assert bridge.Span(parent).parent is None
+    guarded = installation._Guarded(Broken())
+    jaeger = installation._propagators(("jaeger",))[0]
     context = trace.set_span_in_context(span)
     with pytest.raises(RuntimeError, match="propagator bug"):  # strict mode
         guarded.inject({}, context=context)

@@ -187,9 +187,9 @@ def test_use_span_none_clears_the_current_span_opentelemetrys_too(
     pytest.importorskip("opentelemetry.trace")
     from opentelemetry import trace
 
-    from chaostracing._run import otel
+    from chaostracing._run.otel import bridge
 
-    otel.enable()  # OpenTelemetry's current span follows ours
+    bridge.enable()  # OpenTelemetry's current span follows ours
     try:
         parent = opentracing.tracer.start_span("parent")
         with use_span(parent):
@@ -201,7 +201,7 @@ def test_use_span_none_clears_the_current_span_opentelemetrys_too(
             assert trace.get_current_span().get_span_context().span_id == (
                 parent.context.span_id)
     finally:
-        otel.disable()
+        bridge.disable()
 
 
 def test_without_tracing_the_decorator_calls_straight_through():

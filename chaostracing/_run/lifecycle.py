@@ -169,9 +169,10 @@ def _instrument(run: Any, names: Tuple[str, ...]) -> None:
             run.instrumented_requests = True
     others = tuple(n for n in names if n != "requests")
     if others:
-        from chaostracing._run import otel
+        from chaostracing._run.otel import installation
 
-        otel.instrument(others, run.config.propagation, safety.warn_once)
+        installation.instrument(others, run.config.propagation,
+                                safety.warn_once)
     else:
         from chaostracing._run import imports
 
@@ -179,9 +180,9 @@ def _instrument(run: Any, names: Tuple[str, ...]) -> None:
 
 
 def _bridge() -> None:
-    from chaostracing._run import otel
+    from chaostracing._run.otel import bridge
 
-    otel.enable()
+    bridge.enable()
 
 
 def _uninstrument(run: Any) -> None:
@@ -191,9 +192,12 @@ def _uninstrument(run: Any) -> None:
         traced_requests.uninstrument()
     if run.otel_hook is not None:
         run.otel_hook.remove()
-    otel = sys.modules.get("chaostracing._run.otel")
-    if otel is not None:
-        otel.disable()
+    installation = sys.modules.get("chaostracing._run.otel.installation")
+    if installation is not None:
+        installation.uninstrument()
+    bridge = sys.modules.get("chaostracing._run.otel.bridge")
+    if bridge is not None:
+        bridge.disable()
     processes = sys.modules.get("chaostracing._run.processes")
     if processes is not None:
         processes.unpatch()

@@ -10,8 +10,8 @@ Written here rather than taken from OpenTelemetry's propagator packages
 because this path must not import OpenTelemetry (its import costs more than
 a traced run may add: ``benchmarks/import_cost.py``); when OpenTelemetry's
 instrumentations are on, their headers are written by OpenTelemetry's own
-propagators (:mod:`chaostracing._run.otel`), and both are tested against each
-other.
+propagators (:mod:`chaostracing._run.otel.installation`), and both are
+tested against each other.
 """
 import re
 import struct

@@ -177,13 +177,13 @@ def _carries_context(request: requests.PreparedRequest) -> bool:
 
 
 def _opentelemetry() -> Any:
-    """chaostracing._run.otel when OpenTelemetry's instrumentation is loaded
-    (its suppression keys then matter), else None: nothing is imported for
-    it."""
+    """chaostracing._run.otel.installation when OpenTelemetry's
+    instrumentation is loaded (its suppression keys then matter), else None:
+    nothing is imported for it."""
     if "opentelemetry.instrumentation.utils" in sys.modules:
-        from chaostracing._run import otel
+        from chaostracing._run.otel import installation
 
-        return otel
+        return installation
     return None
 
 

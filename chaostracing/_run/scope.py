@@ -7,7 +7,7 @@ MockTracer of :mod:`chaostracing.testing`) uses :data:`SCOPE_MANAGER`, so
 instrumentation and the parent of a span started without one all read the
 same context variable. Each thread and each asyncio task sees its own value.
 
-When OpenTelemetry's API is bridged (see :mod:`chaostracing._run.otel`), a
+When OpenTelemetry's API is bridged (:mod:`chaostracing._run.otel.bridge`), a
 :class:`Mirror` keeps OpenTelemetry's current span in step with ours, so
 spans made through either API nest correctly.
 """

@@ -145,9 +145,10 @@ class OtlpTransport(Transport):
         self._quiet = _QuietExporterLogs()
 
     def open(self, process: Process) -> None:
-        from chaostracing._run import otel
+        from chaostracing._run.otel import installation
 
-        otel.suppress_on_this_thread()  # the exporter's own HTTP: untraced
+        # the exporter's own HTTP: untraced
+        installation.suppress_on_this_thread()
         self._resource = resource_of(process)
 
     def send(self, spans: List[SpanData]) -> int:

@@ -1,0 +1,300 @@
+"""OpenTelemetry's instrumentations and propagators, installed for a run.
+
+- :func:`instrument` turns on OpenTelemetry's maintained instrumentation
+  packages (urllib3, httpx, botocore, aiohttp client, the
+  :data:`INSTRUMENTATIONS` table) with the bridge's provider
+  (:mod:`chaostracing._run.otel.bridge`), each library when it is first
+  imported; headers are written by OpenTelemetry's own propagators (W3C,
+  B3, Jaeger, X-Ray) for the formats of ``tracing_propagation``, unless the
+  process chose its own; :func:`uninstrument` undoes it all at cleanup.
+- :func:`suppress_http`, :func:`is_http_suppressed` and
+  :func:`suppress_on_this_thread`: one client span per request, whatever
+  layers are on (our requests wrapper over urllib3's instrumentation,
+  botocore's over its HTTP client), and none for the exporter's own HTTP.
+"""
+import functools
+import importlib
+import importlib.util
+import logging
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import get_current
+from opentelemetry.propagators import textmap
+
+from chaostracing._run import safety
+from chaostracing._run.otel import bridge
+
+__all__ = [
+    "INSTRUMENTATIONS",
+    "instrument",
+    "is_http_suppressed",
+    "suppress_http",
+    "suppress_on_this_thread",
+    "uninstrument",
+]
+logger = logging.getLogger("chaostoolkit")
+
+
+class _Installed:
+    """What :func:`instrument` changed, to undo it exactly."""
+
+    def __init__(self) -> None:
+        self.propagator: Any = None
+        self.instrumented: List[Any] = []
+        #: post-import hooks still waiting for a library
+        self.hooks: List[Any] = []
+
+
+_installed: Optional[_Installed] = None
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument` (the bridge is undone by its ``disable``)."""
+    global _installed
+    installed, _installed = _installed, None
+    if installed is None:
+        return
+    for hook in installed.hooks:
+        hook.remove()
+    for instrumentor in reversed(installed.instrumented):
+        with safety.capture_internal_exceptions("uninstrument a client"):
+            instrumentor.uninstrument()
+    if installed.propagator is not None:
+        from opentelemetry import propagate
+
+        propagate.set_global_textmap(installed.propagator)
+
+
+#: name -> (module the library is, instrumentation module, its class, the
+#: package that brings it)
+INSTRUMENTATIONS: Dict[str, Tuple[str, str, str, str]] = {
+    "urllib3": ("urllib3", "opentelemetry.instrumentation.urllib3",
+                "URLLib3Instrumentor", "opentelemetry-instrumentation-urllib3"),
+    "httpx": ("httpx", "opentelemetry.instrumentation.httpx",
+              "HTTPXClientInstrumentor", "opentelemetry-instrumentation-httpx"),
+    "botocore": ("botocore", "opentelemetry.instrumentation.botocore",
+                 "BotocoreInstrumentor",
+                 "opentelemetry-instrumentation-botocore"),
+    "aiohttp": ("aiohttp", "opentelemetry.instrumentation.aiohttp_client",
+                "AioHttpClientInstrumentor",
+                "opentelemetry-instrumentation-aiohttp-client"),
+}
+
+
+def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
+               warn: Callable[[str, str], object]) -> None:
+    """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
+
+    Each library is instrumented when it is first imported (at once if it
+    already is): a library the experiment never uses costs nothing
+    (aiohttp's import alone takes longer than a traced run may add:
+    ``benchmarks/import_cost.py``). What cannot be instrumented gives one
+    warning each, through ``warn(kind, message)``.
+
+    :param formats: ``tracing_propagation``: the headers requests carry
+    """
+    global _installed
+    from chaostracing._run import imports
+
+    bridge.enable()
+    if _installed is None:
+        _installed = _Installed()
+    installed = _installed
+    _propagate(formats, installed)
+    for name in names:
+        library, module, _, package = INSTRUMENTATIONS[name]
+        if importlib.util.find_spec(library) is None:
+            warn(f"instrument:{name}",
+                 f"tracing_instrument lists {name}, which is not installed "
+                 "here: nothing to trace")
+            continue
+        if importlib.util.find_spec(module) is None:
+            warn(f"instrument:{name}", _missing(name, package))
+            continue
+        hook = imports.when_imported(
+            library, functools.partial(_instrument_one, name, formats, warn))
+        if hook is not None:
+            installed.hooks.append(hook)
+
+
+def _missing(name: str, package: str) -> str:
+    return (f"tracing_instrument lists {name}, but its OpenTelemetry "
+            f"instrumentation is not installed: pip install "
+            f"'chaostoolkit-opentracing[instrument]' (or {package}); the "
+            "run goes on without it")
+
+
+def _instrument_one(name: str, formats: Tuple[str, ...],
+                    warn: Callable[[str, str], object]) -> None:
+    installed = _installed
+    if installed is None:  # the run ended before the library was imported
+        return
+    library, module, cls, package = INSTRUMENTATIONS[name]
+    try:
+        instrumentor = getattr(importlib.import_module(module), cls)()
+    except ImportError:
+        warn(f"instrument:{name}", _missing(name, package))
+        return
+    if instrumentor.is_instrumented_by_opentelemetry:
+        return  # the process did it (opentelemetry-instrument...)
+    options: Dict[str, Any] = {"tracer_provider": bridge.PROVIDER}
+    if name == "botocore":
+        options["propagator"] = _botocore_propagator(formats)
+    with _quiet_instrumentation_logs():
+        instrumentor.instrument(**options)
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        warn(f"instrument:{name}",
+             f"tracing_instrument lists {name}, but {package} refuses this "
+             f"{library} version (see its supported range); the run goes on "
+             "without it")
+        return
+    installed.instrumented.append(instrumentor)
+
+
+def _propagate(formats: Tuple[str, ...], installed: _Installed) -> None:
+    """OpenTelemetry's global propagator writes ``formats``, unless the
+    process chose its own (``OTEL_PROPAGATORS``, or a propagator it set)."""
+    import os
+
+    from opentelemetry import propagate
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    if installed.propagator is not None or os.environ.get("OTEL_PROPAGATORS"):
+        return
+    current = propagate.get_global_textmap()
+    if not _is_default(current):
+        return
+    installed.propagator = current
+    propagate.set_global_textmap(CompositePropagator(_propagators(formats)))
+
+
+def _propagators(formats: Tuple[str, ...]) -> List[Any]:
+    """OpenTelemetry's own propagators for ``formats``, and W3C baggage,
+    each guarded."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+    propagators: List[Any] = []
+    for name in formats:
+        if name == "w3c":
+            from opentelemetry.trace.propagation.tracecontext import (
+                TraceContextTextMapPropagator,
+            )
+
+            propagators.append(TraceContextTextMapPropagator())
+        elif name == "b3":
+            from opentelemetry.propagators.b3 import B3MultiFormat
+
+            propagators.append(B3MultiFormat())
+        elif name == "jaeger":
+            from opentelemetry.propagators.jaeger import JaegerPropagator
+
+            propagators.append(JaegerPropagator())
+        elif name == "xray":
+            from opentelemetry.propagators.aws import AwsXRayPropagator
+
+            propagators.append(AwsXRayPropagator())
+    propagators.append(W3CBaggagePropagator())
+    return [_Guarded(p) for p in propagators]
+
+
+class _Guarded(textmap.TextMapPropagator):
+    """A propagator whose failures are ours to report, never the request's.
+
+    Propagators run inside the client call they write headers for (urllib3,
+    httpx...): one that fails on our spans (OpenTelemetry's Jaeger
+    propagator 1.33 read an attribute only the SDK's spans had) must cost
+    the headers, not the extension's request.
+    """
+
+    def __init__(self, inner: textmap.TextMapPropagator) -> None:
+        self.inner = inner
+        self.name = type(inner).__name__
+
+    def inject(self, carrier: Any, context: Any = None,
+               setter: Any = textmap.default_setter) -> None:
+        with safety.capture_internal_exceptions(f"write {self.name} headers"):
+            self.inner.inject(carrier, context=context, setter=setter)
+
+    def extract(self, carrier: Any, context: Any = None,
+                getter: Any = textmap.default_getter) -> Any:
+        with safety.capture_internal_exceptions(f"read {self.name} headers"):
+            return self.inner.extract(carrier, context=context, getter=getter)
+        return context if context is not None else get_current()
+
+    @property
+    def fields(self) -> Any:
+        return self.inner.fields
+
+
+def _botocore_propagator(formats: Tuple[str, ...]) -> Any:
+    """AWS services only read X-Ray's header, which OpenTelemetry's botocore
+    instrumentation writes; the configured formats are written too, for
+    AWS-compatible endpoints of your own."""
+    from opentelemetry.propagators.aws import AwsXRayPropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+
+    return CompositePropagator([_Guarded(AwsXRayPropagator())] + _propagators(
+        tuple(f for f in formats if f != "xray")))
+
+
+def _is_default(propagator: Any) -> bool:
+    """OpenTelemetry's default: W3C trace context and baggage."""
+    names = [type(p).__name__ for p in getattr(propagator, "_propagators", ())]
+    return type(propagator).__name__ == "CompositePropagator" and names == [
+        "TraceContextTextMapPropagator", "W3CBaggagePropagator"]
+
+
+class _quiet_instrumentation_logs:
+    """instrument() logs a dependency conflict at ERROR with its own words;
+    we say it once, ours (see instrument)."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger(
+            "opentelemetry.instrumentation.instrumentor")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.CRITICAL)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._logger.setLevel(self._level)
+
+
+###############################################################################
+# One client span per request, whatever layers are on
+###############################################################################
+def is_http_suppressed() -> bool:
+    """Whether OpenTelemetry's HTTP instrumentation is suppressed here (an
+    outer layer, such as botocore's, already traces this request)."""
+    if "opentelemetry.instrumentation.utils" not in sys.modules:
+        return False
+    from opentelemetry.instrumentation.utils import (
+        is_http_instrumentation_enabled,
+    )
+
+    return not is_http_instrumentation_enabled()
+
+
+class suppress_http:
+    """Inside the block, OpenTelemetry's HTTP instrumentations make no span
+    (our requests wrapper traces the request; urllib3 under it must not)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        # a private name of OpenTelemetry's (not re-exported)
+        from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
+            _SUPPRESS_HTTP_INSTRUMENTATION_KEY,
+        )
+
+        self._token = otel_context.attach(otel_context.set_value(
+            _SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+
+    def __exit__(self, *exc: Any) -> None:
+        otel_context.detach(self._token)
+
+
+def suppress_on_this_thread() -> None:
+    """No OpenTelemetry instrumentation on this thread (an exporter's)."""
+    otel_context.attach(otel_context.set_value(
+        otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
