@@ -350,7 +350,7 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     assert span.parent.trace_id == span.get_span_context().trace_id
     assert bridge.Span(parent).parent is None
     guarded = installation._Guarded(Broken())
-    jaeger = installation._propagators(("jaeger",))[0]
+    jaeger = installation._propagator_list(("jaeger",))[0]
     context = trace.set_span_in_context(span)
     with pytest.raises(RuntimeError, match="propagator bug"):  # strict mode
         guarded.inject({}, context=context)
@@ -364,3 +364,45 @@ def test_a_failing_propagator_costs_headers_not_the_request():
     assert int(parent_id, 16) == parent.context.span_id
     assert int(span_id, 16) == child.context.span_id
     assert guarded.fields == {"broken"}
+
+
+def test_http_suppression_is_opentelemetrys_own_where_it_has_it():
+    utils = pytest.importorskip("opentelemetry.instrumentation.utils")
+    from chaostracing._run.otel import installation
+
+    if not hasattr(utils, "suppress_http_instrumentation"):
+        pytest.skip("opentelemetry-instrumentation < 0.44b0: the fallback")
+    assert installation._http_api() == (
+        utils.is_http_instrumentation_enabled,
+        utils.suppress_http_instrumentation)
+    assert not installation.is_http_suppressed()
+    with installation.suppress_http():
+        assert installation.is_http_suppressed()
+        assert not utils.is_http_instrumentation_enabled()
+    assert not installation.is_http_suppressed()
+
+
+def test_http_suppression_before_0_44b0_sets_the_key_instrumentations_read(
+    monkeypatch
+):
+    """opentelemetry-instrumentation 0.41b0 to 0.43b0 (setup.py allows them)
+    have no suppress_http_instrumentation(): the fallback sets the API's key,
+    which every release's instrumentations read."""
+    utils = pytest.importorskip("opentelemetry.instrumentation.utils")
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    from chaostracing._run.otel import installation
+
+    monkeypatch.setitem(sys.modules, utils.__name__,
+                        type(sys)(utils.__name__))  # neither helper in it
+    monkeypatch.setattr(installation, "_HTTP_API", None)
+    assert installation._http_api()[1] is not getattr(
+        utils, "suppress_http_instrumentation", None)
+    assert not installation.is_http_suppressed()
+    with installation.suppress_http():
+        assert installation.is_http_suppressed()
+        assert not utils.is_http_instrumentation_enabled()
+        assert utils.is_instrumentation_enabled()  # only HTTP's
+    assert not installation.is_http_suppressed()
+    with suppress_instrumentation():  # everything, HTTP included
+        assert installation.is_http_suppressed()

@@ -47,10 +47,20 @@ CALLED_BY_NAME = {
 FOREIGN_PRIVATE = {
     "_TRACER_PROVIDER": "OpenTelemetry has no public way to undo "
                         "set_tracer_provider, which cleanup must do",
-    "_SUPPRESS_INSTRUMENTATION_KEY": "OpenTelemetry has no public setter "
-                                     "for the whole-thread suppression",
-    "_SUPPRESS_HTTP_INSTRUMENTATION_KEY": "suppress_http_instrumentation() "
-                                          "is missing from older releases",
+    "_SUPPRESS_INSTRUMENTATION_KEY": "the exporter's thread is suppressed "
+                                     "for its whole life: the public "
+                                     "suppress_instrumentation() is a block, "
+                                     "in opentelemetry-instrumentation, "
+                                     "which the otlp provider lacks",
+    "_SUPPRESS_HTTP_INSTRUMENTATION_KEY": "opentelemetry-instrumentation "
+                                          "0.41b0-0.43b0 (setup.py allows "
+                                          "them) has no suppress_http_"
+                                          "instrumentation(): their "
+                                          "instrumentations read this key "
+                                          "of the API",
+    "_propagators": "CompositePropagator has no public list of what it "
+                    "holds: read to tell OpenTelemetry's default propagator "
+                    "from one the process set",
     "_agnosticcontextmanager": "OpenTelemetry's own type for "
                                "start_as_current_span",
 }

@@ -12,12 +12,22 @@
   layers are on (our requests wrapper over urllib3's instrumentation,
   botocore's over its HTTP client), and none for the exporter's own HTTP.
 """
+import contextlib
 import functools
 import importlib
 import importlib.util
 import logging
 import sys
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+)
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import get_current
@@ -167,10 +177,10 @@ def _propagate(formats: Tuple[str, ...], installed: _Installed) -> None:
     if not _is_default(current):
         return
     installed.propagator = current
-    propagate.set_global_textmap(CompositePropagator(_propagators(formats)))
+    propagate.set_global_textmap(CompositePropagator(_propagator_list(formats)))
 
 
-def _propagators(formats: Tuple[str, ...]) -> List[Any]:
+def _propagator_list(formats: Tuple[str, ...]) -> List[Any]:
     """OpenTelemetry's own propagators for ``formats``, and W3C baggage,
     each guarded."""
     from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -235,12 +245,14 @@ def _botocore_propagator(formats: Tuple[str, ...]) -> Any:
     from opentelemetry.propagators.aws import AwsXRayPropagator
     from opentelemetry.propagators.composite import CompositePropagator
 
-    return CompositePropagator([_Guarded(AwsXRayPropagator())] + _propagators(
-        tuple(f for f in formats if f != "xray")))
+    others = tuple(f for f in formats if f != "xray")
+    return CompositePropagator(
+        [_Guarded(AwsXRayPropagator())] + _propagator_list(others))
 
 
 def _is_default(propagator: Any) -> bool:
-    """OpenTelemetry's default: W3C trace context and baggage."""
+    """OpenTelemetry's default: W3C trace context and baggage. (A
+    CompositePropagator has no public list of what it holds.)"""
     names = [type(p).__name__ for p in getattr(propagator, "_propagators", ())]
     return type(propagator).__name__ == "CompositePropagator" and names == [
         "TraceContextTextMapPropagator", "W3CBaggagePropagator"]
@@ -268,33 +280,64 @@ def is_http_suppressed() -> bool:
     outer layer, such as botocore's, already traces this request)."""
     if "opentelemetry.instrumentation.utils" not in sys.modules:
         return False
-    from opentelemetry.instrumentation.utils import (
-        is_http_instrumentation_enabled,
-    )
-
-    return not is_http_instrumentation_enabled()
+    return not _http_api()[0]()
 
 
-class suppress_http:
+def suppress_http() -> ContextManager[None]:
     """Inside the block, OpenTelemetry's HTTP instrumentations make no span
     (our requests wrapper traces the request; urllib3 under it must not)."""
+    return _http_api()[1]()
 
-    __slots__ = ("_token",)
 
-    def __enter__(self) -> None:
-        # a private name of OpenTelemetry's (not re-exported)
-        from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
-            _SUPPRESS_HTTP_INSTRUMENTATION_KEY,
-        )
+#: (is HTTP instrumentation enabled, suppress it in a block), resolved once
+_HTTP_API: Optional[Tuple[Callable[[], bool],
+                          Callable[[], ContextManager[None]]]] = None
 
-        self._token = otel_context.attach(otel_context.set_value(
-            _SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
 
-    def __exit__(self, *exc: Any) -> None:
-        otel_context.detach(self._token)
+def _http_api() -> Tuple[Callable[[], bool],
+                         Callable[[], ContextManager[None]]]:
+    """OpenTelemetry's own ``is_http_instrumentation_enabled()`` and
+    ``suppress_http_instrumentation()`` (opentelemetry-instrumentation
+    0.44b0 and later). setup.py allows 0.41b0, whose releases up to 0.43b0
+    have neither: their instrumentations read the key OpenTelemetry's API
+    has held since 1.20, so we set and read that key ourselves there."""
+    global _HTTP_API
+    if _HTTP_API is None:
+        try:
+            from opentelemetry.instrumentation.utils import (
+                is_http_instrumentation_enabled,
+                suppress_http_instrumentation,
+            )
+
+            _HTTP_API = (is_http_instrumentation_enabled,
+                         suppress_http_instrumentation)
+        except ImportError:  # opentelemetry-instrumentation < 0.44b0
+            _HTTP_API = (_http_enabled, _suppress_http)
+    return _HTTP_API
+
+
+def _http_enabled() -> bool:
+    return not (
+        otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY)
+        or otel_context.get_value(
+            otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY))
+
+
+@contextlib.contextmanager
+def _suppress_http() -> Iterator[None]:
+    token = otel_context.attach(otel_context.set_value(
+        otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY, True))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def suppress_on_this_thread() -> None:
-    """No OpenTelemetry instrumentation on this thread (an exporter's)."""
+    """No OpenTelemetry instrumentation on this thread (an exporter's), for
+    the thread's whole life: OpenTelemetry's public
+    ``suppress_instrumentation()`` is a block, and it comes with
+    opentelemetry-instrumentation, which the ``otlp`` provider does not
+    need; its exporters set this key of the API for themselves too."""
     otel_context.attach(otel_context.set_value(
         otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
