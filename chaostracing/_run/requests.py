@@ -131,7 +131,10 @@ class _Wrapper:
             or request is None
             or _in_flight.get() is request
             or ctx.is_suppressed()
-            or (otel is not None and otel.is_http_suppressed())
+            # an outer layer (botocore's) traces it; inside our own request
+            # (a redirect's hop), the suppression is ours
+            or (otel is not None and _in_flight.get() is None
+                and otel.is_http_suppressed())
             or _carries_context(request)
         ):
             return wrapped(*args, **kwargs)
