@@ -36,21 +36,17 @@ The searches ask for at most ``limit`` traces (10,000 by default), the
 newest; a probe that reaches that limit says so in one warning, and its
 figure is over those traces only.
 """
-import base64
 import json
 import logging
 import math
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, Dict, List, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.model import SpanData
-from chaostracing._data.spanquery import SpanQuery, is_error, tag_text
+from chaostracing._data.spanquery import SpanQuery, is_error
+from chaostracing._probes import arguments, counting, fetch
 
 __all__ = ["span_count", "span_error_ratio", "span_latency_percentile"]
 
@@ -60,9 +56,6 @@ logger = logging.getLogger("chaostoolkit")
 _DEFAULT_LIMIT = 10_000
 #: seconds to wait for the query service
 _DEFAULT_TIMEOUT = 30.0
-#: the largest answer read
-_MAX_ANSWER = 512 * 1024 * 1024
-_KINDS = ("server", "client", "producer", "consumer", "internal")
 
 
 def span_error_ratio(
@@ -95,11 +88,11 @@ def span_error_ratio(
     Also ``limit`` (traces asked for at most, 10,000) and ``timeout``
     (seconds to wait for the answer, 30).
     """
-    least = _min_spans(min_spans)
+    least = arguments.min_spans(min_spans)
     spans, described = _matching(
         service, operation, window, kind, tags, query_url, limit, timeout,
         configuration)
-    _require(spans, least, described)
+    counting.require(spans, least, described)
     if not spans:
         return 0.0
     return sum(1 for span in spans if is_error(span)) / len(spans)
@@ -136,15 +129,16 @@ def span_latency_percentile(
     Also ``limit`` (traces asked for at most, 10,000) and ``timeout``
     (seconds to wait for the answer, 30).
     """
-    rank = _number(percentile, "percentile", "a number above 0, at most 100")
+    rank = arguments.number(percentile, "percentile",
+                            "a number above 0, at most 100")
     if not 0 < rank <= 100:
         raise ActivityFailed(f"percentile is {percentile!r}: expected a number "
                              "above 0, at most 100")
-    least = _min_spans(min_spans)
+    least = arguments.min_spans(min_spans)
     spans, described = _matching(
         service, operation, window, kind, tags, query_url, limit, timeout,
         configuration)
-    _require(spans, least, described)
+    counting.require(spans, least, described)
     if not spans:
         return 0.0
     durations = sorted(span.duration_us for span in spans)
@@ -212,10 +206,10 @@ def discover(discover_system: bool = True) -> Dict[str, Any]:
 
 def _system() -> Dict[str, Any]:
     try:
-        url = _query_url(None, None)
-        document = _get(url, "/api/services", {}, 5.0)
+        url = arguments.query_url(None, None)
+        document = fetch.get_json(url, "/api/services", {}, 5.0)
         services = document.get("data") if isinstance(document, dict) else None
-        return {"query_url": _shown(url),
+        return {"query_url": fetch.shown(url),
                 "services": [str(s) for s in services or []]}
     except ActivityFailed as error:
         return {"query_url": None, "error": str(error)}
@@ -235,23 +229,24 @@ def _matching(
     if operation is not None and not isinstance(operation, str):
         raise ActivityFailed(f"operation is {operation!r}: expected an "
                              "operation name, or null for any")
-    seconds = _number(window, "window", "a number of seconds above 0")
+    seconds = arguments.number(window, "window", "a number of seconds above 0")
     if not 0 < seconds <= 366 * 24 * 3600:
         raise ActivityFailed(f"window is {window!r}: expected a number of "
                              "seconds above 0")
-    wanted = _tags(tags)
+    wanted = arguments.tags(tags)
     if kind not in (None, ""):
-        if not isinstance(kind, str) or kind.lower() not in _KINDS:
+        if not isinstance(kind, str) or kind.lower() not in arguments.KINDS:
             raise ActivityFailed(
                 f"kind is {kind!r}: expected one of "
-                + ", ".join(repr(k) for k in _KINDS) + ", or null for any")
+                + ", ".join(repr(k) for k in arguments.KINDS)
+                + ", or null for any")
         wanted["span.kind"] = kind.lower()
-    most = _number(limit, "limit", "a number of traces, at least 1")
-    wait = _number(timeout, "timeout", "a number of seconds above 0")
+    most = arguments.number(limit, "limit", "a number of traces, at least 1")
+    wait = arguments.number(timeout, "timeout", "a number of seconds above 0")
     if most < 1 or most != int(most) or wait <= 0:
         raise ActivityFailed(f"limit is {limit!r} and timeout {timeout!r}: "
                              "expected at least 1 trace and a timeout above 0")
-    url = _query_url(query_url, configuration)
+    url = arguments.query_url(query_url, configuration)
 
     end = time.time_ns() // 1000
     start = end - int(seconds * 1_000_000)
@@ -262,8 +257,8 @@ def _matching(
         params["operation"] = operation
     if wanted:
         params["tags"] = json.dumps(wanted)
-    document = _get(url, "/api/traces", params, wait)
-    spans = _read(document, url, service)
+    document = fetch.get_json(url, "/api/traces", params, wait)
+    spans = fetch.read_spans(document, url, service)
     traces = len({span.trace_id for span in spans})
     if traces >= most:
         logger.warning(
@@ -281,138 +276,6 @@ def _matching(
         f"service {service!r}"
         + (f", operation {operation!r}" if operation else "")
         + (f", kind {kind.lower()!r}" if kind else "")
-        + (f", tags {_tags(tags)!r}" if tags else "")
-        + f", in the last {seconds:g} s at {_shown(url)}")
+        + (f", tags {arguments.tags(tags)!r}" if tags else "")
+        + f", in the last {seconds:g} s at {fetch.shown(url)}")
     return matching, described
-
-
-def _min_spans(min_spans: Any) -> float:
-    least = _number(min_spans, "min_spans", "a number of spans, 0 or more")
-    if least < 0:
-        raise ActivityFailed(f"min_spans is {min_spans!r}: expected a number "
-                             "of spans, 0 or more")
-    return least
-
-
-def _require(spans: List[SpanData], least: float, described: str) -> None:
-    if len(spans) < least:
-        raise ActivityFailed(
-            f"no data is not health: {len(spans)} span(s) of {described}, "
-            f"fewer than min_spans={least:g}. Is the service traced, do its "
-            "spans reach this query service, did it serve requests in the "
-            "window (spans arrive a few seconds after they end)?")
-
-
-def _number(given: Any, name: str, expected: str) -> float:
-    value = given
-    if isinstance(value, bool):
-        value = None
-    elif isinstance(value, str):  # a ${...} substitution gives text
-        try:
-            value = float(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ActivityFailed(f"{name} is {given!r:.80}: expected {expected}")
-    return float(value)
-
-
-def _tags(tags: Any) -> Dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, dict):
-        raise ActivityFailed(f"tags is {tags!r:.80}: expected a mapping of tag "
-                             'names to values, such as {"http.method": "GET"}')
-    return {str(key): tag_text(value) for key, value in tags.items()}
-
-
-def _query_url(query_url: Any, configuration: Any) -> str:
-    from chaostracing._run import config
-
-    url: str
-    if query_url not in (None, ""):
-        try:
-            url = config.resolve("tracing_query_url",
-                                 {"tracing_query_url": query_url}, {})
-        except config.ConfigError as error:
-            raise ActivityFailed(str(error).replace(
-                "tracing_query_url", "query_url", 1)) from None
-        return url
-    try:
-        url = config.resolve("tracing_query_url", configuration)
-    except config.ConfigError as error:
-        raise ActivityFailed(str(error)) from None
-    return url
-
-
-def _shown(url: str) -> str:
-    """``url`` as messages show it: no credentials."""
-    from chaostracing._run.redact import sanitize_url
-
-    return sanitize_url(url)
-
-
-def _get(url: str, path: str, params: Dict[str, str], timeout: float) -> Any:
-    """The JSON document at ``url + path``; ActivityFailed naming the URL
-    when it cannot be had."""
-    parts = urllib.parse.urlsplit(url)
-    headers = {"Accept": "application/json"}
-    if parts.username is not None:
-        credentials = f"{urllib.parse.unquote(parts.username)}:" \
-            f"{urllib.parse.unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(
-            credentials.encode("utf-8")).decode("ascii")
-        parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-    target = urllib.parse.urlunsplit(parts) + path
-    if params:
-        target += "?" + urllib.parse.urlencode(params)
-    shown = _shown(url) + path
-    request = urllib.request.Request(target, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            body = answer.read(_MAX_ANSWER + 1)
-    except urllib.error.HTTPError as error:
-        raise ActivityFailed(
-            f"the trace query service at {shown} answered HTTP {error.code}"
-            f"{_jaeger_error(error)}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", None) or error
-        raise ActivityFailed(f"cannot reach the trace query service at "
-                             f"{shown}: {reason}") from None
-    except Exception as error:  # http.client's protocol errors
-        raise ActivityFailed(f"cannot read the answer of the trace query "
-                             f"service at {shown}: {error!r:.200}") from None
-    if len(body) > _MAX_ANSWER:
-        raise ActivityFailed(f"the trace query service at {shown} answered "
-                             f"more than {_MAX_ANSWER >> 20} MB: narrow the "
-                             "window or lower limit")
-    try:
-        with paused_gc():
-            return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ActivityFailed(f"the trace query service at {shown} did not "
-                             f"answer JSON: {str(error)[:200]}") from None
-
-
-def _jaeger_error(error: Any) -> str:
-    try:
-        document = json.loads(error.read(65536).decode("utf-8"))
-        message = document["errors"][0]["msg"]
-    except Exception:  # whatever the body is, the status says enough
-        return ""
-    return f": {str(message)[:300]}"
-
-
-def _read(document: Any, url: str, service: str) -> List[SpanData]:
-    from chaostracing._data.jaegerjson import read_document
-
-    if isinstance(document, dict) and "data" in document \
-            and document["data"] is None and not document.get("errors"):
-        return []  # Jaeger's "nothing found" may be a null list
-    try:
-        with paused_gc():
-            return read_document(document, service)
-    except ValueError as error:
-        raise ActivityFailed(
-            f"the trace query service at {_shown(url)} did "
-            f"not answer Jaeger's JSON model: {error}") from None

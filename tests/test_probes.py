@@ -14,6 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaostracing import probes
 from chaostracing._collector import Collector
 from chaostracing._data.model import Process, SpanData
+from chaostracing._probes import arguments
 
 
 def now_us():
@@ -291,8 +292,8 @@ def test_the_query_url_comes_from_argument_configuration_environment(
                            r"'nonsense'.*\$CHAOSTRACING_QUERY_URL"):
             probes.span_count("shop")
     monkeypatch.delenv("CHAOSTRACING_QUERY_URL")
-    assert probes._query_url(None, None) == "http://127.0.0.1:16686"
-    assert probes._query_url(None, {"tracing_query_url": "http://j:1/x/"}) \
+    assert arguments.query_url(None, None) == "http://127.0.0.1:16686"
+    assert arguments.query_url(None, {"tracing_query_url": "http://j:1/x/"}) \
         == "http://j:1/x"
 
 
