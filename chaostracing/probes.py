@@ -36,17 +36,13 @@ The searches ask for at most ``limit`` traces (10,000 by default), the
 newest; a probe that reaches that limit says so in one warning, and its
 figure is over those traces only.
 """
-import json
 import logging
-import math
-import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaostracing._data.model import SpanData
-from chaostracing._data.spanquery import SpanQuery, is_error
-from chaostracing._probes import arguments, counting, fetch
+from chaostracing._probes import arguments, counting, fetch, query
 
 __all__ = ["span_count", "span_error_ratio", "span_latency_percentile"]
 
@@ -89,13 +85,13 @@ def span_error_ratio(
     (seconds to wait for the answer, 30).
     """
     least = arguments.min_spans(min_spans)
-    spans, described = _matching(
-        service, operation, window, kind, tags, query_url, limit, timeout,
-        configuration)
-    counting.require(spans, least, described)
-    if not spans:
-        return 0.0
-    return sum(1 for span in spans if is_error(span)) / len(spans)
+    search = arguments.search(
+        service=service, operation=operation, window=window, kind=kind,
+        tags=tags, query_url=query_url, limit=limit, timeout=timeout,
+        configuration=configuration)
+    spans = _matching(search)
+    _require(spans, least, search)
+    return counting.error_ratio(spans)
 
 
 def span_latency_percentile(
@@ -129,21 +125,15 @@ def span_latency_percentile(
     Also ``limit`` (traces asked for at most, 10,000) and ``timeout``
     (seconds to wait for the answer, 30).
     """
-    rank = arguments.number(percentile, "percentile",
-                            "a number above 0, at most 100")
-    if not 0 < rank <= 100:
-        raise ActivityFailed(f"percentile is {percentile!r}: expected a number "
-                             "above 0, at most 100")
+    rank = arguments.percentile(percentile)
     least = arguments.min_spans(min_spans)
-    spans, described = _matching(
-        service, operation, window, kind, tags, query_url, limit, timeout,
-        configuration)
-    counting.require(spans, least, described)
-    if not spans:
-        return 0.0
-    durations = sorted(span.duration_us for span in spans)
-    index = max(math.ceil(rank / 100 * len(durations)) - 1, 0)
-    return durations[index] / 1000
+    search = arguments.search(
+        service=service, operation=operation, window=window, kind=kind,
+        tags=tags, query_url=query_url, limit=limit, timeout=timeout,
+        configuration=configuration)
+    spans = _matching(search)
+    _require(spans, least, search)
+    return counting.latency_percentile_ms(spans, rank)
 
 
 def span_count(
@@ -175,12 +165,11 @@ def span_count(
     Also ``limit`` (traces asked for at most, 10,000) and ``timeout``
     (seconds to wait for the answer, 30).
     """
-    spans, _ = _matching(
-        service, operation, window, kind, tags, query_url, limit, timeout,
-        configuration)
-    if errors_only:
-        return sum(1 for span in spans if is_error(span))
-    return len(spans)
+    search = arguments.search(
+        service=service, operation=operation, window=window, kind=kind,
+        tags=tags, query_url=query_url, limit=limit, timeout=timeout,
+        configuration=configuration)
+    return counting.count(_matching(search), errors_only)
 
 
 ###############################################################################
@@ -206,7 +195,7 @@ def discover(discover_system: bool = True) -> Dict[str, Any]:
 
 def _system() -> Dict[str, Any]:
     try:
-        url = arguments.query_url(None, None)
+        url = arguments.resolve_query_url(None, None)
         document = fetch.get_json(url, "/api/services", {}, 5.0)
         services = document.get("data") if isinstance(document, dict) else None
         return {"query_url": fetch.shown(url),
@@ -218,64 +207,17 @@ def _system() -> Dict[str, Any]:
 ###############################################################################
 # The query
 ###############################################################################
-def _matching(
-    service: Any, operation: Any, window: Any, kind: Any, tags: Any,
-    query_url: Any, limit: Any, timeout: Any, configuration: Any,
-) -> Tuple[List[SpanData], str]:
-    """The matching spans, and how to name them in a message."""
-    if not isinstance(service, str) or not service:
-        raise ActivityFailed(f"service is {service!r}: expected the name of a "
-                             "service, as its spans report it")
-    if operation is not None and not isinstance(operation, str):
-        raise ActivityFailed(f"operation is {operation!r}: expected an "
-                             "operation name, or null for any")
-    seconds = arguments.number(window, "window", "a number of seconds above 0")
-    if not 0 < seconds <= 366 * 24 * 3600:
-        raise ActivityFailed(f"window is {window!r}: expected a number of "
-                             "seconds above 0")
-    wanted = arguments.tags(tags)
-    if kind not in (None, ""):
-        if not isinstance(kind, str) or kind.lower() not in arguments.KINDS:
-            raise ActivityFailed(
-                f"kind is {kind!r}: expected one of "
-                + ", ".join(repr(k) for k in arguments.KINDS)
-                + ", or null for any")
-        wanted["span.kind"] = kind.lower()
-    most = arguments.number(limit, "limit", "a number of traces, at least 1")
-    wait = arguments.number(timeout, "timeout", "a number of seconds above 0")
-    if most < 1 or most != int(most) or wait <= 0:
-        raise ActivityFailed(f"limit is {limit!r} and timeout {timeout!r}: "
-                             "expected at least 1 trace and a timeout above 0")
-    url = arguments.query_url(query_url, configuration)
+def _matching(search: arguments.Search) -> List[SpanData]:
+    """The spans ``search`` matches: the query service's answer, a whole
+    trace for each matching span, picked again with the same rules."""
+    asked = query.build(search)
+    document = fetch.get_json(search.url, "/api/traces", asked.params,
+                              search.timeout)
+    spans = fetch.read_spans(document, search.url, search.service)
+    counting.note_limit(spans, search.limit)
+    return counting.matching(spans, asked.spans)
 
-    end = time.time_ns() // 1000
-    start = end - int(seconds * 1_000_000)
-    query = SpanQuery(service, operation or None, wanted, start, end)
-    params = {"service": service, "start": str(start), "end": str(end),
-              "limit": str(int(most))}
-    if operation:
-        params["operation"] = operation
-    if wanted:
-        params["tags"] = json.dumps(wanted)
-    document = fetch.get_json(url, "/api/traces", params, wait)
-    spans = fetch.read_spans(document, url, service)
-    traces = len({span.trace_id for span in spans})
-    if traces >= most:
-        logger.warning(
-            f"chaostracing.probes: the query service answered {traces} "
-            f"traces, the limit (limit={int(most)}): the figure is over the "
-            "newest of them only")
-    seen = set()
-    matching = []
-    for span in spans:
-        key = (span.trace_id, span.span_id)
-        if key not in seen and query.matches(span):
-            seen.add(key)
-            matching.append(span)
-    described = (
-        f"service {service!r}"
-        + (f", operation {operation!r}" if operation else "")
-        + (f", kind {kind.lower()!r}" if kind else "")
-        + (f", tags {arguments.tags(tags)!r}" if tags else "")
-        + f", in the last {seconds:g} s at {fetch.shown(url)}")
-    return matching, described
+
+def _require(spans: List[SpanData], least: float,
+             search: arguments.Search) -> None:
+    counting.require(spans, least, search.described(fetch.shown(search.url)))

@@ -14,7 +14,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaostracing import probes
 from chaostracing._collector import Collector
 from chaostracing._data.model import Process, SpanData
-from chaostracing._probes import arguments
+from chaostracing._probes import arguments, counting, query
 
 
 def now_us():
@@ -292,9 +292,10 @@ def test_the_query_url_comes_from_argument_configuration_environment(
                            r"'nonsense'.*\$CHAOSTRACING_QUERY_URL"):
             probes.span_count("shop")
     monkeypatch.delenv("CHAOSTRACING_QUERY_URL")
-    assert arguments.query_url(None, None) == "http://127.0.0.1:16686"
-    assert arguments.query_url(None, {"tracing_query_url": "http://j:1/x/"}) \
-        == "http://j:1/x"
+    assert arguments.resolve_query_url(None, None) == \
+        "http://127.0.0.1:16686"
+    assert arguments.resolve_query_url(
+        None, {"tracing_query_url": "http://j:1/x/"}) == "http://j:1/x"
 
 
 def test_discover_lists_the_probes_and_the_services(collector, monkeypatch):
@@ -309,3 +310,55 @@ def test_discover_lists_the_probes_and_the_services(collector, monkeypatch):
     monkeypatch.setenv("CHAOSTRACING_QUERY_URL", collector.url)
     assert chaostracing.discover()["system"] == {
         "query_url": collector.url, "services": ["shop"]}
+
+
+# -- the steps, one by one (chaostracing._probes) -----------------------------
+def test_the_arguments_become_one_checked_search():
+    search = arguments.search(
+        service="shop", operation="", window="30", kind="SERVER",
+        tags={"http.status_code": 503, "error": True},
+        query_url="http://u:p@j:16686/", limit="50", timeout=2)
+    assert search == arguments.Search(
+        service="shop", operation=None, seconds=30.0, kind="server",
+        tags={"http.status_code": "503", "error": "true"}, limit=50,
+        timeout=2.0, url="http://u:p@j:16686")
+    assert list(search.wanted) == ["http.status_code", "error", "span.kind"]
+    assert ":p@" not in repr(search) and "'shop'" in repr(search)
+    assert search.described("http://j:16686") == (
+        "service 'shop', kind 'server', tags {'http.status_code': '503', "
+        "'error': 'true'}, in the last 30 s at http://j:16686")
+    assert arguments.search(service="shop", kind=None, query_url="http://j:1",
+                            limit=10, timeout=1).wanted == {}
+
+
+def test_the_query_asks_jaeger_and_picks_spans_with_the_same_search():
+    search = arguments.search(service="shop", operation="GET /orders",
+                              tags={"error": True}, query_url="http://j:1",
+                              limit=10, timeout=1)
+    asked = query.build(search, now_us=1_000_000_000)
+    assert asked.params == {
+        "service": "shop", "start": "940000000", "end": "1000000000",
+        "limit": "10", "operation": "GET /orders",
+        "tags": '{"error": "true", "span.kind": "server"}'}
+    spans = asked.spans
+    assert (spans.service, spans.operation, spans.start_us, spans.end_us) == (
+        "shop", "GET /orders", 940_000_000, 1_000_000_000)
+    assert spans.tags == {"error": "true", "span.kind": "server"}
+
+
+def test_counting_takes_each_matching_span_once():
+    now = now_us()
+    search = arguments.search(service="shop", query_url="http://j:1",
+                              limit=10, timeout=1)
+    asked = query.build(search, now_us=now)
+    ok = server_span(1, 10, start=now - 1000)
+    failed = server_span(2, 30, start=now - 1000, tags={"error": True})
+    client = SpanData(1, 2, 1, 1, "GET", now - 900, 5,
+                      tags={"span.kind": "client"}, process=SHOP)
+    found = counting.matching([ok, client, failed, ok], asked.spans)
+    assert found == [ok, failed]
+    assert counting.error_ratio(found) == 0.5
+    assert counting.count(found, errors_only=True) == 1
+    assert counting.latency_percentile_ms(found, 50) == 10.0
+    assert counting.latency_percentile_ms(found, 51) == 30.0
+    assert counting.error_ratio([]) == 0.0
