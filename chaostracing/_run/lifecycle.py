@@ -231,12 +231,21 @@ def _configuration_being_validated() -> Dict[str, Any]:
 
     chaoslib calls ``validate_control(control)`` with the control block
     only, from ``validate_controls(experiment)``, and keeps the experiment
-    nowhere else we could read it (no argument, setting or global: chaoslib
-    1.44, ``control/python.py``, ``validate_python_control``). So the
-    settings the README puts in the experiment's configuration are read
-    from that caller's frame, through :func:`inspect.currentframe`.
+    nowhere else we could read it: no argument, setting or global (its
+    activity cache, ``chaoslib.caching``, holds activities, not the
+    configuration). Checked in chaostoolkit-lib 1.44.0 (the newest release
+    the package index offers, and the one installed), in 1.45.0 (tagged in
+    its repository on 2026-08-08, for Python 3.12 and later) and on its
+    main branch (72f814b): ``validate_python_control`` in
+    ``control/python.py`` still calls ``func(control)``, where the other
+    hooks get ``experiment``, ``configuration``... by signature.
+
+    So the settings the README puts in the experiment's configuration are
+    read from that caller's frame, through :func:`inspect.currentframe`.
     Anything unexpected gives ``{}``: only the control's own arguments are
-    checked then.
+    checked then. Should chaoslib one day pass the experiment or its
+    configuration to ``validate_control``, read it there and keep this as
+    the fallback for older releases.
     """
     frame = inspect.currentframe()
     for _ in range(12):
