@@ -28,6 +28,7 @@ import opentracing
 from opentracing.mocktracer import MockTracer
 from opentracing.mocktracer.span import MockSpan
 
+from chaostracing._data import tags as _tagnames
 from chaostracing._run import context as ctx
 from chaostracing._run.scope import SCOPE_MANAGER
 
@@ -84,7 +85,7 @@ def record_spans(activity: Optional[str] = None) -> Iterator[RecordedSpans]:
     try:
         if activity:
             span = tracer.start_span(
-                activity, tags={"chaostoolkit.type": "activity"}
+                activity, tags={_tagnames.CHAOSTOOLKIT_TYPE: "activity"}
             )
             recorded.activity = span
             entry = proxy.enter("activity", span, current=True)

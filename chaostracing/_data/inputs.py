@@ -25,6 +25,25 @@ from typing import (
 
 from chaostracing._data.jaegerjson import read_document, read_json_file
 from chaostracing._data.model import Process, SpanData
+from chaostracing._data.tags import (
+    CHAOSTOOLKIT_ACTIVITIES,
+    CHAOSTOOLKIT_ACTIVITIES_FAILED,
+    CHAOSTOOLKIT_ACTIVITY_BACKGROUND,
+    CHAOSTOOLKIT_ACTIVITY_TYPE,
+    CHAOSTOOLKIT_DEVIATED,
+    CHAOSTOOLKIT_HYPOTHESIS_PHASE,
+    CHAOSTOOLKIT_OUTPUT,
+    CHAOSTOOLKIT_STATUS,
+    CHAOSTOOLKIT_STEADY_STATE_MET,
+    CHAOSTOOLKIT_TOLERANCE_MET,
+    CHAOSTOOLKIT_TYPE,
+    CHAOSTRACING_REBUILT,
+    ERROR,
+    EVENT,
+    EVENT_ERROR,
+    MESSAGE,
+    STACK,
+)
 
 __all__ = ["REBUILT_WARNING", "load", "load_one", "rebuild_journal"]
 
@@ -88,16 +107,16 @@ def rebuild_journal(journal: Mapping[str, Any]) -> List[SpanData]:
     seed = f"{title}|{journal.get('start')}|{journal.get('end')}"
     digest = hashlib.sha256(seed.encode()).digest()
     trace_id = int.from_bytes(digest[:16], "big")
-    process = Process("chaostoolkit", [("chaostracing.rebuilt", True)])
+    process = Process("chaostoolkit", [(CHAOSTRACING_REBUILT, True)])
     builder = _Builder(trace_id, process)
     start, end = _time(journal.get("start")), _time(journal.get("end"))
     status = journal.get("status")
     root = builder.span(title, None, start, end, {
-        "chaostoolkit.type": "experiment",
-        "chaostoolkit.status": status,
-        "chaostoolkit.deviated": bool(journal.get("deviated")),
-        "chaostracing.rebuilt": True,
-        "error": status in ("failed", "aborted", "interrupted") or None,
+        CHAOSTOOLKIT_TYPE: "experiment",
+        CHAOSTOOLKIT_STATUS: status,
+        CHAOSTOOLKIT_DEVIATED: bool(journal.get("deviated")),
+        CHAOSTRACING_REBUILT: True,
+        ERROR: status in ("failed", "aborted", "interrupted") or None,
     }, warnings=[REBUILT_WARNING])
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     hypothesis_title = str(hypothesis.get("title") or "hypothesis")
@@ -144,10 +163,10 @@ class _Builder:
         start, end = _bounds(probes, parent)
         met = state.get("steady_state_met")
         span = self.span(title, parent, start, end, {
-            "chaostoolkit.type": "hypothesis",
-            "chaostoolkit.hypothesis.phase": phase,
-            "chaostoolkit.steady_state_met": None if met is None else bool(met),
-            "error": (met is False) or None,
+            CHAOSTOOLKIT_TYPE: "hypothesis",
+            CHAOSTOOLKIT_HYPOTHESIS_PHASE: phase,
+            CHAOSTOOLKIT_STEADY_STATE_MET: None if met is None else bool(met),
+            ERROR: (met is False) or None,
         })
         for probe in probes:
             self.activity(probe, span)
@@ -157,9 +176,9 @@ class _Builder:
         start, end = _bounds(runs, parent)
         failed = sum(1 for r in runs if r.get("status") == "failed")
         span = self.span(name, parent, start, end, {
-            "chaostoolkit.type": level,
-            "chaostoolkit.activities": len(runs),
-            "chaostoolkit.activities.failed": failed,
+            CHAOSTOOLKIT_TYPE: level,
+            CHAOSTOOLKIT_ACTIVITIES: len(runs),
+            CHAOSTOOLKIT_ACTIVITIES_FAILED: failed,
         })
         for run in runs:
             self.activity(run, span)
@@ -177,18 +196,18 @@ class _Builder:
                     else str(text))
             last = text.strip().splitlines()[-1] if text.strip() else "failed"
             logs.append(
-                (end, {"event": "error", "message": last, "stack": text}))
+                (end, {EVENT: EVENT_ERROR, MESSAGE: last, STACK: text}))
         tolerance = run.get("tolerance_met")
         self.span(str(activity.get("name") or "activity"), parent, start, end, {
-            "chaostoolkit.type": "activity",
-            "chaostoolkit.activity.type": activity.get("type"),
-            "chaostoolkit.activity.background": bool(activity.get("background"))
+            CHAOSTOOLKIT_TYPE: "activity",
+            CHAOSTOOLKIT_ACTIVITY_TYPE: activity.get("type"),
+            CHAOSTOOLKIT_ACTIVITY_BACKGROUND: bool(activity.get("background"))
             or None,
-            "chaostoolkit.status": status,
-            "chaostoolkit.tolerance_met": None if tolerance is None
+            CHAOSTOOLKIT_STATUS: status,
+            CHAOSTOOLKIT_TOLERANCE_MET: None if tolerance is None
             else bool(tolerance),
-            "chaostoolkit.output": _output(run),
-            "error": (status == "failed" or tolerance is False) or None,
+            CHAOSTOOLKIT_OUTPUT: _output(run),
+            ERROR: (status == "failed" or tolerance is False) or None,
         }, logs)
 
 

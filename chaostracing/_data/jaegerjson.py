@@ -35,6 +35,7 @@ from chaostracing._data.model import (
     span_hex,
     trace_hex,
 )
+from chaostracing._data.text import safe_str
 
 __all__ = [
     "FILE_MODE",
@@ -97,8 +98,9 @@ def trace_json(trace_id: int, spans: Iterable[SpanData]) -> str:
         pid = pids.get(span.process)
         if pid is None:
             pid = pids[span.process] = f"p{len(pids) + 1}"
+            service = _q(safe_str(span.process.service_name))
             processes.append(
-                f'"{pid}":{{"serviceName":{_q(_str(span.process.service_name))}'
+                f'"{pid}":{{"serviceName":{service}'
                 f',"tags":[{_tags_json(span.process.tags)}]}}')
         references = []
         if span.parent_id:
@@ -117,7 +119,7 @@ def trace_json(trace_id: int, spans: Iterable[SpanData]) -> str:
             '"references":[%s],"startTime":%d,"duration":%d,"tags":[%s],'
             '"logs":[%s],"processID":"%s","warnings":%s}' % (
                 trace, span_hex(span.span_id), span.flags,
-                _q(_str(span.operation_name)), ",".join(references),
+                _q(safe_str(span.operation_name)), ",".join(references),
                 span.start_us, span.duration_us, _tags_json(span.tags), logs,
                 pid, "null" if span.warnings is None
                 else json.dumps(span.warnings)))
@@ -129,14 +131,10 @@ def _start(span: SpanData) -> int:
     return span.start_us
 
 
-def _str(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
 def _tags_json(tags: Any) -> str:
     out = []
     for key, value in tags.items() if isinstance(tags, dict) else tags:
-        key = _q(_str(key))
+        key = _q(safe_str(key))
         if value is True or value is False:
             out.append('{"key":%s,"type":"bool","value":%s}'
                        % (key, "true" if value else "false"))
@@ -150,7 +148,7 @@ def _tags_json(tags: Any) -> str:
                 key, base64.b64encode(value).decode("ascii")))
         else:
             out.append('{"key":%s,"type":"string","value":%s}'
-                       % (key, _q(_str(value))))
+                       % (key, _q(safe_str(value))))
     return ",".join(out)
 
 
@@ -241,11 +239,11 @@ def _tags(tags: Any) -> List[Dict[str, Any]]:
         elif isinstance(value, float):
             kind = "float64"
             if not math.isfinite(value):  # JSON has no NaN or Infinity
-                kind, value = "string", str(value)
+                kind, value = "string", safe_str(value)
         elif isinstance(value, (bytes, bytearray)):
             kind, value = "binary", base64.b64encode(value).decode("ascii")
         else:
-            kind, value = "string", str(value)
+            kind, value = "string", safe_str(value)
         out.append({"key": key, "type": kind, "value": value})
     return out
 

@@ -9,15 +9,32 @@ JSON, the OTLP exporter converts it, ``show`` draws it, and what arrives
 Ids are integers; :func:`trace_hex` and :func:`span_hex` are the only place
 where they become text: trace ids are always 32 lower-case hex digits (the
 form W3C ``traceparent`` uses and Jaeger accepts), span ids 16.
+
+What "failed" means is defined here once (:func:`failed`, the
+:attr:`SpanData.failed` property): ``show``, ``report``, the collector's
+pages, the trace summary and the probes all count the same spans.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from chaostracing._data.tags import (
+    ERROR,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_STATUS_CODE,
+    HTTP_STATUS_CODES,
+    OTEL_STATUS_CODE,
+    SPAN_KIND,
+    STATUS_ERROR,
+)
 
 __all__ = [
     "CHILD_OF",
     "FOLLOWS_FROM",
     "Process",
     "SpanData",
+    "failed",
+    "http_status",
     "is_true",
+    "marked_error",
     "parse_id",
     "span_hex",
     "trace_hex",
@@ -66,6 +83,50 @@ def parse_id(text: Any, bits: int = 128) -> int:
 def is_true(value: Any) -> bool:
     """A boolean tag, whichever way a client wrote it."""
     return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def marked_error(tags: Mapping[str, Any]) -> bool:
+    """The span marked itself failed: ``error=true``, or OpenTelemetry
+    status ERROR. This is what becomes an OTLP status ERROR on export; to
+    count failed spans, use :func:`failed`."""
+    return (is_true(tags.get(ERROR))
+            or tags.get(OTEL_STATUS_CODE) == STATUS_ERROR)
+
+
+def http_status(tags: Mapping[str, Any]) -> Optional[int]:
+    """The HTTP status code a span recorded (old or new OpenTelemetry name;
+    an integer, or its digits as text)."""
+    for key in HTTP_STATUS_CODES:
+        value = tags.get(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def failed(tags: Mapping[str, Any]) -> bool:
+    """Failed: ``error=true``, OpenTelemetry status ERROR, or an HTTP status
+    of 500 or more (a server answered an error its instrumentation did not
+    mark). The one definition: :attr:`SpanData.failed`,
+    :func:`~chaostracing._data.spanquery.is_error`, the viewers, the
+    collector and the probes all read it."""
+    # show and report ask it of every span, twice: the common cases first
+    get = tags.get
+    error = get(ERROR)
+    if error is not None and is_true(error):
+        return True
+    if get(OTEL_STATUS_CODE) == STATUS_ERROR:
+        return True
+    code = get(HTTP_STATUS_CODE)
+    if type(code) is int:
+        return code >= 500
+    if code is None and get(HTTP_RESPONSE_STATUS_CODE) is None:
+        return False
+    status = http_status(tags)
+    return status is not None and status >= 500
 
 
 class Process:
@@ -154,15 +215,13 @@ class SpanData:
     @property
     def kind(self) -> str:
         """``span.kind`` (``server``, ``client``...), or ``""``."""
-        value = self.tags.get("span.kind")
+        value = self.tags.get(SPAN_KIND)
         return value.lower() if isinstance(value, str) else ""
 
     @property
     def failed(self) -> bool:
-        """Marked as failed: ``error=true`` or OpenTelemetry status ERROR."""
-        tags = self.tags
-        return (is_true(tags.get("error"))
-                or tags.get("otel.status_code") == "ERROR")
+        """Failed, as :func:`failed` defines it."""
+        return failed(self.tags)
 
     def replace(self, **changes: Any) -> "SpanData":
         values = {name: getattr(self, name) for name in self.__slots__}

@@ -20,13 +20,26 @@ import zlib
 from typing import Any, Dict, List
 
 from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
+from chaostracing._data.tags import (
+    ERROR,
+    EVENT,
+    OTEL_SCOPE_NAME,
+    OTEL_SCOPE_VERSION,
+    OTEL_STATUS_CODE,
+    OTEL_STATUS_DESCRIPTION,
+    SERVICE_NAME,
+    SPAN_KIND,
+    STATUS_ERROR,
+    STATUS_OK,
+    kind_of_otlp,
+)
 
 __all__ = ["MAX_BODY", "BadRequest", "TooLarge", "decode", "to_span_data"]
 
 #: the largest body accepted, compressed or not
 MAX_BODY = 32 * 1024 * 1024
-_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
-_STATUS = {1: "OK", 2: "ERROR"}
+#: OTLP's ``Status.StatusCode`` values (0, unset, writes no tag)
+_STATUS = {1: STATUS_OK, 2: STATUS_ERROR}
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
@@ -75,7 +88,7 @@ def to_span_data(request: Any) -> List[SpanData]:
     out: List[SpanData] = []
     for resource_spans in request.resource_spans:
         attributes = _attributes(resource_spans.resource.attributes)
-        service = attributes.pop("service.name", None) or "unknown_service"
+        service = attributes.pop(SERVICE_NAME, None) or "unknown_service"
         process = Process(str(service), sorted(attributes.items()))
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
@@ -86,20 +99,20 @@ def to_span_data(request: Any) -> List[SpanData]:
 
 def _span(span: Any, process: Process, scope: Any) -> SpanData:
     tags = _attributes(span.attributes)
-    kind = _KINDS.get(span.kind)
-    if kind:
-        tags["span.kind"] = kind
+    kind = kind_of_otlp(span.kind)
+    if kind is not None:
+        tags[SPAN_KIND] = kind.tag
     status = _STATUS.get(span.status.code)
     if status:
-        tags["otel.status_code"] = status
+        tags[OTEL_STATUS_CODE] = status
         if span.status.message:
-            tags["otel.status_description"] = span.status.message
-        if status == "ERROR":
-            tags["error"] = True
+            tags[OTEL_STATUS_DESCRIPTION] = span.status.message
+        if status == STATUS_ERROR:
+            tags[ERROR] = True
     if scope.name:
-        tags["otel.scope.name"] = scope.name
+        tags[OTEL_SCOPE_NAME] = scope.name
         if scope.version:
-            tags["otel.scope.version"] = scope.version
+            tags[OTEL_SCOPE_VERSION] = scope.version
     start = span.start_time_unix_nano // 1000
     trace_id = int.from_bytes(span.trace_id, "big")
     return SpanData(
@@ -118,7 +131,7 @@ def _span(span: Any, process: Process, scope: Any) -> SpanData:
         tags=tags,
         logs=[
             (event.time_unix_nano // 1000,
-             dict(_attributes(event.attributes), event=event.name))
+             dict(_attributes(event.attributes), **{EVENT: event.name}))
             for event in span.events
         ],
         process=process,

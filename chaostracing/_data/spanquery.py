@@ -19,12 +19,11 @@ does: ``300ms``, ``1.5s``, ``1h30m``, ``250us`` (or ``µs``), ``10ns``.
 import re
 from typing import Any, Dict, Iterable, Optional
 
-from chaostracing._data.model import SpanData
+from chaostracing._data.model import SpanData, failed
 
 __all__ = [
     "DEFAULT_LOOKBACK_US",
     "SpanQuery",
-    "http_status",
     "is_error",
     "parse_duration_ns",
     "tag_text",
@@ -88,26 +87,11 @@ def tag_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def http_status(span: SpanData) -> Optional[int]:
-    """The HTTP status code a span recorded (old or new OpenTelemetry name)."""
-    for key in ("http.status_code", "http.response.status_code"):
-        value = span.tags.get(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-    return None
-
-
 def is_error(span: SpanData) -> bool:
     """Failed: ``error=true``, OpenTelemetry status ERROR, or HTTP status
-    of 500 or more."""
-    if span.failed:
-        return True
-    status = http_status(span)
-    return status is not None and status >= 500
+    of 500 or more (:func:`chaostracing._data.model.failed`, the one
+    definition, which :attr:`SpanData.failed` reads too)."""
+    return failed(span.tags)
 
 
 class SpanQuery:

@@ -21,6 +21,7 @@ import struct
 from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 from chaostracing._data.model import Process, SpanData
+from chaostracing._data.tags import CHAOSTRACING_TRIMMED
 
 __all__ = [
     "MAX_DATAGRAM",
@@ -120,17 +121,15 @@ def encode_fitting(record: SpanData, budget: int) -> Tuple[bytes, bool]:
         data = encode_span(record)
         if len(data) <= budget:
             return data, True
+    tags = dict(list(record.tags.items())[:32])
+    tags[CHAOSTRACING_TRIMMED] = True
     record = record.replace(
-        references=record.references[:16],
-        logs=[],
-        tags=dict(list(record.tags.items())[:32],
-                  **{"chaostracing.trimmed": True}),
-    )
+        references=record.references[:16], logs=[], tags=tags)
     data = encode_span(record)
     if len(data) <= budget:
         return data, True
     bare = record.replace(
-        references=[], logs=[], tags={"chaostracing.trimmed": True},
+        references=[], logs=[], tags={CHAOSTRACING_TRIMMED: True},
         operation_name=record.operation_name[:128],
     )
     return encode_span(bare), True

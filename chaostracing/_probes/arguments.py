@@ -9,6 +9,7 @@ from typing import Any, Dict, NamedTuple, Optional
 from chaoslib.exceptions import ActivityFailed
 
 from chaostracing._data.spanquery import tag_text
+from chaostracing._data.tags import SERVER, SPAN_KIND, SPAN_KINDS
 
 __all__ = [
     "KINDS",
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 #: what ``kind`` accepts (or None for any)
-KINDS = ("server", "client", "producer", "consumer", "internal")
+KINDS = tuple(kind.tag for kind in SPAN_KINDS)
 
 
 class Search(NamedTuple):
@@ -50,7 +51,7 @@ class Search(NamedTuple):
         """The tags a matching span has: :attr:`tags`, and ``span.kind``."""
         wanted = dict(self.tags)
         if self.kind:
-            wanted["span.kind"] = self.kind
+            wanted[SPAN_KIND] = self.kind
         return wanted
 
     def __repr__(self) -> str:
@@ -72,7 +73,7 @@ class Search(NamedTuple):
 
 def search(
     *, service: Any, operation: Any = None, window: Any = 60,
-    kind: Any = "server", tags: Any = None, query_url: Any = None,
+    kind: Any = SERVER, tags: Any = None, query_url: Any = None,
     limit: Any, timeout: Any, configuration: Any = None,
 ) -> Search:
     """The probe's arguments, as chaoslib passed them (``Any``: nothing is

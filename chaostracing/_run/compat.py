@@ -203,13 +203,15 @@ class Attributes:
     def begin(self, level: str, context: Any,
               tags: Mapping[str, Any]) -> Dict[str, Any]:
         """The attributes 0.18.1 set when a level began."""
+        from chaostracing._data import tags as tagnames
+
         extra: Dict[str, Any] = {}
         if level == "experiment":
             import os
             import platform
             import urllib.parse
 
-            extra["chaostoolkit.platform.full"] = platform.platform()
+            extra[tagnames.CHAOSTOOLKIT_PLATFORM_FULL] = platform.platform()
             # W3C baggage handed in by the environment, as 0.18.1 added it
             for item in os.environ.get("BAGGAGE", "").split(","):
                 key, eq, value = item.split(";", 1)[0].partition("=")
@@ -217,21 +219,24 @@ class Attributes:
                     extra[urllib.parse.unquote(key.strip())] = \
                         urllib.parse.unquote(value.strip())
         elif level == "hypothesis":
-            if tags.get("chaostoolkit.hypothesis.phase") == "during":
-                extra["chaostoolkit.hypothesis.phase"] = "continuous"
+            if tags.get(tagnames.CHAOSTOOLKIT_HYPOTHESIS_PHASE) == "during":
+                extra[tagnames.CHAOSTOOLKIT_HYPOTHESIS_PHASE] = "continuous"
         elif level == "activity" and isinstance(context, Mapping):
-            extra["chaostoolkit.activity.background"] = bool(
+            extra[tagnames.CHAOSTOOLKIT_ACTIVITY_BACKGROUND] = bool(
                 context.get("background", False))
         return extra
 
     def end(self, span: Any, level: str, context: Any, state: Any) -> None:
         """The attributes 0.18.1 set when a level ended."""
+        from chaostracing._data import tags as tagnames
+
         if level == "experiment" and isinstance(state, Mapping):
-            span.set_tag("chaostoolkit.experiment.status", state.get("status"))
-            span.set_tag("chaostoolkit.experiment.deviated",
+            span.set_tag(tagnames.CHAOSTOOLKIT_EXPERIMENT_STATUS,
+                         state.get("status"))
+            span.set_tag(tagnames.CHAOSTOOLKIT_EXPERIMENT_DEVIATED,
                          state.get("deviated"))
         elif level == "hypothesis" and isinstance(state, Mapping):
-            span.set_tag("chaostoolkit.hypothesis.met",
+            span.set_tag(tagnames.CHAOSTOOLKIT_HYPOTHESIS_MET,
                          state.get("steady_state_met"))
         elif level == "activity" and isinstance(state, Mapping):
             if "output" in state:
@@ -242,19 +247,23 @@ class Attributes:
 
                 # as 0.18.1 wrote it: JSON text (masked and cut on export)
                 output = recorded_output(context, state["output"])
-                span.set_tag("chaostoolkit.activity.output", json.dumps(output)
-                             if isinstance(output, str)
+                span.set_tag(tagnames.CHAOSTOOLKIT_ACTIVITY_OUTPUT,
+                             json.dumps(output) if isinstance(output, str)
                              else safe_text(output)[0])
-            span.set_tag("chaostoolkit.activity.status", state.get("status"))
+            span.set_tag(tagnames.CHAOSTOOLKIT_ACTIVITY_STATUS,
+                         state.get("status"))
             if state.get("exception"):
-                span.set_tag("chaostoolkit.activity.error", state["exception"])
+                span.set_tag(tagnames.CHAOSTOOLKIT_ACTIVITY_ERROR,
+                             state["exception"])
 
     def event(self, root: Any, name: str) -> None:
         """The attribute 0.18.1 set on the root span for a run event."""
+        from chaostracing._data import tags as tagnames
+
         if name == "interrupted":
-            root.set_tag("chaostoolkit.experiment.interrupted", True)
+            root.set_tag(tagnames.CHAOSTOOLKIT_EXPERIMENT_INTERRUPTED, True)
         elif name == "signal_exit":
-            root.set_tag("chaostoolkit.experiment.exit_signal", True)
+            root.set_tag(tagnames.CHAOSTOOLKIT_EXPERIMENT_EXIT_SIGNAL, True)
 
 
 #: what chaostracing.oltp hands the run

@@ -642,7 +642,7 @@ def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
 
 
 def _problem(key: str, value: Any, error: ValueError) -> str:
-    from chaostracing._run.redact import safe_repr
+    from chaostracing._data.text import safe_repr
 
     return f"{key} is {safe_repr(value, 80)}: {error}"
 

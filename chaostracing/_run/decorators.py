@@ -29,9 +29,20 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 import opentracing
 import wrapt
 
+from chaostracing._data.tags import (
+    ARG_PREFIX,
+    CODE_FUNCTION,
+    CODE_NAMESPACE,
+    ERROR,
+    ERROR_KIND,
+    ERROR_OBJECT,
+    EVENT,
+    EVENT_ERROR,
+    MESSAGE,
+)
+from chaostracing._data.text import safe_str
 from chaostracing._run import context as ctx
 from chaostracing._run import safety
-from chaostracing._run.redact import safe_repr
 from chaostracing._run.scope import SCOPE_MANAGER
 
 __all__ = ["record_exception", "traced_activity"]
@@ -66,8 +77,8 @@ def traced_activity(
 
     operation = name or getattr(wrapped, "__qualname__", None) or repr(wrapped)
     static_tags = {
-        "code.function": getattr(wrapped, "__name__", operation),
-        "code.namespace": getattr(wrapped, "__module__", "") or "",
+        CODE_FUNCTION: getattr(wrapped, "__name__", operation),
+        CODE_NAMESPACE: getattr(wrapped, "__module__", "") or "",
     }
     static_tags.update(tags or {})
     recorder = _arguments_recorder(wrapped, record_args)
@@ -117,17 +128,13 @@ def record_exception(span: Optional[opentracing.Span],
     if span is None:
         return
     with safety.capture_internal_exceptions("record an exception"):
-        try:
-            message = str(error)
-        except Exception:
-            message = safe_repr(error)
-        span.set_tag("error", True)
+        span.set_tag(ERROR, True)
         span.log_kv(
             {
-                "event": "error",
-                "error.kind": type(error).__name__,
-                "error.object": error,
-                "message": message,
+                EVENT: EVENT_ERROR,
+                ERROR_KIND: type(error).__name__,
+                ERROR_OBJECT: error,
+                MESSAGE: safe_str(error),
             }
         )
 
@@ -179,6 +186,6 @@ def _arguments_recorder(
             if key in _NEVER_RECORDED or (
                     wanted is not None and key not in wanted):
                 continue
-            span.set_tag(f"arg.{key}", value)  # masked and cut on export
+            span.set_tag(ARG_PREFIX + key, value)  # masked and cut on export
 
     return record

@@ -46,6 +46,9 @@ from typing import (
     Tuple,
 )
 
+from chaostracing._data import tags
+from chaostracing._data.text import safe_repr, safe_str
+
 __all__ = [
     "MASK",
     "MIN_SECRET_LENGTH",
@@ -62,8 +65,7 @@ MASK = "***"
 #: shorter secrets are masked only as whole values (see the module doc)
 MIN_SECRET_LENGTH = 4
 #: tags whose values are URLs: their secret-looking parameters are masked
-URL_TAGS = frozenset(("http.url", "url.full", "http.target", "url.query",
-                      "url.fragment", "chaostoolkit.provider.url"))
+URL_TAGS = tags.URL_TAGS
 #: longest tag key kept
 MAX_KEY_LENGTH = 256
 _TRUNCATED = "...[truncated; {n} chars in all]"
@@ -426,33 +428,8 @@ def truncate(
 
 
 ###############################################################################
-# Hostile values as text
+# Hostile values as text (safe_repr and safe_str: chaostracing._data.text)
 ###############################################################################
-def safe_repr(value: Any, limit: int = 4096) -> str:
-    """``repr(value)``, never raising, at most about ``limit`` characters."""
-    try:
-        text = repr(value)
-        if not isinstance(text, str):
-            raise TypeError("__repr__ returned a non-string")
-    except Exception:
-        try:
-            name = type(value).__qualname__
-        except Exception:
-            name = "object"
-        return f"<{name} (repr failed)>"
-    return text[:limit]
-
-
-def _safe_str(value: Any) -> str:
-    try:
-        text = str(value)
-        if isinstance(text, str):
-            return text
-    except Exception:
-        pass
-    return safe_repr(value)
-
-
 def safe_text(
     value: Any,
     budget: int = 65536,
@@ -480,7 +457,7 @@ def safe_text(
         text = bytes(value[: budget * 4]).decode("utf-8", "replace")
         return (text[:budget], len(value) <= budget and len(text) <= budget)
     if isinstance(value, BaseException):
-        text = f"{type(value).__name__}: {_safe_str(value)}"
+        text = f"{type(value).__name__}: {safe_str(value)}"
         return (text[:budget], len(text) <= budget)
     if isinstance(value, (dict, list, tuple, set, frozenset)) or (
         isinstance(value, Mapping)
@@ -534,7 +511,7 @@ class _JsonWriter:
         if isinstance(value, (bytes, bytearray)):
             return self.string(bytes(value[:4096]).decode("utf-8", "replace"))
         if isinstance(value, BaseException):
-            return self.string(f"{type(value).__name__}: {_safe_str(value)}")
+            return self.string(f"{type(value).__name__}: {safe_str(value)}")
         return self.string(safe_repr(value))
 
     def write(self, root: Any) -> Tuple[str, bool]:
@@ -632,7 +609,7 @@ def sanitize_url(url: object) -> str:
     'https://api.example/x?token=***&page=2#id_token=***'
     """
     if not isinstance(url, str):
-        url = _safe_str(url)
+        url = safe_str(url)
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:

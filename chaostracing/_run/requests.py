@@ -18,6 +18,20 @@ import requests
 import wrapt
 from opentracing import Format
 
+from chaostracing._data.tags import (
+    CLIENT,
+    COMPONENT,
+    ERROR,
+    HTTP_METHOD,
+    HTTP_RETRY_COUNT,
+    HTTP_STATUS_CODE,
+    HTTP_URL,
+    PEER_HOSTNAME,
+    PEER_IPV4,
+    PEER_IPV6,
+    PEER_PORT,
+    SPAN_KIND,
+)
 from chaostracing._run import context as ctx
 from chaostracing._run import safety
 from chaostracing._run.decorators import record_exception
@@ -197,9 +211,9 @@ def _start(
     with safety.capture_internal_exceptions("start a requests client span"):
         method = (request.method or "GET").upper()
         tags = {
-            "span.kind": "client",
-            "component": "requests",
-            "http.method": method,
+            SPAN_KIND: CLIENT,
+            COMPONENT: "requests",
+            HTTP_METHOD: method,
         }
         tags.update(_url_tags(request.url or ""))
         tracer = opentracing.tracer
@@ -223,12 +237,12 @@ def _finish(span: opentracing.Span, request: requests.PreparedRequest,
         # span's own answer is the first of its history
         own = response.history[0] if response.history else response
         status = own.status_code
-        span.set_tag("http.status_code", status)
+        span.set_tag(HTTP_STATUS_CODE, status)
         if status >= 500:
-            span.set_tag("error", True)
+            span.set_tag(ERROR, True)
         retries = getattr(getattr(response.raw, "retries", None), "history", ())
         if retries:
-            span.set_tag("http.retry_count", len(retries))
+            span.set_tag(HTTP_RETRY_COUNT, len(retries))
     _call_hook(hook, span, request, response)
     with safety.capture_internal_exceptions("finish a requests client span"):
         span.finish()
@@ -263,7 +277,7 @@ def _with_headers(request: requests.PreparedRequest,
 @functools.lru_cache(maxsize=512)
 def _url_items(url: str) -> Tuple[Tuple[str, Any], ...]:
     # activities call the same few URLs again and again: parse each once
-    return (("http.url", sanitize_url(url)),) + tuple(_peer_tags(url).items())
+    return ((HTTP_URL, sanitize_url(url)),) + tuple(_peer_tags(url).items())
 
 
 def _url_tags(url: str) -> Dict[str, Any]:
@@ -278,14 +292,14 @@ def _peer_tags(url: str) -> Dict[str, Any]:
         return {}
     if not host:
         return {}
-    tags: Dict[str, Any] = {"peer.hostname": host}
+    tags: Dict[str, Any] = {PEER_HOSTNAME: host}
     if port is None:
         port = {"http": 80, "https": 443}.get(parts.scheme)
     if port is not None:
-        tags["peer.port"] = port
+        tags[PEER_PORT] = port
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return tags
-    tags["peer.ipv4" if address.version == 4 else "peer.ipv6"] = str(address)
+    tags[PEER_IPV4 if address.version == 4 else PEER_IPV6] = str(address)
     return tags

@@ -28,6 +28,34 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import opentracing
 from opentracing import Format, follows_from
 
+from chaostracing._data.tags import (
+    CHAOSTOOLKIT_ACTIVITIES,
+    CHAOSTOOLKIT_ACTIVITIES_FAILED,
+    CHAOSTOOLKIT_ACTIVITY_BACKGROUND,
+    CHAOSTOOLKIT_ACTIVITY_NAME,
+    CHAOSTOOLKIT_ACTIVITY_TYPE,
+    CHAOSTOOLKIT_DEVIATED,
+    CHAOSTOOLKIT_EXPERIMENT_TITLE,
+    CHAOSTOOLKIT_HYPOTHESIS_ITERATION,
+    CHAOSTOOLKIT_HYPOTHESIS_PHASE,
+    CHAOSTOOLKIT_INTERRUPTED_BY,
+    CHAOSTOOLKIT_OUTPUT,
+    CHAOSTOOLKIT_PROVIDER_FUNC,
+    CHAOSTOOLKIT_PROVIDER_MODULE,
+    CHAOSTOOLKIT_PROVIDER_PATH,
+    CHAOSTOOLKIT_PROVIDER_TYPE,
+    CHAOSTOOLKIT_PROVIDER_URL,
+    CHAOSTOOLKIT_STATUS,
+    CHAOSTOOLKIT_STEADY_STATE_MET,
+    CHAOSTOOLKIT_TOLERANCE_MET,
+    CHAOSTOOLKIT_TYPE,
+    ERROR,
+    ERROR_KIND,
+    EVENT,
+    EVENT_ERROR,
+    MESSAGE,
+    STACK,
+)
 from chaostracing._run import context as ctx
 from chaostracing._run import safety
 from chaostracing._run.config import TracingConfig
@@ -44,6 +72,12 @@ _phase: "contextvars.ContextVar[Optional[_Open]]" = contextvars.ContextVar(
 _FAILED_STATUSES = ("failed", "aborted", "interrupted")
 #: what chaoslib's ``http`` provider returns that must never be recorded
 _HTTP_OUTPUT_HIDDEN = ("headers",)
+#: what an activity's provider says of where its code lives, and its tags
+_PROVIDER_TAGS = (("type", CHAOSTOOLKIT_PROVIDER_TYPE),
+                  ("module", CHAOSTOOLKIT_PROVIDER_MODULE),
+                  ("func", CHAOSTOOLKIT_PROVIDER_FUNC),
+                  ("url", CHAOSTOOLKIT_PROVIDER_URL),
+                  ("path", CHAOSTOOLKIT_PROVIDER_PATH))
 
 
 class _Open:
@@ -137,7 +171,7 @@ class TracedRun:
 
             processes.patch()
         parent, references = self._parent_for(level)
-        tags = {"chaostoolkit.type": level}
+        tags = {CHAOSTOOLKIT_TYPE: level}
         tags.update(_describe(level, context))
         if level == "hypothesis":
             tags.update(self._hypothesis_phase())
@@ -193,7 +227,7 @@ class TracedRun:
             _finish_probes(record, state)
         if level == "experiment":
             if self.interrupted_by:
-                span.set_tag("chaostoolkit.interrupted_by", self.interrupted_by)
+                span.set_tag(CHAOSTOOLKIT_INTERRUPTED_BY, self.interrupted_by)
             if isinstance(state, dict):
                 self.journal_record = self.journal_entry()
                 _add_to_journal(state, self.journal_record)
@@ -229,8 +263,8 @@ class TracedRun:
             self.proxy.leave(record.entry)
             for probe in record.pending:
                 probe.span.finish(finish_time=probe.finished_at)
-            record.span.set_tag("chaostoolkit.status", reason)
-            record.span.set_tag("error", True)
+            record.span.set_tag(CHAOSTOOLKIT_STATUS, reason)
+            record.span.set_tag(ERROR, True)
             record.span.finish()
         return len(records)
 
@@ -243,13 +277,13 @@ class TracedRun:
                 self._iterations += 1
                 iteration = self._iterations
             return {
-                "chaostoolkit.hypothesis.phase": "during",
-                "chaostoolkit.hypothesis.iteration": iteration,
+                CHAOSTOOLKIT_HYPOTHESIS_PHASE: "during",
+                CHAOSTOOLKIT_HYPOTHESIS_ITERATION: iteration,
             }
         phase = self._announced
         if phase is None:  # no events (hooks called by hand)
             phase = "after" if self._method_started else "before"
-        return {"chaostoolkit.hypothesis.phase": phase}
+        return {CHAOSTOOLKIT_HYPOTHESIS_PHASE: phase}
 
     def _parent_for(self, level: str) -> Tuple[
             Any, Optional[List[opentracing.Reference]]]:
@@ -306,9 +340,9 @@ def _finish_probes(record: _Open, state: Any) -> None:
         run = runs[index] if index < len(runs) else None
         if isinstance(run, Mapping) and "tolerance_met" in run:
             met = bool(run["tolerance_met"])
-            probe.span.set_tag("chaostoolkit.tolerance_met", met)
+            probe.span.set_tag(CHAOSTOOLKIT_TOLERANCE_MET, met)
             if not met:
-                probe.span.set_tag("error", True)
+                probe.span.set_tag(ERROR, True)
         probe.span.finish(finish_time=probe.finished_at)
     record.pending.clear()
 
@@ -349,23 +383,24 @@ def _describe(level: str, context: Any) -> Dict[str, Any]:
     tags: Dict[str, Any] = {}
     if level == "experiment":
         if isinstance(context.get("title"), str):
-            tags["chaostoolkit.experiment.title"] = context["title"]
+            tags[CHAOSTOOLKIT_EXPERIMENT_TITLE] = context["title"]
         return tags
     if level != "activity":
         return {}
-    for key, tag in (("type", "activity.type"), ("name", "activity.name")):
+    for key, name in (("type", CHAOSTOOLKIT_ACTIVITY_TYPE),
+                      ("name", CHAOSTOOLKIT_ACTIVITY_NAME)):
         if isinstance(context.get(key), str):
-            tags[f"chaostoolkit.{tag}"] = context[key]
+            tags[name] = context[key]
     if context.get("background"):
-        tags["chaostoolkit.activity.background"] = True
+        tags[CHAOSTOOLKIT_ACTIVITY_BACKGROUND] = True
     provider = context.get("provider")
     if isinstance(provider, Mapping):
         # only where the code lives: never the arguments (they may hold
         # secrets chaoslib substitutes at call time)
-        for key in ("type", "module", "func", "url", "path"):
+        for key, name in _PROVIDER_TAGS:
             value = provider.get(key)
             if isinstance(value, str):
-                tags[f"chaostoolkit.provider.{key}"] = value
+                tags[name] = value
     return tags
 
 
@@ -375,39 +410,39 @@ def _record(span: opentracing.Span, level: str, context: Any,
     if level == "activity" and state is None:
         # chaoslib leaves the state unset when the activity was cut short
         # (Ctrl-C, a signal, an interrupting control)
-        span.set_tag("chaostoolkit.status", "interrupted")
-        span.set_tag("error", True)
+        span.set_tag(CHAOSTOOLKIT_STATUS, "interrupted")
+        span.set_tag(ERROR, True)
     elif level == "activity" and isinstance(state, Mapping):
         status = state.get("status")
         if isinstance(status, str):
-            span.set_tag("chaostoolkit.status", status)
+            span.set_tag(CHAOSTOOLKIT_STATUS, status)
         if "output" in state:
-            span.set_tag("chaostoolkit.output",
+            span.set_tag(CHAOSTOOLKIT_OUTPUT,
                          recorded_output(context, state["output"]))
         if status == "failed":
             _log_error(span, state.get("exception"))
     elif level == "hypothesis" and isinstance(state, Mapping):
         met = state.get("steady_state_met")
         if met is not None:
-            span.set_tag("chaostoolkit.steady_state_met", bool(met))
+            span.set_tag(CHAOSTOOLKIT_STEADY_STATE_MET, bool(met))
             if not met:
-                span.set_tag("error", True)
+                span.set_tag(ERROR, True)
     elif level in ("method", "rollback") and isinstance(state, list):
         failed = sum(
             1
             for run in state
             if isinstance(run, Mapping) and run.get("status") == "failed"
         )
-        span.set_tag("chaostoolkit.activities", len(state))
-        span.set_tag("chaostoolkit.activities.failed", failed)
+        span.set_tag(CHAOSTOOLKIT_ACTIVITIES, len(state))
+        span.set_tag(CHAOSTOOLKIT_ACTIVITIES_FAILED, failed)
     elif level == "experiment" and isinstance(state, Mapping):
         status = state.get("status")
         if isinstance(status, str):
-            span.set_tag("chaostoolkit.status", status)
+            span.set_tag(CHAOSTOOLKIT_STATUS, status)
             if status in _FAILED_STATUSES:
-                span.set_tag("error", True)
+                span.set_tag(ERROR, True)
         if "deviated" in state:
-            span.set_tag("chaostoolkit.deviated", bool(state["deviated"]))
+            span.set_tag(CHAOSTOOLKIT_DEVIATED, bool(state["deviated"]))
 
 
 def _provider_type(activity: Any) -> Any:
@@ -432,7 +467,7 @@ def recorded_output(activity: Any, output: Any) -> Any:
 
 
 def _log_error(span: opentracing.Span, exception: Any) -> None:
-    span.set_tag("error", True)
+    span.set_tag(ERROR, True)
     if isinstance(exception, list):
         text = "".join(str(line) for line in exception)
     else:
@@ -441,9 +476,9 @@ def _log_error(span: opentracing.Span, exception: Any) -> None:
     kind, _, message = last.partition(": ")
     span.log_kv(
         {
-            "event": "error",
-            "error.kind": kind if message else "ActivityFailed",
-            "message": message or last,
-            "stack": text,
+            EVENT: EVENT_ERROR,
+            ERROR_KIND: kind if message else "ActivityFailed",
+            MESSAGE: message or last,
+            STACK: text,
         }
     )

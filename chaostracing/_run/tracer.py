@@ -32,6 +32,7 @@ import opentracing
 from opentracing import Format
 from opentracing.propagation import UnsupportedFormatException
 
+from chaostracing._data.tags import EVENT, SAMPLER_PARAM, SAMPLER_TYPE
 from chaostracing._run.propagation import Propagator
 from chaostracing._run.scope import SCOPE_MANAGER, ActivatingTracer
 from chaostracing._run.spancontext import SAMPLED, JaegerSpanContext
@@ -80,7 +81,7 @@ class Span(opentracing.Span):
         try:
             fields = dict(key_values)
         except Exception:  # not a mapping: keep it, cleaned on export
-            fields = {"event": key_values}
+            fields = {EVENT: key_values}
         self.logs.append((timestamp or time.time(), fields))
         return self
 
@@ -138,12 +139,12 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
         self._new_trace_id = new_trace_id or (
             lambda: _random.getrandbits(128) or 1)
         if sampler_rate >= 1.0:
-            self._sampler_tags = {"sampler.type": "const",
-                                  "sampler.param": True}
+            self._sampler_tags = {SAMPLER_TYPE: "const",
+                                  SAMPLER_PARAM: True}
         else:
             self._sampler_tags = {
-                "sampler.type": "probabilistic",
-                "sampler.param": sampler_rate,
+                SAMPLER_TYPE: "probabilistic",
+                SAMPLER_PARAM: sampler_rate,
             }
 
     def start_span(

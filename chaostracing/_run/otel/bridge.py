@@ -34,6 +34,25 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
+from chaostracing._data.tags import (
+    ERROR,
+    EVENT,
+    EVENT_EXCEPTION,
+    EXCEPTION_ESCAPED,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+    INTERNAL,
+    OTEL_SCOPE_NAME,
+    OTEL_SCOPE_VERSION,
+    OTEL_STATUS_CODE,
+    OTEL_STATUS_DESCRIPTION,
+    SPAN_KIND,
+    SPAN_KINDS,
+    STATUS_ERROR,
+    STATUS_OK,
+)
+from chaostracing._data.text import safe_str
 from chaostracing._run import context as ctx
 from chaostracing._run import scope
 from chaostracing._run.spancontext import JaegerSpanContext
@@ -49,8 +68,10 @@ __all__ = [
 ]
 logger = logging.getLogger("chaostoolkit")
 
-_KINDS = {SpanKind.SERVER: "server", SpanKind.CLIENT: "client",
-          SpanKind.PRODUCER: "producer", SpanKind.CONSUMER: "consumer"}
+#: OpenTelemetry's span kinds as ``span.kind`` values; an internal span (the
+#: API's default kind) gets no tag, as OpenTracing's own spans
+_KIND_TAGS = {SpanKind[kind.otel]: kind.tag for kind in SPAN_KINDS
+              if kind.tag != INTERNAL}
 
 try:  # works as a decorator of async functions too, as the API's own
     from opentelemetry.util._decorator import _agnosticcontextmanager as _cm
@@ -101,7 +122,7 @@ class Span(trace.Span):
 
     def add_event(self, name: str, attributes: Any = None,
                   timestamp: Optional[int] = None) -> None:
-        fields = {"event": name}
+        fields = {EVENT: name}
         fields.update(attributes or {})
         self.wrapped.log_kv(fields, timestamp / 1e9 if timestamp else None)
 
@@ -125,23 +146,23 @@ class Span(trace.Span):
         else:
             code = status
         if code is StatusCode.ERROR:
-            self.wrapped.set_tag("error", True)
-            self.wrapped.set_tag("otel.status_code", "ERROR")
+            self.wrapped.set_tag(ERROR, True)
+            self.wrapped.set_tag(OTEL_STATUS_CODE, STATUS_ERROR)
             if description:
-                self.wrapped.set_tag("otel.status_description", description)
+                self.wrapped.set_tag(OTEL_STATUS_DESCRIPTION, description)
         elif code is StatusCode.OK:
-            self.wrapped.set_tag("otel.status_code", "OK")
+            self.wrapped.set_tag(OTEL_STATUS_CODE, STATUS_OK)
 
     def record_exception(self, exception: BaseException, attributes: Any = None,
                          timestamp: Optional[int] = None,
                          escaped: bool = False) -> None:
         fields = {
-            "event": "exception",
-            "exception.type": type(exception).__qualname__,
-            "exception.message": _text(exception),
-            "exception.stacktrace": "".join(traceback.format_exception(
+            EVENT: EVENT_EXCEPTION,
+            EXCEPTION_TYPE: type(exception).__qualname__,
+            EXCEPTION_MESSAGE: safe_str(exception),
+            EXCEPTION_STACKTRACE: "".join(traceback.format_exception(
                 type(exception), exception, exception.__traceback__)),
-            "exception.escaped": escaped,
+            EXCEPTION_ESCAPED: escaped,
         }
         fields.update(attributes or {})
         self.wrapped.log_kv(fields, timestamp / 1e9 if timestamp else None)
@@ -180,11 +201,11 @@ class Tracer(trace.Tracer):
             parent = ctx.current_span() or (
                 opentracing.tracer.fallback_parent())  # type: ignore[attr-defined]
         tags = dict(attributes or {})
-        if kind in _KINDS:
-            tags["span.kind"] = _KINDS[kind]
-        tags["otel.scope.name"] = self._scope_name
+        if kind in _KIND_TAGS:
+            tags[SPAN_KIND] = _KIND_TAGS[kind]
+        tags[OTEL_SCOPE_NAME] = self._scope_name
         if self._version:
-            tags["otel.scope.version"] = self._version
+            tags[OTEL_SCOPE_VERSION] = self._version
         references = [
             opentracing.follows_from(_ours(link.context))
             for link in links or () if link.context.is_valid
@@ -312,9 +333,3 @@ def _ours(context: SpanContext) -> JaegerSpanContext:
     return JaegerSpanContext(context.trace_id, context.span_id, None,
                              int(context.trace_flags) & 1)
 
-
-def _text(error: BaseException) -> str:
-    try:
-        return str(error)
-    except Exception:
-        return repr(type(error))

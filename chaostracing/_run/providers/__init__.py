@@ -15,6 +15,15 @@ from typing import Any, Callable, Dict, Optional
 import opentracing
 
 from chaostracing._data.model import Process, trace_hex
+from chaostracing._data.tags import (
+    CHAOSTOOLKIT_EXPERIMENT_TITLE,
+    CHAOSTOOLKIT_LIB_VERSION,
+    CHAOSTOOLKIT_VERSION,
+    CHAOSTRACING_VERSION,
+    HOSTNAME,
+    IP,
+    JAEGER_VERSION,
+)
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Pipeline, Stats, Transport
 from chaostracing._run.propagation import Propagator
@@ -125,10 +134,10 @@ def clean_process(service: str, tags: Dict[str, Any],
     tags = dict(tags)
     try:
         hostname = socket.gethostname()
-        tags.setdefault("hostname", hostname)
-        tags.setdefault("ip", socket.gethostbyname(hostname))
+        tags.setdefault(HOSTNAME, hostname)
+        tags.setdefault(IP, socket.gethostbyname(hostname))
     except OSError:
-        tags.setdefault("ip", "127.0.0.1")
+        tags.setdefault(IP, "127.0.0.1")
     return Process(
         redactor.clean_text(service),
         [
@@ -142,16 +151,16 @@ def clean_process(service: str, tags: Dict[str, Any],
 def process_tags(config: TracingConfig) -> Dict[str, Any]:
     """The tags of the process that sends the spans (as Jaeger shows them)."""
     tags: Dict[str, Any] = {
-        "jaeger.version": f"Python-chaostracing-{__version__}",
-        "chaostracing.version": __version__,
+        JAEGER_VERSION: f"Python-chaostracing-{__version__}",
+        CHAOSTRACING_VERSION: __version__,
     }
-    for module, key in (("chaoslib", "chaostoolkit.lib.version"),
-                        ("chaostoolkit", "chaostoolkit.version")):
+    for module, key in (("chaoslib", CHAOSTOOLKIT_LIB_VERSION),
+                        ("chaostoolkit", CHAOSTOOLKIT_VERSION)):
         try:
             tags[key] = importlib.import_module(module).__version__
         except (ImportError, AttributeError):
             pass
     if config.experiment_title:
-        tags["chaostoolkit.experiment.title"] = config.experiment_title
+        tags[CHAOSTOOLKIT_EXPERIMENT_TITLE] = config.experiment_title
     return tags
 

@@ -20,7 +20,18 @@ import logging
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from chaostracing._data.model import Process, SpanData, is_true
+from chaostracing._data.model import Process, SpanData, marked_error
+from chaostracing._data.tags import (
+    EVENT,
+    EVENT_LOG,
+    JAEGER_VERSION,
+    OTEL_STATUS_CODE,
+    OTEL_STATUS_DESCRIPTION,
+    SERVICE_NAME,
+    SPAN_KIND,
+    SPAN_KINDS,
+    STATUS_OK,
+)
 from chaostracing._run import compat
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Transport, TransportBroken
@@ -37,8 +48,8 @@ _EXPORTER_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.common",
 )
 #: tags that become the span's kind and status rather than attributes
-_STRUCTURAL = frozenset(("span.kind", "otel.status_code",
-                         "otel.status_description"))
+_STRUCTURAL = frozenset((SPAN_KIND, OTEL_STATUS_CODE,
+                         OTEL_STATUS_DESCRIPTION))
 
 
 def otlp_endpoint(config: TracingConfig,
@@ -183,9 +194,9 @@ def resource_of(process: Process) -> Any:
 
     attributes: Dict[str, Any] = {
         key: value for key, value in process.tags
-        if key not in ("jaeger.version",)
+        if key not in (JAEGER_VERSION,)
     }
-    attributes["service.name"] = process.service_name
+    attributes[SERVICE_NAME] = process.service_name
     return Resource.create(attributes)
 
 
@@ -204,8 +215,7 @@ def to_readable_spans(spans: List[SpanData], resource: Any) -> List[Any]:
 
     from chaostracing._version import __version__
 
-    kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT,
-             "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
+    kinds = {kind.tag: SpanKind[kind.otel] for kind in SPAN_KINDS}
     scope = InstrumentationScope("chaostracing", __version__)
     out = []
     for span in spans:
@@ -217,19 +227,18 @@ def to_readable_spans(spans: List[SpanData], resource: Any) -> List[Any]:
         )
         tags = span.tags
         status = Status(StatusCode.UNSET)
-        if (is_true(tags.get("error"))
-                or tags.get("otel.status_code") == "ERROR"):
-            description = tags.get("otel.status_description")
+        if marked_error(tags):
+            description = tags.get(OTEL_STATUS_DESCRIPTION)
             status = Status(
                 StatusCode.ERROR,
                 description if isinstance(description, str) else None,
             )
-        elif tags.get("otel.status_code") == "OK":
+        elif tags.get(OTEL_STATUS_CODE) == STATUS_OK:
             status = Status(StatusCode.OK)
         events = []
         for timestamp, fields in span.logs:
             fields = dict(fields)
-            name = fields.pop("event", "log")
+            name = fields.pop(EVENT, EVENT_LOG)
             events.append(Event(
                 name if isinstance(name, str) else str(name),
                 fields,
