@@ -35,9 +35,9 @@ from chaostracing._data.model import SpanData, parse_id, trace_hex
 from chaostracing._data.spanquery import (
     DEFAULT_LOOKBACK_US,
     SpanQuery,
-    is_error,
     parse_duration_ns,
 )
+from chaostracing._data.summary import summarize
 
 __all__ = ["QueryHandler", "make_server"]
 
@@ -284,24 +284,18 @@ def _trace_id(text: str, what: str) -> int:
 def _home(store: SpanStore) -> str:
     rows = []
     for trace_id, spans in store.recent(RECENT):
-        ids = {s.span_id for s in spans}
-        roots = [s for s in spans if s.parent_id not in ids] or spans
-        root = min(roots, key=lambda s: s.start_us)
-        start = min(s.start_us for s in spans)
-        duration = max(s.end_us for s in spans) - start
-        errors = sum(1 for s in spans if is_error(s))
-        services = sorted({s.service_name for s in spans})
+        trace = summarize(spans, trace_id)
         rows.append(
             "<tr><td><a href=\"/trace/{id}\">{short}</a></td><td>{name}</td>"
             "<td>{services}</td><td class=n>{count}</td><td class=n>{errors}"
             "</td><td>{when}</td><td class=n>{ms:.1f} ms</td></tr>".format(
                 id=trace_hex(trace_id), short=trace_hex(trace_id)[:12],
-                name=html.escape(_short(root.operation_name)),
-                services=html.escape(_short(", ".join(services))),
-                count=len(spans), errors=errors or "",
+                name=html.escape(_short(trace.root_operation)),
+                services=html.escape(_short(", ".join(trace.service_names))),
+                count=trace.span_count, errors=trace.error_count or "",
                 when=time.strftime("%Y-%m-%d %H:%M:%S",
-                                   time.localtime(start / 1e6)),
-                ms=duration / 1000))
+                                   time.localtime(trace.start_us / 1e6)),
+                ms=trace.duration_us / 1000))
     stored = len(store)
     summary = (f"{stored} span(s) stored, {store.dropped} evicted (over "
                f"--max-spans {store.max_spans}); the {len(rows)} most recent "

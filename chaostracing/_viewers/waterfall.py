@@ -18,6 +18,23 @@ import unicodedata
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from chaostracing._data.model import SpanData, is_true, trace_hex
+from chaostracing._data.summary import summarize
+from chaostracing._data.tags import (
+    CHAOSTOOLKIT_DEVIATED,
+    CHAOSTOOLKIT_HYPOTHESIS_PHASE,
+    CHAOSTOOLKIT_STATUS,
+    CHAOSTOOLKIT_STEADY_STATE_MET,
+    CHAOSTOOLKIT_TOLERANCE_MET,
+    HTTP_METHOD,
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_STATUS_CODE,
+    HTTP_TARGET,
+    HTTP_URL,
+    URL_FULL,
+    URL_PATH,
+)
+from chaostracing._data.text import safe_str
 
 __all__ = ["printable", "render"]
 
@@ -26,13 +43,14 @@ _MAX_INDENT = 12  # deeper spans show their depth instead of more indentation
 
 
 def printable(text: object, limit: int = 400) -> str:
-    """``text`` safe to print on a terminal: control characters (C0, C1,
-    DEL), bidirectional controls and line separators become visible escapes.
+    """``text`` safe to print on a terminal: :func:`safe_str`'s text (any
+    value, never raising) of which control characters (C0, C1, DEL),
+    bidirectional controls and line separators become visible escapes.
 
     >>> printable("a\\x1b[2Jb")
     'a\\\\x1b[2Jb'
     """
-    text = str(text)[:limit]
+    text = text[:limit] if type(text) is str else safe_str(text, limit)
     out = []
     for char in text:
         code = ord(char)
@@ -68,14 +86,14 @@ def render(
 def _render_trace(trace_id: int, spans: List[SpanData], width: int,
                   color: bool) -> List[str]:
     rows = list(_rows(spans))
-    start = min(s.start_us for s in spans)
-    end = max(s.start_us + s.duration_us for s in spans)
-    total = max(end - start, 1)
-    errors = sum(1 for s in spans if s.failed)
-    services = sorted({s.service_name for s in spans})
+    summary = summarize(spans, trace_id)
+    start = summary.start_us
+    total = max(summary.duration_us, 1)
+    errors = summary.error_count
+    services = summary.service_names
     rebuilt = any(s.warnings and not s.parent_id for s in spans)
     head = (
-        f"trace {trace_hex(trace_id)}  {len(spans)} spans"
+        f"trace {trace_hex(trace_id)}  {summary.span_count} spans"
         f"  {total / 1000:.1f} ms"
         + (f"  {errors} error(s)" if errors else "")
         + (f"  services: {printable(', '.join(services), 200)}"
@@ -98,7 +116,7 @@ def _render_trace(trace_id: int, spans: List[SpanData], width: int,
         length = min(length, bar_width - offset) or 1
         bar = (" " * offset + "█" * length).ljust(bar_width)
         failed = span.failed
-        deviated = is_true(span.tags.get("chaostoolkit.deviated"))
+        deviated = is_true(span.tags.get(CHAOSTOOLKIT_DEVIATED))
         mark = "✗" if failed else "!" if deviated else " "
         info = f"{_duration(span.duration_us)} {mark} {text}"
         line = f"{label} │{bar}│{info}"[:width].rstrip()
@@ -165,25 +183,25 @@ def _tags(span: SpanData) -> str:
     met``, ``succeeded, in tolerance``, ``GET http://host/orders → 503``."""
     tags = span.tags
     parts = []
-    status = tags.get("chaostoolkit.status")
+    status = tags.get(CHAOSTOOLKIT_STATUS)
     if status is not None:
         parts.append(printable(status, 40))
-    if is_true(tags.get("chaostoolkit.deviated")):
+    if is_true(tags.get(CHAOSTOOLKIT_DEVIATED)):
         parts.append("deviated")
-    tolerance = tags.get("chaostoolkit.tolerance_met")
+    tolerance = tags.get(CHAOSTOOLKIT_TOLERANCE_MET)
     if tolerance is not None:
         parts.append("in tolerance" if is_true(tolerance)
                      else "out of tolerance")
     text = ", ".join(parts)
-    phase = tags.get("chaostoolkit.hypothesis.phase")
-    met = tags.get("chaostoolkit.steady_state_met")
+    phase = tags.get(CHAOSTOOLKIT_HYPOTHESIS_PHASE)
+    met = tags.get(CHAOSTOOLKIT_STEADY_STATE_MET)
     if phase is not None or met is not None:
         state = "" if met is None else ("met" if is_true(met) else "not met")
         text = ": ".join(printable(p, 20) for p in (phase, state) if p)
-    method = tags.get("http.method") or tags.get("http.request.method")
-    url = (tags.get("http.url") or tags.get("url.full")
-           or tags.get("http.target") or tags.get("url.path"))
-    code = tags.get("http.status_code", tags.get("http.response.status_code"))
+    method = tags.get(HTTP_METHOD) or tags.get(HTTP_REQUEST_METHOD)
+    url = (tags.get(HTTP_URL) or tags.get(URL_FULL)
+           or tags.get(HTTP_TARGET) or tags.get(URL_PATH))
+    code = tags.get(HTTP_STATUS_CODE, tags.get(HTTP_RESPONSE_STATUS_CODE))
     if method or url:
         request = " ".join(printable(p, 120) for p in (method, url) if p)
         request += f" → {printable(code, 8)}" if code is not None else ""
