@@ -91,8 +91,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(include=["chaostracing*", "chaostracing_contrib*"]),
-    # PEP 561: the packages' annotations are for their users' type checkers
+    # PEP 561: the packages' annotations are for their users' type checkers;
+    # the report page, read at run time (chaostracing/_viewers/report.py)
     package_data={"chaostracing": ["py.typed"],
+                  "chaostracing._viewers": ["report.html", "report.css",
+                                            "report.js"],
                   "chaostracing_contrib": ["py.typed"]},
     python_requires=">=3.8",
     install_requires=[

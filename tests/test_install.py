@@ -85,3 +85,40 @@ def test_our_wheel_upgrades_an_installed_0_18_1_and_traces_a_run(tmp_path):
         python, "-c", "import chaostracing; print(chaostracing.__file__)",
         env=env, cwd=tmp_path).stdout
     assert "CHAOSTRACING INTERNAL ERROR" not in chaos.stderr
+
+
+@pytest.mark.slow  # pip, a virtualenv, the chaostracing command
+def test_our_wheel_ships_the_report_page_and_its_report_works(tmp_path):
+    """The page is package data (report.html, .css, .js): a user of ``pip
+    install .`` gets it, and ``chaostracing report`` writes it whole."""
+    import shutil
+    import zipfile
+
+    # a clean copy: a build/ or egg-info left in the tree would hide a
+    # file missing from package_data
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("setup.py", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("chaostracing", "chaostracing_contrib"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+        "--no-build-isolation", "-w", dist, source)
+    (ours,) = dist.glob("chaostoolkit_opentracing-*.whl")
+    names = zipfile.ZipFile(ours).namelist()
+    for asset in ("report.html", "report.css", "report.js"):
+        assert f"chaostracing/_viewers/{asset}" in names
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
+    run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python",
+        "install", "--quiet", "--no-deps", "--no-index", ours)
+    env = dict(os.environ, PYTHONPATH=sysconfig.get_paths()["purelib"])
+    page = tmp_path / "report.html"
+    run(venv / "bin" / "chaostracing", "report",
+        ROOT / "docs" / "example-trace.json", "-o", page, env=env,
+        cwd=tmp_path)
+    script = (ROOT / "chaostracing" / "_viewers" / "report.js").read_text()
+    text = page.read_text()
+    assert script in text and 'id="chaostracing-data">{"traces"' in text

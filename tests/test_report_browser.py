@@ -272,3 +272,26 @@ def test_the_collectors_pages_in_the_browser(browser):
         assert problems == []
         page.goto(base + "/trace/" + "e" * 32)  # a 404, which the console notes
         assert "Trace not found" in page.inner_text("h1")
+
+
+def test_the_embedded_data_reads_back_exactly_whatever_it_holds(browser,
+                                                                tmp_path):
+    """What HTML's script parsing reacts to (an end tag, a comment opener,
+    a character reference) and JavaScript's old line terminators go through
+    the embedded JSON unchanged: the page's data is report_data's."""
+    from chaostracing._viewers.report import report_data
+
+    tricky = ("</script><!--<script>&amp;&lt;\u2028\u2029-->"
+              "{{data}}{{title}}</SCRIPT >")
+    spans = [SpanData(5, 1, operation_name=tricky, start_us=1,
+                      duration_us=2, process=Process(tricky),
+                      tags={tricky: tricky}, logs=[(1, {"event": tricky})])]
+    page, problems, _ = open_page(browser, write_report(
+        tmp_path, spans, title=tricky))
+    shown = page.evaluate('JSON.parse(document.getElementById('
+                          '"chaostracing-data").textContent)')
+    assert shown == json.loads(json.dumps(report_data(spans)))
+    assert page.title() == tricky
+    assert page.inner_text("#title") == tricky
+    assert page.locator("script").count() == 2
+    assert problems == []
