@@ -8,6 +8,8 @@ LOG := $(VENV)/install.log
 QUIET = >> $(LOG) 2>&1 || { tail -n 30 $(LOG); exit 1; }
 BENCH_VENV ?= .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
+# the JS linter (ESLint, package.json/package-lock.json), where npm is
+NODE_STAMP := node_modules/.installed
 
 .PHONY: demo test test-fast lint lint-js docs install chromium bench bench-compare clean
 
@@ -30,10 +32,12 @@ lint: $(STAMP)  ## ruff, mypy (both in pyproject.toml), the report page's JS lin
 	@$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-js
 
-# The report page's JS linter. A no-op until the page is package data with its
-# own linter configuration (the branch that moves it defines this target).
-lint-js:
-	@:
+# The report page's JS linter: ESLint on its script (eslint.config.js); skipped, saying
+# why, where node and npm are not installed
+lint-js: $(NODE_STAMP)
+	@if [ -x node_modules/.bin/eslint ]; then \
+	  node_modules/.bin/eslint chaostracing/_viewers/report.js eslint.config.js; \
+	else echo "lint-js: skipped: no node and npm to run ESLint"; fi
 
 # the report's browser tests use Debian's chromium: installed where root and
 # apt allow, else those tests skip and say why
@@ -58,7 +62,16 @@ bench-compare: $(BENCH_STAMP)  ## before/after in one run: make bench-compare BE
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
 	$(BENCH_VENV)/bin/python benchmarks/compare_versions.py --before $(BEFORE)
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "set-up: ESLint for the report page's script, npm ci (log: $(LOG))"; \
+	  mkdir -p $(VENV); npm ci --no-audit --no-fund $(QUIET); \
+	  touch $@; \
+	else \
+	  echo "set-up: no npm: the JS linter's test will skip"; \
+	fi
 
 $(STAMP): setup.py examples/extension/setup.py
 	@echo "set-up: a virtualenv in $(VENV), the project and its test dependencies (log: $(LOG))"
@@ -80,4 +93,5 @@ $(BENCH_STAMP): setup.py
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .bench site *.egg-info examples/extension/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .bench site *.egg-info examples/extension/*.egg-info \
+		node_modules
