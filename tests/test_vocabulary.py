@@ -353,3 +353,23 @@ def test_the_tag_reference_names_exactly_our_chaostoolkit_tags():
         assert f"`{name}`" in page or \
             f"`.{name.rsplit('.', 1)[1]}`" in page, f"{name} is not in " \
                                                     "docs/tags.md"
+
+
+@pytest.mark.parametrize("code", [0, 0x1B, 0x1F, 0x20, 0x41, 0x7E, 0x7F,
+                                  0x85, 0x9F, 0xA0, 0xE9, 0x200E, 0x2028,
+                                  0x2029, 0x202E, 0x4E2D])
+def test_printable_is_safe_str_with_control_characters_shown(code):
+    """The terminal's layer over safe_str: C0, C1, DEL, bidirectional
+    controls and line separators become escapes, the rest stays (ASCII
+    text without them is returned as it is)."""
+    from chaostracing._viewers.waterfall import printable
+
+    char = chr(code)
+    shown = printable(f"a{char}b")
+    if code < 0x20 or 0x7F <= code < 0xA0:
+        assert shown == f"a\\x{code:02x}b"
+    elif code in (0x200E, 0x2028, 0x2029, 0x202E):
+        assert shown == f"a\\u{code:04x}b"
+    else:
+        assert shown == f"a{char}b"
+    assert printable(_Hostile()) == "<_Hostile (repr failed)>"

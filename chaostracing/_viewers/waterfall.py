@@ -51,6 +51,8 @@ def printable(text: object, limit: int = 400) -> str:
     'a\\\\x1b[2Jb'
     """
     text = text[:limit] if type(text) is str else safe_str(text, limit)
+    if text.isascii() and text.isprintable():
+        return text  # most text: no C0 control and no DEL, nothing to show
     out = []
     for char in text:
         code = ord(char)
