@@ -149,17 +149,21 @@ class OtlpTransport(Transport):
     """Batches of spans to an OpenTelemetry SDK span exporter."""
 
     def __init__(self, exporter: Any, description: str) -> None:
+        # imported here, on the thread that configures the run: imported
+        # first on the pipeline's thread, cleanup could find the module
+        # half-initialised in sys.modules while that thread still runs it
+        from chaostracing._run.otel import installation
+
         self.exporter = exporter
         #: where, without the credentials a URL may carry
         self.description = description
         self._resource = None
         self._quiet = _QuietExporterLogs()
+        self._suppress = installation.suppress_on_this_thread
 
     def open(self, process: Process) -> None:
-        from chaostracing._run.otel import installation
-
         # the exporter's own HTTP: untraced
-        installation.suppress_on_this_thread()
+        self._suppress()
         self._resource = resource_of(process)
 
     def send(self, spans: List[SpanData]) -> int:
