@@ -13,28 +13,39 @@ VERSION = re.search(
 
 # each list once; dev and bench are made of them
 JAEGER = ["jaeger-client>=4.8,<5", "six>=1.16"]
+# OpenTelemetry's Python packages are released in trains: the API, the SDK,
+# the exporters and the propagators 1.X.K go with the semantic conventions
+# and the instrumentations 0.(X+21)bK, which pin one another exactly. So that
+# pip (23 included, which does not backjump) resolves any extra in seconds,
+# and extras installed one at a time stay on one train (a clean `pip
+# check`), every extra that pulls the API or the SDK caps both lines at the
+# newest train PyPI holds complete for every package below. Raise both caps
+# together: `python tools/otel_trains.py` says when a newer train is
+# complete (1.45.2 / 0.66b2 has no urllib3 or aiohttp-client
+# instrumentation).
+OTEL = ">=1.20,<1.45.2"
+CONTRIB = ">=0.41b0,<0.66b2"
+SDK = ["opentelemetry-sdk" + OTEL]
 # the otlp provider: OpenTelemetry's SDK types and OTLP/HTTP exporter
-OPENTELEMETRY = [
-    "opentelemetry-sdk>=1.20",
-    "opentelemetry-exporter-otlp-proto-http>=1.20",
-]
+OPENTELEMETRY = SDK + ["opentelemetry-exporter-otlp-proto-http" + OTEL]
 # OTLP over gRPC (tracing_otlp_protocol: grpc, 0.18.1's oltp-grpc)
-GRPC = ["opentelemetry-exporter-otlp-proto-grpc>=1.20"]
+GRPC = SDK + ["opentelemetry-exporter-otlp-proto-grpc" + OTEL]
 # tracing_instrument: OpenTelemetry's instrumentations and the propagators
 # that write tracing_propagation's headers on that path
 INSTRUMENTATIONS = [
-    "opentelemetry-instrumentation-urllib3>=0.41b0",
-    "opentelemetry-instrumentation-httpx>=0.41b0",
-    "opentelemetry-instrumentation-botocore>=0.41b0",
-    "opentelemetry-instrumentation-aiohttp-client>=0.41b0",
-    "opentelemetry-propagator-b3>=1.20",
-    "opentelemetry-propagator-jaeger>=1.20",
+    "opentelemetry-instrumentation-urllib3" + CONTRIB,
+    "opentelemetry-instrumentation-httpx" + CONTRIB,
+    "opentelemetry-instrumentation-botocore" + CONTRIB,
+    "opentelemetry-instrumentation-aiohttp-client" + CONTRIB,
+    "opentelemetry-propagator-b3" + OTEL,
+    "opentelemetry-propagator-jaeger" + OTEL,
 ]
-INSTRUMENT = ["opentelemetry-api>=1.20"] + INSTRUMENTATIONS
-# OTEL_VENDOR=aws: X-Ray ids and propagation
-AWS = [
-    "opentelemetry-sdk-extension-aws>=2.0",
-    "opentelemetry-propagator-aws-xray>=1.0",
+INSTRUMENT = ["opentelemetry-api" + OTEL] + INSTRUMENTATIONS
+# OTEL_VENDOR=aws: X-Ray ids and propagation (the SDK line keeps an AWS
+# install on the train of the others)
+AWS = SDK + [
+    "opentelemetry-sdk-extension-aws>=2.0,<3",
+    "opentelemetry-propagator-aws-xray>=1.0,<2",
 ]
 # the documentation site: `mkdocs build --strict` (tests/test_docs.py)
 DOCS = ["mkdocs>=1.5", "mkdocs-material>=9.4"]
@@ -66,7 +77,7 @@ EXTRAS = {
         # drives Debian's chromium in tests/test_report_browser.py (no
         # browser of its own is downloaded)
         "playwright>=1.40",
-        "opentelemetry-instrumentation-requests>=0.41b0",
+        "opentelemetry-instrumentation-requests" + CONTRIB,
         # make lint (configured in pyproject.toml); ruff pinned to a minor:
         # a new ruff adds rules to the families selected
         "ruff>=0.17,<0.18",
@@ -79,7 +90,7 @@ EXTRAS = {
     + DOCS,
     # what benchmarks/ compare against (rows are skipped when absent)
     "bench": [
-        "opentelemetry-instrumentation-requests>=0.41b0",
+        "opentelemetry-instrumentation-requests" + CONTRIB,
     ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER,
 }
 
@@ -104,7 +115,9 @@ setup(
         "wrapt>=1.14",
         "requests>=2.25",
     ],
-    extras_require=EXTRAS,
+    # each requirement once per extra (dev and bench share the SDK line)
+    extras_require={name: list(dict.fromkeys(requirements))
+                    for name, requirements in EXTRAS.items()},
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],
     },
