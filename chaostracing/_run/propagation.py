@@ -1,10 +1,12 @@
-"""Trace-context carriers: Jaeger ``uber-trace-id``, W3C ``traceparent``, B3,
-and Jaeger's binary encoding.
+"""Trace-context carriers: Jaeger ``uber-trace-id``, W3C ``traceparent`` /
+``tracestate`` and ``baggage``, B3, and Jaeger's binary encoding.
 
 :class:`Propagator` writes the formats asked for and reads whichever is
-present (Jaeger first, then W3C, then B3), header names matched
-case-insensitively. Ids are written in one form everywhere: trace ids as 32
-lower-case hex digits, span ids as 16.
+present, header names matched case-insensitively. When several are present
+and disagree, the one listed last in the formats wins, as in OpenTelemetry's
+composite propagator (so both paths agree), then the unlisted ones: Jaeger,
+W3C, B3. Ids are written in one form everywhere: trace ids as 32 lower-case
+hex digits, span ids as 16.
 
 Written here rather than taken from OpenTelemetry's propagator packages
 because this path must not import OpenTelemetry (its import costs more than
@@ -16,7 +18,15 @@ tested against each other.
 import re
 import struct
 import urllib.parse
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
 from opentracing.propagation import (
     InvalidCarrierException,
@@ -27,6 +37,7 @@ from chaostracing._run.spancontext import SAMPLED, JaegerSpanContext
 
 __all__ = [
     "BAGGAGE_PREFIX",
+    "DEFAULT_FORMATS",
     "FORMATS",
     "TRACE_HEADER",
     "Propagator",
@@ -34,7 +45,13 @@ __all__ = [
     "to_header",
 ]
 
-FORMATS = ("jaeger", "w3c", "b3", "xray")
+#: what ``tracing_propagation`` may list: ``b3`` is B3's multi-header form
+#: (``X-B3-*``), as jaeger-client and 0.18.1 wrote it and every B3 reader
+#: reads; ``baggage`` is W3C's baggage header
+FORMATS = ("jaeger", "w3c", "b3", "xray", "baggage")
+#: what is written when nothing says otherwise: both worlds, Jaeger's and
+#: OpenTelemetry's
+DEFAULT_FORMATS = ("w3c", "jaeger")
 TRACE_HEADER = "uber-trace-id"
 BAGGAGE_PREFIX = "uberctx-"
 _TRACEPARENT = re.compile(
@@ -43,6 +60,11 @@ _TRACEPARENT = re.compile(
 _BINARY_HEAD = struct.Struct(">QQQQBI")
 _U32 = struct.Struct(">I")
 _MAX_BAGGAGE_ITEMS = 1024
+#: the W3C's limits for tracestate and baggage headers
+_MAX_TRACESTATE = 512
+_MAX_W3C_BAGGAGE = 8192
+#: the formats read, in the order they are tried when none is listed
+_READ_ORDER = ("jaeger", "w3c", "b3")
 
 
 def to_header(context: JaegerSpanContext) -> str:
@@ -79,7 +101,7 @@ def from_header(value: str, name: str = TRACE_HEADER) -> JaegerSpanContext:
 class Propagator:
     """Inject and extract span contexts for one run's settings.
 
-    :param formats: the text formats ``inject`` writes
+    :param formats: the text formats ``inject`` writes (:data:`FORMATS`)
     :param trace_header: the Jaeger header's name (``uber-trace-id``, or
         0.18.1's ``tracing_id_name``)
     :param baggage_prefix: prefix of Jaeger baggage headers
@@ -89,7 +111,7 @@ class Propagator:
 
     def __init__(
         self,
-        formats: Iterable[str] = ("jaeger",),
+        formats: Iterable[str] = DEFAULT_FORMATS,
         trace_header: str = TRACE_HEADER,
         baggage_prefix: str = BAGGAGE_PREFIX,
         clean: Optional[Callable[[str], str]] = None,
@@ -98,6 +120,9 @@ class Propagator:
         self.trace_header = trace_header.lower()
         self.baggage_prefix = baggage_prefix.lower()
         self.clean = clean
+        listed = [f for f in reversed(self.formats) if f in _READ_ORDER]
+        #: the order contexts are read in: the last listed format first
+        self._read_order = tuple(dict.fromkeys(listed + list(_READ_ORDER)))
 
     # -- text maps and HTTP headers -------------------------------------------
     def inject(
@@ -116,10 +141,9 @@ class Propagator:
                         value = urllib.parse.quote(str(value), safe="")
                     carrier[self.baggage_prefix + key] = value
             elif name == "w3c":
-                carrier["traceparent"] = (
-                    f"00-{context.trace_id:032x}-{context.span_id:016x}-"
-                    f"{context.flags & SAMPLED:02x}"
-                )
+                carrier["traceparent"] = _traceparent(context)
+                if context.tracestate:
+                    carrier["tracestate"] = context.tracestate
             elif name == "b3":
                 carrier["X-B3-TraceId"] = f"{context.trace_id:032x}"
                 carrier["X-B3-SpanId"] = f"{context.span_id:016x}"
@@ -127,6 +151,9 @@ class Propagator:
                     carrier["X-B3-ParentSpanId"] = f"{context.parent_id:016x}"
                 sampled = context.flags & SAMPLED
                 carrier["X-B3-Sampled"] = "1" if sampled else "0"
+            elif name == "baggage":
+                if baggage:
+                    carrier["baggage"] = _w3c_baggage(baggage)
             elif name == "xray":
                 _xray_inject(context, carrier)
 
@@ -136,53 +163,72 @@ class Propagator:
         """The context in ``carrier``, or ``None`` when it holds none.
 
         :raises SpanContextCorruptedException: a header is there but
-            malformed.
+            malformed, and no other one is well-formed.
         """
         if not hasattr(carrier, "items"):
             raise InvalidCarrierException("carrier is not a mapping")
         headers = {str(k).lower(): v for k, v in carrier.items()}
-        context = None
-        if self.trace_header in headers:
-            context = from_header(headers[self.trace_header], self.trace_header)
-        elif TRACE_HEADER in headers:
-            context = from_header(headers[TRACE_HEADER])
-        elif "traceparent" in headers:
-            context = _from_traceparent(str(headers["traceparent"]))
-        elif "x-b3-traceid" in headers:
-            context = _from_b3(headers)
+        context, tracestate = self._context(headers)
         if context is None:
             return None
+        baggage = _read_w3c_baggage(headers.get("baggage"))
         prefix = self.baggage_prefix
-        baggage = {
+        baggage.update({
             k[len(prefix):]: urllib.parse.unquote(str(v)) if url_decode else v
             for k, v in headers.items()
             if k.startswith(prefix) and len(k) > len(prefix)
-        }
-        if baggage:
+        })
+        if baggage or tracestate:
             context = JaegerSpanContext(
                 context.trace_id, context.span_id, context.parent_id,
-                context.flags, baggage,
+                context.flags, baggage or None, tracestate,
             )
         return context
+
+    def _context(self, headers: Mapping[str, Any]) -> Tuple[
+            Optional[JaegerSpanContext], Optional[str]]:
+        """The first well-formed context in :attr:`_read_order`, and the
+        ``tracestate`` that goes with it (W3C's only)."""
+        corrupted: Optional[SpanContextCorruptedException] = None
+        for name in self._read_order:
+            try:
+                if name == "jaeger":
+                    if self.trace_header in headers:
+                        return from_header(headers[self.trace_header],
+                                           self.trace_header), None
+                    if TRACE_HEADER in headers:
+                        return from_header(headers[TRACE_HEADER]), None
+                elif name == "w3c" and "traceparent" in headers:
+                    context = _from_traceparent(str(headers["traceparent"]))
+                    return context, _tracestate(headers.get("tracestate"))
+                elif name == "b3":
+                    if "x-b3-traceid" in headers:
+                        return _from_b3(headers), None
+                    if "b3" in headers:
+                        found = _from_b3_single(str(headers["b3"]))
+                        if found is not None:
+                            return found, None
+            except SpanContextCorruptedException as error:
+                corrupted = corrupted or error
+        if corrupted is not None:
+            raise corrupted
+        return None, None
 
     # -- environment variables ------------------------------------------------
     def environment(self, context: JaegerSpanContext) -> Dict[str, str]:
         """The context as environment variables for a child process, as
         OpenTelemetry's specification for environment carriers names them:
-        ``TRACEPARENT`` always (and ``BAGGAGE``), ``UBER_TRACE_ID`` too when
-        ``jaeger`` is one of the formats."""
-        env = {
-            "TRACEPARENT": f"00-{context.trace_id:032x}-{context.span_id:016x}-"
-                           f"{context.flags & SAMPLED:02x}",
-        }
+        ``TRACEPARENT`` always (with ``TRACESTATE`` and ``BAGGAGE``),
+        ``UBER_TRACE_ID`` too when ``jaeger`` is one of the formats."""
+        env = {"TRACEPARENT": _traceparent(context)}
+        if context.tracestate:
+            env["TRACESTATE"] = context.tracestate
         if "jaeger" in self.formats:
             env["UBER_TRACE_ID"] = to_header(context)
         if context.baggage:
             clean = self.clean or str
-            env["BAGGAGE"] = ",".join(
-                f"{urllib.parse.quote(str(k), safe='')}="
-                f"{urllib.parse.quote(clean(str(v)), safe='')}"
-                for k, v in context.baggage.items())
+            env["BAGGAGE"] = _w3c_baggage(
+                {k: clean(str(v)) for k, v in context.baggage.items()})
         return env
 
     # -- binary ----------------------------------------------------------------
@@ -245,15 +291,25 @@ class Propagator:
 
 def _xray_inject(context: JaegerSpanContext, carrier: Any) -> None:
     """AWS X-Ray's ``X-Amzn-Trace-Id``, written by OpenTelemetry's own
-    propagator (opentelemetry-propagator-aws-xray, the ``[aws]`` extra)."""
-    from opentelemetry import trace
-    from opentelemetry.propagators.aws import AwsXRayPropagator
+    propagator (opentelemetry-propagator-aws-xray, the ``[aws]`` extra).
+    Without it nothing is written: the run said so once, when it began
+    (:mod:`chaostracing._run.extras`), and a request must not fail for it."""
+    try:
+        from opentelemetry import trace
+        from opentelemetry.propagators.aws import AwsXRayPropagator
+    except ImportError:
+        return
 
     span = trace.NonRecordingSpan(trace.SpanContext(
         context.trace_id, context.span_id, is_remote=False,
         trace_flags=trace.TraceFlags(context.flags & SAMPLED)))
     AwsXRayPropagator().inject(
         carrier, context=trace.set_span_in_context(span))
+
+
+def _traceparent(context: JaegerSpanContext) -> str:
+    return (f"00-{context.trace_id:032x}-{context.span_id:016x}-"
+            f"{context.flags & SAMPLED:02x}")
 
 
 def _from_traceparent(value: str) -> JaegerSpanContext:
@@ -269,19 +325,74 @@ def _from_traceparent(value: str) -> JaegerSpanContext:
         trace_id, span_id, None, int(match.group(4), 16) & SAMPLED)
 
 
+def _tracestate(value: Any) -> Optional[str]:
+    """A ``tracestate`` to pass on: as received, when it is printable ASCII
+    within the W3C's size (anything else is dropped, as the W3C says)."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text or len(text) > _MAX_TRACESTATE or not text.isascii() \
+            or not text.isprintable():
+        return None
+    return text
+
+
+def _w3c_baggage(baggage: Mapping[str, Any]) -> str:
+    """W3C's ``baggage`` header: ``key=value`` pairs, percent-encoded."""
+    return ",".join(
+        f"{urllib.parse.quote(str(k), safe='')}="
+        f"{urllib.parse.quote(str(v), safe='')}"
+        for k, v in baggage.items())
+
+
+def _read_w3c_baggage(value: Any) -> Dict[str, str]:
+    """The items of a W3C ``baggage`` header (their properties dropped);
+    ``{}`` for anything that is not one, or too long."""
+    if not isinstance(value, str) or len(value) > _MAX_W3C_BAGGAGE:
+        return {}
+    items: Dict[str, str] = {}
+    for member in value.split(","):
+        key, equals, rest = member.split(";", 1)[0].partition("=")
+        key = urllib.parse.unquote(key.strip())
+        if equals and key and len(items) < _MAX_BAGGAGE_ITEMS:
+            items[key] = urllib.parse.unquote(rest.strip())
+    return items
+
+
 def _from_b3(headers: Mapping[str, Any]) -> JaegerSpanContext:
     try:
         texts = [str(headers["x-b3-traceid"]),
                  str(headers.get("x-b3-spanid", ""))]
-        if any(len(t) > 32 for t in texts):
-            raise ValueError
-        trace_id, span_id = (int(t, 16) for t in texts)
         parent = headers.get("x-b3-parentspanid")
-        parent_id = int(str(parent)[:16], 16) if parent else None
+        return _b3_context(texts[0], texts[1], str(parent) if parent else None,
+                           str(headers.get("x-b3-sampled", "1")))
     except ValueError:
         raise SpanContextCorruptedException("malformed B3 headers") from None
-    if not trace_id or not span_id or trace_id >> 128 or span_id >> 64:
-        raise SpanContextCorruptedException("malformed B3 headers")
-    sampled = str(headers.get("x-b3-sampled", "1")) in ("1", "true", "d")
-    return JaegerSpanContext(
-        trace_id, span_id, parent_id, SAMPLED if sampled else 0)
+
+
+def _from_b3_single(value: str) -> Optional[JaegerSpanContext]:
+    """B3's single header, ``{trace}-{span}[-{sampled}[-{parent}]]``; a
+    sampling decision alone (``0``, ``1``, ``d``) carries no context."""
+    parts = value.strip().lower().split("-")
+    if len(parts) < 2:
+        return None
+    try:
+        return _b3_context(parts[0], parts[1],
+                           parts[3] if len(parts) > 3 else None,
+                           parts[2] if len(parts) > 2 else "1")
+    except ValueError:
+        raise SpanContextCorruptedException(
+            f"malformed b3: {value[:80]!r}") from None
+
+
+def _b3_context(trace: str, span: str, parent: Optional[str],
+                sampled: str) -> JaegerSpanContext:
+    """Raises ValueError for what is not B3's hex ids."""
+    if len(trace) > 32 or len(span) > 16:
+        raise ValueError(trace)
+    trace_id, span_id = int(trace, 16), int(span, 16)
+    parent_id = int(parent[:16], 16) if parent else None
+    if not trace_id or not span_id:
+        raise ValueError(trace)
+    flags = SAMPLED if sampled.strip().lower() in ("1", "true", "d") else 0
+    return JaegerSpanContext(trace_id, span_id, parent_id or None, flags)

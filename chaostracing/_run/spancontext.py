@@ -11,9 +11,12 @@ SAMPLED = 1
 
 class JaegerSpanContext(opentracing.SpanContext):
     """Immutable ids of a span: 128-bit trace id, 64-bit span id, flags and
-    baggage."""
+    baggage; and the W3C ``tracestate`` the trace arrived with, passed on
+    unchanged to its children (the W3C asks every participant to forward
+    it)."""
 
-    __slots__ = ("trace_id", "span_id", "parent_id", "flags", "_baggage")
+    __slots__ = ("trace_id", "span_id", "parent_id", "flags", "_baggage",
+                 "tracestate")
 
     def __init__(
         self,
@@ -22,12 +25,14 @@ class JaegerSpanContext(opentracing.SpanContext):
         parent_id: Optional[int] = None,
         flags: int = SAMPLED,
         baggage: Optional[Dict[str, str]] = None,
+        tracestate: Optional[str] = None,
     ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_id = parent_id
         self.flags = flags
         self._baggage = baggage or opentracing.SpanContext.EMPTY_BAGGAGE
+        self.tracestate = tracestate
 
     @property
     def baggage(self) -> Dict[str, str]:
@@ -46,7 +51,8 @@ class JaegerSpanContext(opentracing.SpanContext):
         else:
             baggage[key] = value
         return JaegerSpanContext(
-            self.trace_id, self.span_id, self.parent_id, self.flags, baggage
+            self.trace_id, self.span_id, self.parent_id, self.flags, baggage,
+            self.tracestate,
         )
 
     def __repr__(self) -> str:

@@ -13,8 +13,9 @@ finished spans with OpenTelemetry's own SDK and exporter.
 What it keeps:
 
 - 128-bit trace ids and 64-bit span ids, Jaeger's ``flags`` (sampled bit);
-- ``uber-trace-id`` / ``uberctx-*``, W3C ``traceparent`` and B3 for
-  ``text_map`` and ``http_headers``, Jaeger's binary encoding for ``binary``;
+- ``uber-trace-id`` / ``uberctx-*``, W3C ``traceparent`` / ``tracestate``
+  and ``baggage``, and B3 for ``text_map`` and ``http_headers``, Jaeger's
+  binary encoding for ``binary``;
 - ``child_of`` and ``follows_from`` references, baggage, explicit start and
   finish times;
 - the current span in :mod:`chaostracing._run.scope` (threads and asyncio);
@@ -181,6 +182,7 @@ class Tracer(ActivatingTracer, opentracing.Tracer):
                 parent.span_id,
                 parent.flags,
                 parent.baggage,
+                parent.tracestate,
             )
         else:
             trace_id = self._new_trace_id()
