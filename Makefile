@@ -84,6 +84,13 @@ $(STAMP): setup.py examples/extension/setup.py
 	@$(BIN)/python -m pip download --no-deps --dest $(VENV)/wheels \
 		--only-binary=:all: --python-version 3.9 \
 		chaostoolkit-opentracing==0.18.1 $(QUIET)
+	@# what a plain `pip install chaostoolkit chaostoolkit-opentracing` brings,
+	@# no extra, as wheels: tests/test_extras_missing.py installs it offline
+	@# into a fresh virtualenv (our own wheel is built there, from the tree)
+	@rm -rf $(VENV)/wheels/base
+	@$(BIN)/python -m pip wheel --wheel-dir $(VENV)/wheels/base \
+		chaostoolkit . $(QUIET)
+	@rm -f $(VENV)/wheels/base/chaostoolkit_opentracing-*
 	@touch $(STAMP)
 
 $(BENCH_STAMP): setup.py

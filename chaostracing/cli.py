@@ -242,7 +242,8 @@ def _collect(args: argparse.Namespace) -> int:
         where.append(f"http://{_netloc(args.host, collector.query_port)} "
                      "(Jaeger query API)")
     if collector.otlp_problem:
-        print(f"chaostracing: {collector.otlp_problem}", file=sys.stderr)
+        print(f"chaostracing: not receiving OTLP (--otlp-port "
+              f"{args.otlp_port}): {collector.otlp_problem}", file=sys.stderr)
     print(f"chaostracing: collecting on {', '.join(where)}, writing "
           f"{args.output}", file=sys.stderr, flush=True)
     with collector:

@@ -22,7 +22,6 @@ is the CHANGELOG's deprecation policy.
 """
 from typing import Any, Dict, Optional
 
-from chaostracing import control
 from chaostracing._run import compat, lifecycle
 from chaostracing.control import (  # noqa: F401  (the hooks chaoslib calls)
     after_activity_control,
@@ -67,9 +66,11 @@ def configure_control(
     """Trace the run over OTLP, as 0.18.1's ``chaostracing.oltp`` did."""
     lifecycle.configure(configuration, secrets, experiment, event_registry,
                         compat.oltp_arguments(arguments),
-                        compatibility=compat.ATTRIBUTES_0_18_1)
+                        compatibility=compat.ATTRIBUTES_0_18_1,
+                        derived=compat.oltp_sources(arguments))
 
 
 def validate_control(control_block: Dict[str, Any]) -> None:
-    """What chaostracing.control validates, less this control's own flags."""
-    control.validate_control(compat.without_oltp_flags(control_block))
+    """What chaostracing.control validates, with this control's own flags
+    read as they are at run time."""
+    lifecycle.validate_block(control_block, oltp=True)

@@ -1,5 +1,6 @@
 """Shared fixtures: a real Jaeger-agent listener, the demo service, chaos
 runs."""
+import functools
 import json
 import os
 import subprocess
@@ -94,8 +95,10 @@ def chaos_command(
     env: Optional[Dict[str, str]] = None,
     settings: Optional[Dict] = None,
     extra_args=(),
+    chaos: Optional[Path] = None,
 ):
-    """The argv, environment and journal path of a ``chaos run``."""
+    """The argv, environment and journal path of a ``chaos run`` (of
+    ``chaos``, this environment's by default)."""
     if isinstance(experiment, (str, Path)):
         path = Path(experiment)
     else:
@@ -113,7 +116,7 @@ def chaos_command(
         [str(EXAMPLES / "extension"), str(ROOT), str(TESTS)]
     )
     full_env.update(env or {})
-    chaos = Path(sys.executable).parent / "chaos"
+    chaos = chaos or Path(sys.executable).parent / "chaos"
     argv = [
         str(chaos),
         "--no-version-check",
@@ -137,10 +140,11 @@ def run_chaos(
     settings: Optional[Dict] = None,
     extra_args=(),
     timeout: float = 120,
+    chaos: Optional[Path] = None,
 ) -> ChaosRun:
     """Run ``chaos run`` in a fresh process; return its journal and output."""
     argv, full_env, journal = chaos_command(
-        experiment, tmp_path, env, settings, extra_args
+        experiment, tmp_path, env, settings, extra_args, chaos
     )
     proc = subprocess.run(
         argv,
@@ -160,6 +164,43 @@ def chaos(tmp_path):
         return run_chaos(experiment, tmp_path, **kwargs)
 
     return runner
+
+
+class BareVenv:
+    """A virtualenv holding chaostoolkit and this project as a plain ``pip
+    install chaostoolkit-opentracing`` leaves them: no extra."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bin = path / "bin"
+        self.python = self.bin / "python"
+        self.chaos = self.bin / "chaos"
+        self.chaostracing = self.bin / "chaostracing"
+
+
+@pytest.fixture(scope="session")
+def bare_venv(tmp_path_factory) -> BareVenv:
+    """A fresh virtualenv with chaostoolkit and our wheel (built from this
+    tree), and none of our extras: only what the base install requires,
+    installed offline, by the pip a new virtualenv has, from the wheels
+    ``make install`` keeps in ``.venv/wheels/base``."""
+    wheels = Path(sys.prefix, "wheels", "base")
+    if not any(wheels.glob("chaostoolkit-*.whl")):
+        pytest.skip(f"no wheels of the base requirements in {wheels}: "
+                    "`make install` makes them")
+    root = tmp_path_factory.mktemp("bare")
+    run = functools.partial(subprocess.run, check=True, capture_output=True,
+                            text=True, timeout=300)
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+         "--no-build-isolation", "-w", str(root / "dist"), str(ROOT)])
+    (ours,) = (root / "dist").glob("chaostoolkit_opentracing-*.whl")
+    venv = BareVenv(root / "venv")
+    run([sys.executable, "-m", "venv", str(venv.path)])
+    run([str(venv.bin / "pip"), "install", "--quiet", "--no-index",
+         "--find-links", str(wheels), "chaostoolkit", str(ours)])
+    listed = run([str(venv.bin / "pip"), "list", "--format=freeze"]).stdout
+    assert "opentelemetry" not in listed, listed  # no extra came along
+    return venv
 
 
 def jaeger_client_spans(udp_port: int, children: int = 3) -> None:

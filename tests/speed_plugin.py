@@ -29,6 +29,7 @@ __all__ = ["SLOW_FIXTURES"]
 # fixtures that start a process: a test using one is slow
 SLOW_FIXTURES = frozenset({
     "chaos",  # conftest.py: `chaos run` in a subprocess
+    "bare_venv",  # conftest.py: pip installs into a fresh virtualenv
 })
 
 

@@ -21,7 +21,7 @@ def test_0_18_1_control_arguments_are_read_as_ours():
     assert loaded.propagation == ("b3",)
     assert (loaded.trace_header, loaded.baggage_prefix) == (
         "x-trace-id", "x-bag-")
-    assert loaded.sources["tracing_host"] == "control arguments"
+    assert loaded.sources["tracing_host"] == "control arguments:host"
 
 
 def test_0_18_1_configuration_keys_and_exporters_are_read_as_ours():

@@ -63,13 +63,13 @@ class Collector:
                                   f"{udp_port} (--port, UDP): "
                                   f"{error.strerror or error}") from None
             if otlp_port is not None:
-                try:
+                from chaostracing._data.otlp import decoder_problem
+
+                # refused at start, in one line, rather than on each request
+                self.otlp_problem = decoder_problem()
+                if self.otlp_problem is None:
                     from chaostracing._collector.otlp import make_server
-                except ImportError as error:
-                    self.otlp_problem = (
-                        "OTLP needs opentelemetry-proto: pip install "
-                        f"'chaostoolkit-opentracing[opentelemetry]' ({error})")
-                else:
+
                     self.otlp, self.otlp_port = make_server(host, otlp_port,
                                                             self._add)
             if query_port is not None:

@@ -79,12 +79,11 @@ def load_one(path: str) -> List[SpanData]:
 
 
 def _otlp_json(raw: bytes) -> List[SpanData]:
-    try:
-        from chaostracing._data.otlp import decode, to_span_data
-    except ImportError as error:  # pragma: no cover - extra missing
-        raise ValueError(
-            "reading OTLP files needs opentelemetry-proto: pip install "
-            f"'chaostoolkit-opentracing[opentelemetry]' ({error})") from None
+    from chaostracing._data.otlp import decode, decoder_problem, to_span_data
+
+    problem = decoder_problem()
+    if problem is not None:
+        raise ValueError(f"an OTLP/JSON file: {problem}")
     return to_span_data(decode(raw, "application/json"))
 
 

@@ -17,7 +17,7 @@ name); links are ``FOLLOWS_FROM`` references; the instrumentation scope is
 import base64
 import json
 import zlib
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 from chaostracing._data.tags import (
@@ -34,7 +34,8 @@ from chaostracing._data.tags import (
     kind_of_otlp,
 )
 
-__all__ = ["MAX_BODY", "BadRequest", "TooLarge", "decode", "to_span_data"]
+__all__ = ["MAX_BODY", "BadRequest", "TooLarge", "decode", "decoder_problem",
+           "to_span_data"]
 
 #: the largest body accepted, compressed or not
 MAX_BODY = 32 * 1024 * 1024
@@ -49,6 +50,26 @@ class BadRequest(ValueError):
 
 class TooLarge(ValueError):
     """A body over the cap (413)."""
+
+
+def decoder_problem() -> Optional[str]:
+    """Why OTLP cannot be decoded here, in one sentence naming the extra to
+    install; ``None`` when it can.
+
+    Decoding needs opentelemetry-proto and protobuf (the ``[opentelemetry]``
+    extra), imported only when a body arrives: a receiver or a reader asks
+    this first, so that it refuses at once rather than on every request.
+    """
+    try:
+        from google.protobuf import json_format  # noqa: F401
+        from opentelemetry.proto.collector.trace.v1 import (  # noqa: F401
+            trace_service_pb2,
+        )
+    except Exception as error:  # missing, or a protobuf it cannot load
+        return ("decoding OTLP needs opentelemetry-proto and protobuf: pip "
+                "install 'chaostoolkit-opentracing[opentelemetry]' "
+                f"({type(error).__name__}: {error})")
+    return None
 
 
 def decode(body: bytes, content_type: str, encoding: str = "") -> Any:

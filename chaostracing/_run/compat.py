@@ -32,10 +32,13 @@ __all__ = [
     "Attributes",
     "ENV_NAMES",
     "KEYS",
+    "OLTP",
     "VENDORS",
     "carry_unmapped",
     "exporter_problem",
     "oltp_arguments",
+    "oltp_sources",
+    "original_name",
     "translate",
     "vendor_note",
     "without_oltp_flags",
@@ -109,6 +112,24 @@ def translate(values: Mapping[str, Any],
     return out
 
 
+def original_name(key: str, values: Mapping[str, Any],
+                  arguments: bool = False) -> Optional[str]:
+    """The 0.18.1 name in ``values`` that :func:`translate` read as ``key``,
+    so that a message names what the user wrote."""
+    for table in ((_ARGUMENTS, _CONFIGURATION) if arguments
+                  else (_CONFIGURATION,)):
+        for old, new in table.items():
+            if new == key and old in values:
+                return old
+    if key in ("tracing_provider", "tracing_otlp_protocol") \
+            and _EXPORTER in values:
+        return _EXPORTER
+    if key == "tracing_propagation" and _is_set(
+            values.get("tracing_opentelemetry_baggage_prefix")):
+        return "tracing_opentelemetry_baggage_prefix"
+    return None
+
+
 def carry_unmapped(
     raw: Dict[str, Any], sources: Dict[str, str],
     arguments: Mapping[str, Any], configuration: Mapping[str, Any],
@@ -152,6 +173,9 @@ def _is_set(value: Any) -> bool:
 ###############################################################################
 # chaostracing.oltp
 ###############################################################################
+#: what messages name as the source of the settings chaostracing.oltp sets
+#: for the user
+OLTP = "chaostracing.oltp"
 #: 0.18.1's flags of chaostracing.oltp, and the client each traces
 _OLTP_FLAGS = (("trace_request", "requests"), ("trace_requests", "requests"),
                ("trace_httpx", "httpx"), ("trace_botocore", "botocore"),
@@ -170,6 +194,37 @@ def oltp_arguments(arguments: Mapping[str, Any]) -> Dict[str, Any]:
     if names:
         out.setdefault("tracing_instrument", names)
     return out
+
+
+def oltp_sources(arguments: Mapping[str, Any]) -> Dict[str, str]:
+    """What :func:`oltp_arguments` set for the user, and the source messages
+    name for it: ``chaostracing.oltp`` for the provider, and for
+    ``tracing_instrument`` the flag of each client
+    (``"chaostracing.oltp:httpx=trace_httpx,..."``)."""
+    sources: Dict[str, str] = {}
+    if "tracing_provider" not in arguments:
+        sources["tracing_provider"] = OLTP
+    flags: Dict[str, str] = {}
+    for flag, name in _OLTP_FLAGS:
+        if _true(arguments.get(flag, False)) and name not in flags:
+            flags[name] = flag
+    if flags and "tracing_instrument" not in arguments:
+        sources["tracing_instrument"] = OLTP + ":" + ",".join(
+            f"{name}={flag}" for name, flag in flags.items())
+    return sources
+
+
+def oltp_flag(name: str, source: str) -> Optional[str]:
+    """The ``trace_*`` flag that asked for client ``name``, when
+    ``source`` is :func:`oltp_sources`' for ``tracing_instrument``."""
+    where, _, flags = source.partition(":")
+    if where != OLTP:
+        return None
+    for pair in flags.split(","):
+        client, _, flag = pair.partition("=")
+        if client == name:
+            return flag
+    return None
 
 
 def without_oltp_flags(control: Dict[str, Any]) -> Dict[str, Any]:

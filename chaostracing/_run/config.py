@@ -38,6 +38,7 @@ from typing import (
 )
 
 from chaostracing._run import compat
+from chaostracing._run.propagation import DEFAULT_FORMATS, FORMATS
 
 __all__ = [
     "ConfigError",
@@ -53,7 +54,12 @@ __all__ = [
 
 PROVIDERS = ("jaeger", "otlp", "file", "noop")
 ALIASES = {"opentelemetry": "otlp"}
-PROPAGATION_FORMATS = ("jaeger", "w3c", "b3", "xray")
+PROPAGATION_FORMATS = FORMATS
+#: OpenTelemetry's names for our formats (``OTEL_PROPAGATORS``): its ``b3``
+#: is the single header, which every B3 reader reads as it reads ours
+PROPAGATION_ALIASES = {"tracecontext": "w3c", "b3multi": "b3"}
+#: what a bad value costs, said on its line (one line per problem)
+TRACING_OFF = "; tracing is off until it is fixed"
 _ALL = ("jaeger", "otlp", "file")
 #: where the probes ask when nothing says otherwise
 DEFAULT_QUERY_URL = "http://127.0.0.1:16686"
@@ -86,7 +92,7 @@ class TracingConfig:
     #: spans held in memory at most before new ones are dropped and counted
     max_queue_size: int = 100_000
     #: trace-context headers written by ``inject``
-    propagation: Tuple[str, ...] = ("jaeger",)
+    propagation: Tuple[str, ...] = DEFAULT_FORMATS
     #: the name of Jaeger's trace header (0.18.1's ``tracing_id_name``)
     trace_header: str = "uber-trace-id"
     #: the prefix of Jaeger's baggage headers
@@ -121,8 +127,10 @@ class TracingConfig:
     notes: Tuple[str, ...] = field(default=(), compare=False)
     #: the experiment's title, a process tag / resource attribute
     experiment_title: Optional[str] = None
-    #: where each setting came from ("control arguments", "configuration",
-    #: "$ENV_NAME")
+    #: where each setting came from: ``"control arguments"``,
+    #: ``"configuration"`` (each with ``":name"`` when 0.18.1's name was
+    #: used), ``"$ENV_NAME"``, or what set it for the user
+    #: (``"chaostracing.oltp..."``): :func:`subject` words it
     sources: Dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -199,12 +207,17 @@ def _formats(value: Any) -> Tuple[str, ...]:
         names = tuple(
             str(i).strip().lower() for i in items if str(i).strip()
         )
+        if names == ("none",):  # OpenTelemetry's: no header at all
+            return ()
+        names = tuple(PROPAGATION_ALIASES.get(n, n) for n in names)
         if names and all(n in PROPAGATION_FORMATS for n in names):
             return tuple(dict.fromkeys(names))
-    wrong = next((n for n in names if n not in PROPAGATION_FORMATS), None)
+    known = PROPAGATION_FORMATS + tuple(PROPAGATION_ALIASES)
+    wrong = next((n for n in names if n not in known), None)
     raise ValueError(
         "expected a list of " + ", ".join(repr(f) for f in PROPAGATION_FORMATS)
-        + _closest(wrong, PROPAGATION_FORMATS, "'{}'")
+        + " (or OpenTelemetry's names: 'tracecontext', 'b3multi', 'none')"
+        + _closest(wrong, known, "'{}'")
     )
 
 
@@ -250,9 +263,9 @@ def _names(value: Any) -> Tuple[str, ...]:
         "expected a list of " + ", ".join(repr(n) for n in INSTRUMENTABLE))
 
 
-def _instrument_notes(names: Tuple[str, ...]) -> List[str]:
+def _instrument_notes(names: Tuple[str, ...], subject: str) -> List[str]:
     return [
-        f"tracing_instrument lists {name!r}, which is not a client library "
+        f"{subject} lists {name!r}, which is not a client library "
         f"chaostracing traces: expected any of "
         + ", ".join(repr(n) for n in INSTRUMENTABLE)
         + _closest(name, INSTRUMENTABLE, "'{}'")
@@ -309,7 +322,8 @@ class Setting:
     :param help: what the documentation says it does
     :param env: environment variables read for it after ``CHAOSTRACING_<NAME>``
     :param providers: the providers that use it: only those check it
-    :param notes: returns warnings about a parsed value that is still used
+    :param notes: returns warnings about a parsed value that is still used,
+        given the value and the setting's :func:`subject`
     """
 
     __slots__ = ("key", "attribute", "parse", "default_text", "help",
@@ -324,7 +338,7 @@ class Setting:
         help: str,
         env: Tuple[str, ...] = (),
         providers: Tuple[str, ...] = _ALL,
-        notes: Optional[Callable[[Any], List[str]]] = None,
+        notes: Optional[Callable[[Any, str], List[str]]] = None,
     ) -> None:
         self.key = key
         self.attribute = attribute
@@ -368,10 +382,12 @@ SETTINGS: Tuple[Setting, ...] = (
             "spans held at most while waiting to be sent; more are dropped "
             "and counted"),
     Setting("tracing_propagation", "propagation", _formats,
-            "`[\"jaeger\"]` (`[\"w3c\"]` for otlp)",
-            "trace headers written by `inject`: any of `jaeger` "
-            "(`uber-trace-id`), `w3c` (`traceparent`), `b3`, `xray` "
-            "(`X-Amzn-Trace-Id`, the `[aws]` extra)"),
+            "`[\"w3c\", \"jaeger\"]`",
+            "trace headers written by `inject` (any of them is read): `w3c` "
+            "(`traceparent`, `tracestate`; OpenTelemetry's `tracecontext`), "
+            "`jaeger` (`uber-trace-id`), `b3` (`X-B3-*`; `b3multi`), "
+            "`baggage` (W3C's), `xray` (`X-Amzn-Trace-Id`, the `[aws]` "
+            "extra), or `none`; see [Trace headers](clients.md#trace-headers)"),
     Setting("tracing_id_name", "trace_header", _header_name,
             "`uber-trace-id`",
             "the name of the Jaeger trace header (as in 0.18.1)"),
@@ -379,7 +395,8 @@ SETTINGS: Tuple[Setting, ...] = (
             "`uberctx-`", "the prefix of Jaeger baggage headers"),
     Setting("tracing_file", "file", _text,
             "`chaostracing-trace.json` next to the journal",
-            "the `file` provider's output", providers=("file",)),
+            "the `file` provider's output (and an `otlp` run's, when the "
+            "OTLP exporter is not installed)", providers=("file", "otlp")),
     Setting("tracing_report", "report", _report, "`false`",
             "the `file` provider also writes the HTML report of the run: "
             "`true` (`chaostracing-report.html` next to the journal) or a path",
@@ -426,7 +443,7 @@ _BY_KEY = {s.key: s for s in SETTINGS}
 KNOWN_KEYS = tuple(_BY_KEY)
 
 _PROVIDER_DEFAULTS = {
-    "otlp": {"port": 4318, "propagation": ("w3c",)},
+    "otlp": {"port": 4318},
 }
 
 
@@ -437,11 +454,17 @@ def load_config(
     configuration: Optional[Mapping[str, Any]] = None,
     arguments: Optional[Mapping[str, Any]] = None,
     environ: Optional[Mapping[str, str]] = None,
+    derived: Optional[Mapping[str, str]] = None,
 ) -> TracingConfig:
     """Merge and validate the tracing settings.
 
+    :param derived: control arguments a control set for the user, and what
+        to name as their source (``chaostracing.oltp`` turns its
+        ``trace_*`` flags into ``tracing_instrument``): messages name that,
+        not a setting the user never wrote
     :raises ConfigError: listing every setting the chosen provider uses
-        whose value is of the wrong type or out of range.
+        whose value is of the wrong type or out of range, each naming where
+        the value came from.
 
     >>> load_config({"tracing_provider": "jaeger"}, environ={}).port
     6831
@@ -450,6 +473,9 @@ def load_config(
 
     environ = os.environ if environ is None else environ
     raw, sources = _merge(configuration or {}, arguments or {}, environ)
+    for key, source in (derived or {}).items():
+        if sources.get(key) == "control arguments":
+            sources[key] = source
     problems: List[str] = []
     provider = _provider_of(raw, problems)
     if provider is None:
@@ -462,33 +488,40 @@ def load_config(
                 sources.pop(key)
     values: Dict[str, Any] = {"provider": provider, "sources": sources}
     values.update(_PROVIDER_DEFAULTS.get(provider, {}))
-    values.update(_parse(raw, provider, problems))
+    values.update(_parse(raw, sources, provider, problems))
     if problems:
         raise ConfigError(problems)
     if values.get("vendor") == "aws" and "tracing_propagation" not in raw:
         # AWS X-Ray reads X-Amzn-Trace-Id
-        values["propagation"] = values.get("propagation", ("w3c",)) + ("xray",)
+        values["propagation"] = values.get(
+            "propagation", DEFAULT_FORMATS) + ("xray",)
     return TracingConfig(**values)
 
 
 def _parse(
-    raw: Mapping[str, Any], provider: Optional[str], problems: List[str]
+    raw: Mapping[str, Any], sources: Mapping[str, str],
+    provider: Optional[str], problems: List[str]
 ) -> Dict[str, Any]:
     """Parse the settings ``provider`` uses (all of them when ``None``)."""
     values = {}
     for setting in SETTINGS[1:]:
-        if setting.key not in raw:
+        key = setting.key
+        if key not in raw:
             continue
         if provider is not None and provider not in setting.providers:
             continue
+        source = sources.get(key, "")
         try:
-            values[setting.attribute] = setting.parse(raw[setting.key])
+            values[setting.attribute] = setting.parse(raw[key])
         except ValueError as error:
-            problems.append(_problem(setting.key, raw[setting.key], error))
+            # a setting no provider uses (the probes') leaves tracing on
+            problems.append(_problem(key, raw[key], error, source) + (
+                TRACING_OFF if setting.providers else ""))
             continue
         if setting.notes is not None:
             values.setdefault("notes", ())
-            values["notes"] += tuple(setting.notes(values[setting.attribute]))
+            values["notes"] += tuple(setting.notes(
+                values[setting.attribute], subject(key, raw[key], source)))
     instrument = values.get("instrument", ())
     if values.get("instrument_requests") and "requests" not in instrument:
         instrument = ("requests",) + instrument
@@ -508,25 +541,48 @@ def validate(
     Values only known at run time (``${...}`` substitutions, chaoslib
     ``{"type": "env", ...}`` references) are not checked.
     """
-    def static(values: Mapping[str, Any]) -> Dict[str, Any]:
-        return {
-            k: v for k, v in values.items()
-            if not (isinstance(v, str) and "${" in v)
-            and not (isinstance(v, Mapping) and "type" in v)
-        }
-
     configuration = configuration or {}
     arguments = arguments or {}
     problems = unknown_keys(configuration, arguments)
-    raw, _ = _merge(static(configuration), static(arguments), {})
-    provider = _provider_of(raw, problems)
+    raw, sources = _merge(_static(configuration), _static(arguments), {})
+    provider = _provider_of(raw, problems, sources)
     if "tracing_provider" not in raw:
         provider = None  # chosen at run time: any provider may use them
-    problems.extend(_parse(raw, provider, problems).get("notes", ()))
+    problems.extend(
+        _parse(raw, sources, provider, problems).get("notes", ()))
     if provider is not None:  # the settings no provider uses (the probes')
         _parse({s.key: raw[s.key] for s in SETTINGS
-                if not s.providers and s.key in raw}, None, problems)
+                if not s.providers and s.key in raw}, sources, None, problems)
     return problems
+
+
+def planned(
+    configuration: Mapping[str, Any], arguments: Mapping[str, Any],
+    derived: Optional[Mapping[str, str]] = None,
+) -> Optional[TracingConfig]:
+    """The settings ``chaos validate`` can know a run will have: the values
+    written in the experiment (as :func:`validate` reads them), a provider
+    chosen at run time standing as ``file``. ``None`` when a value is bad
+    (:func:`validate` says which) or tracing is off."""
+    configuration = _static(configuration or {})
+    arguments = _static(arguments or {})
+    raw, _ = _merge(configuration, arguments, {})
+    if "tracing_provider" not in raw:
+        arguments = dict(arguments, tracing_provider="file")
+    try:
+        config = load_config(configuration, arguments, {}, derived)
+    except ConfigError:
+        return None
+    return config if config.enabled else None
+
+
+def _static(values: Mapping[str, Any]) -> Dict[str, Any]:
+    """``values`` less those known only at run time."""
+    return {
+        k: v for k, v in values.items()
+        if not (isinstance(v, str) and "${" in v)
+        and not (isinstance(v, Mapping) and "type" in v)
+    }
 
 
 def unknown_keys(
@@ -571,10 +627,8 @@ def resolve(
     try:
         return setting.parse(raw[key])
     except ValueError as error:
-        problem = _problem(key, raw[key], error)
-        where = sources.get(key, "")
-        raise ConfigError([problem + (f" (from {where})" if where else "")]
-                          ) from None
+        raise ConfigError([_problem(key, raw[key], error,
+                                    sources.get(key, ""))]) from None
 
 
 def with_experiment(config: TracingConfig, title: Any) -> TracingConfig:
@@ -605,14 +659,17 @@ def _merge(
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     raw: Dict[str, Any] = {}
     sources: Dict[str, str] = {}
+    given = arguments, configuration
     arguments = compat.translate(arguments, arguments=True)
     configuration = compat.translate(configuration)
     for setting in SETTINGS:
         key = setting.key
         if _is_set(arguments.get(key)):
-            raw[key], sources[key] = arguments[key], "control arguments"
+            raw[key] = arguments[key]
+            sources[key] = "control arguments" + _named(key, given[0], True)
         elif _is_set(configuration.get(key)):
-            raw[key], sources[key] = configuration[key], "configuration"
+            raw[key] = configuration[key]
+            sources[key] = "configuration" + _named(key, given[1], False)
         else:
             for name in setting.env_names:
                 if environ.get(name):
@@ -622,10 +679,20 @@ def _merge(
     return raw, sources
 
 
-def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
+def _named(key: str, given: Mapping[str, Any], arguments: bool) -> str:
+    """``":name"`` when the user wrote 0.18.1's name for ``key``."""
+    if key in given:
+        return ""
+    old = compat.original_name(key, given, arguments)
+    return f":{old}" if old else ""
+
+
+def _provider_of(raw: Dict[str, Any], problems: List[str],
+                 sources: Optional[Mapping[str, str]] = None
+                 ) -> Optional[str]:
     legacy = compat.exporter_problem(raw)
     if legacy is not None:  # a 0.18.1 exporter we do not have
-        problems.append(legacy)
+        problems.append(legacy + TRACING_OFF)
         return None
     value = raw.get("tracing_provider")
     if value is None:
@@ -637,14 +704,49 @@ def _provider_of(raw: Dict[str, Any], problems: List[str]) -> Optional[str]:
     try:
         return _provider(value)
     except ValueError as error:
-        problems.append(_problem("tracing_provider", value, error))
+        source = (sources or {}).get("tracing_provider", "")
+        problems.append(_problem("tracing_provider", value, error, source)
+                        + TRACING_OFF)
         return None
 
 
-def _problem(key: str, value: Any, error: ValueError) -> str:
+def subject(key: str, value: Any, source: str) -> str:
+    """How a message names a setting, by where it came from:
+    ``CHAOSTRACING_PORT=abc`` for an environment variable, the key (or
+    0.18.1's name the user wrote) for the configuration, ``... in the
+    control's arguments`` for those, or what set it for the user
+    (``chaostracing.oltp``)."""
+    if source.startswith("$"):
+        from chaostracing._data.text import safe_str
+
+        return f"{source[1:]}={_printable(safe_str(value))}"
+    where, _, name = source.partition(":")
+    if where == compat.OLTP:
+        return where
+    name = name or key
+    if where == "control arguments":
+        return f"{name} in the control's arguments"
+    return name
+
+
+def _problem(key: str, value: Any, error: ValueError, source: str = "") -> str:
+    """One sentence: the setting, as its source names it, and what it
+    expects."""
     from chaostracing._data.text import safe_repr
 
-    return f"{key} is {safe_repr(value, 80)}: {error}"
+    named = subject(key, value, source)
+    if source.startswith("$"):
+        return f"{named}: {error}"
+    where, _, name = source.partition(":")
+    if where == "control arguments":
+        return (f"{name or key} is {safe_repr(value, 80)} in the control's "
+                f"arguments: {error}")
+    return f"{named} is {safe_repr(value, 80)}: {error}"
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    shown = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
 
 
 def _is_set(value: Any) -> bool:

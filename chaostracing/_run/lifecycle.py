@@ -12,15 +12,17 @@ import functools
 import inspect
 import os
 import sys
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
 
 from opentracing.propagation import SpanContextCorruptedException
 
+from chaostracing._run import compat, extras, safety
 from chaostracing._run import context as ctx
-from chaostracing._run import safety
 from chaostracing._run.config import (
     ConfigError,
     load_config,
+    subject,
     unknown_keys,
     validate,
     with_experiment,
@@ -78,10 +80,13 @@ def configure(
     event_registry: Any,
     arguments: Dict[str, Any],
     compatibility: Any = None,
+    derived: Optional[Dict[str, str]] = None,
 ) -> None:
     """What ``configure_control`` does, for :mod:`chaostracing.control` and
     :mod:`chaostracing.oltp`, which also hands the run the attributes of
-    0.18.1 to record (``compatibility``, see :mod:`chaostracing._run.compat`).
+    0.18.1 to record (``compatibility``, see :mod:`chaostracing._run.compat`)
+    and the settings it set for the user (``derived``, named as theirs in
+    messages).
     """
     if _run is not None:
         return  # declared twice (e.g. globally and in the experiment)
@@ -97,15 +102,20 @@ def configure(
     for problem in unknown_keys(configuration, arguments):
         _warn_problem(problem)
     try:
-        config = load_config(configuration, arguments)
+        config = load_config(configuration, arguments, derived=derived)
     except ConfigError as error:
-        for problem in error.problems:
+        for problem in error.problems:  # each says tracing is off
             _warn_problem(problem)
-        safety.warn_once(
-            "untraced", "tracing is off for this run (bad setting above)")
         return
     if not config.enabled:
-        safety.log_info("no tracing_provider configured, tracing is off")
+        if "tracing_provider" in config.sources:
+            safety.log_info("%s: tracing is off", subject(
+                "tracing_provider", "noop",
+                config.sources["tracing_provider"]) + (
+                "" if config.sources["tracing_provider"].startswith("$")
+                else " is 'noop'"))
+        else:
+            safety.log_info("no tracing_provider configured: tracing is off")
         return
     if short:
         safety.warn_once(
@@ -117,6 +127,9 @@ def configure(
         )
     for note in config.notes:
         _warn_problem(note)
+    config, missing = extras.plan(config)
+    for message in missing:  # an extra not installed costs its feature
+        _warn_problem(message)
     if isinstance(experiment, dict):
         config = with_experiment(config, experiment.get("title"))
     redactor.max_length = config.max_tag_length
@@ -134,8 +147,15 @@ def _start(
     try:
         backend = make_backend(config, redactor)
     except ProviderUnavailable as error:
-        safety.warn_once("provider", "%s; the run goes on untraced", error)
-        return
+        # installed, but broken (extras.plan found its files): the trace is
+        # kept in a file all the same
+        from chaostracing._run.providers.file import default_path
+
+        path = config.file or os.path.abspath(default_path())
+        safety.warn_once("provider", "%s; the trace is written to %s "
+                         "instead", error, path)
+        config = replace(config, provider="file", file=path)
+        backend = make_backend(config, redactor)
     try:
         incoming = incoming_context(backend.tracer, os.environ)
     except SpanContextCorruptedException as error:
@@ -167,6 +187,7 @@ def _instrument(run: Any, names: Tuple[str, ...]) -> None:
         if not traced_requests.is_instrumented():
             traced_requests.instrument()
             run.instrumented_requests = True
+    # extras.plan kept only those whose instrumentation is installed
     others = tuple(n for n in names if n != "requests")
     if others:
         from chaostracing._run.otel import installation
@@ -203,11 +224,15 @@ def _uninstrument(run: Any) -> None:
         processes.unpatch()
 
 
-def validate_block(control: Dict[str, Any]) -> None:
+def validate_block(control: Dict[str, Any], oltp: bool = False) -> None:
     """Warn about every bad tracing setting before the run starts:
-    control arguments and the experiment's ``tracing_*`` configuration.
+    control arguments and the experiment's ``tracing_*`` configuration, and
+    the features whose extra is not installed.
 
     This only warns: a tracing mistake must never stop the experiment.
+
+    :param oltp: the block is :mod:`chaostracing.oltp`'s, whose ``trace_*``
+        flags are read as that control reads them
     """
     with safety.capture_internal_exceptions("validate_control"):
         provider = (control.get("provider") if isinstance(control, dict)
@@ -219,11 +244,17 @@ def validate_block(control: Dict[str, Any]) -> None:
             _warn_problem(
                 f"the control's provider arguments are a "
                 f"{type(arguments).__name__}: expected a mapping; tracing "
-                "will be off")
+                "is off until it is fixed")
             return
+        derived = None
+        if oltp:
+            derived = compat.oltp_sources(arguments)
+            arguments = compat.oltp_arguments(arguments)
         configuration = _configuration_being_validated()
         for problem in validate(configuration, arguments):
             _warn_problem(problem)
+        for message in extras.validate(configuration, arguments, derived):
+            _warn_problem(message)
 
 
 def _configuration_being_validated() -> Dict[str, Any]:

@@ -180,7 +180,7 @@ class _Wrapper:
 
 #: headers that say the caller traced this request itself (the README's
 #: snippet: its own client span, injected into the headers it passes)
-_CONTEXT_HEADERS = ("traceparent", "uber-trace-id", "x-b3-traceid")
+_CONTEXT_HEADERS = ("traceparent", "uber-trace-id", "x-b3-traceid", "b3")
 
 
 def _carries_context(request: requests.PreparedRequest) -> bool:

@@ -15,7 +15,6 @@
 import contextlib
 import functools
 import importlib
-import importlib.util
 import logging
 import sys
 from typing import (
@@ -33,7 +32,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import get_current
 from opentelemetry.propagators import textmap
 
-from chaostracing._run import safety
+from chaostracing._run import extras, safety
+from chaostracing._run.extras import INSTRUMENTATIONS, PROPAGATORS
 from chaostracing._run.otel import bridge
 
 __all__ = [
@@ -77,22 +77,6 @@ def uninstrument() -> None:
         propagate.set_global_textmap(installed.propagator)
 
 
-#: name -> (module the library is, instrumentation module, its class, the
-#: package that brings it)
-INSTRUMENTATIONS: Dict[str, Tuple[str, str, str, str]] = {
-    "urllib3": ("urllib3", "opentelemetry.instrumentation.urllib3",
-                "URLLib3Instrumentor", "opentelemetry-instrumentation-urllib3"),
-    "httpx": ("httpx", "opentelemetry.instrumentation.httpx",
-              "HTTPXClientInstrumentor", "opentelemetry-instrumentation-httpx"),
-    "botocore": ("botocore", "opentelemetry.instrumentation.botocore",
-                 "BotocoreInstrumentor",
-                 "opentelemetry-instrumentation-botocore"),
-    "aiohttp": ("aiohttp", "opentelemetry.instrumentation.aiohttp_client",
-                "AioHttpClientInstrumentor",
-                "opentelemetry-instrumentation-aiohttp-client"),
-}
-
-
 def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
                warn: Callable[[str, str], object]) -> None:
     """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
@@ -100,8 +84,11 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
     Each library is instrumented when it is first imported (at once if it
     already is): a library the experiment never uses costs nothing
     (aiohttp's import alone takes longer than a traced run may add:
-    ``benchmarks/import_cost.py``). What cannot be instrumented gives one
-    warning each, through ``warn(kind, message)``.
+    ``benchmarks/import_cost.py``). A library that is not installed here
+    has nothing to trace (said at INFO); what cannot be instrumented gives
+    one warning each, through ``warn(kind, message)``.
+    (:func:`chaostracing._run.extras.plan` has left out the names whose
+    instrumentation is not installed, and said so.)
 
     :param formats: ``tracing_propagation``: the headers requests carry
     """
@@ -115,12 +102,11 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
     _propagate(formats, installed)
     for name in names:
         library, module, _, package = INSTRUMENTATIONS[name]
-        if importlib.util.find_spec(library) is None:
-            warn(f"instrument:{name}",
-                 f"tracing_instrument lists {name}, which is not installed "
-                 "here: nothing to trace")
+        if not extras.installed(library):
+            safety.log_info("tracing_instrument lists %s, which is not "
+                            "installed here: nothing to trace", name)
             continue
-        if importlib.util.find_spec(module) is None:
+        if not extras.installed(module):
             warn(f"instrument:{name}", _missing(name, package))
             continue
         hook = imports.when_imported(
@@ -187,6 +173,9 @@ def _propagator_list(formats: Tuple[str, ...]) -> List[Any]:
 
     propagators: List[Any] = []
     for name in formats:
+        if name in PROPAGATORS and not extras.installed(
+                PROPAGATORS[name][0]):
+            continue  # extras.plan said so, once
         if name == "w3c":
             from opentelemetry.trace.propagation.tracecontext import (
                 TraceContextTextMapPropagator,

@@ -32,7 +32,7 @@ from chaostracing._data.tags import (
     SPAN_KINDS,
     STATUS_OK,
 )
-from chaostracing._run import compat
+from chaostracing._run import compat, extras
 from chaostracing._run.config import TracingConfig
 from chaostracing._run.pipeline import Transport, TransportBroken
 from chaostracing._run.providers import Backend, ProviderUnavailable, assemble
@@ -93,10 +93,7 @@ def build(config: TracingConfig, redactor: Redactor) -> Backend:
             )
         except ImportError as error:
             raise ProviderUnavailable(
-                "tracing_otlp_protocol 'grpc' needs the grpc extra: "
-                "pip install "
-                f"'chaostoolkit-opentracing[opentelemetry,grpc]' ({error})"
-            ) from error
+                f"{extras.provider_needs(config)} ({error})") from error
         exporter = GrpcExporter(endpoint=endpoint, headers=headers,
                                 insecure=config.otlp_insecure or None,
                                 timeout=timeout)
@@ -111,10 +108,7 @@ def build(config: TracingConfig, redactor: Redactor) -> Backend:
             )
         except ImportError as error:
             raise ProviderUnavailable(
-                "tracing_provider 'otlp' needs the opentelemetry extra: "
-                "pip install 'chaostoolkit-opentracing[opentelemetry]' "
-                f"({error})"
-            ) from error
+                f"{extras.provider_needs(config)} ({error})") from error
         exporter = OTLPSpanExporter(endpoint=endpoint, headers=headers,
                                     timeout=timeout)
         description = f"OTLP endpoint {sanitize_url(endpoint)}"
@@ -128,19 +122,19 @@ def _vendor(config: TracingConfig) -> Optional[Callable[[], int]]:
     own trace ids (and headers, see the config's propagation); Google Cloud
     and Azure, which 0.18.1 exported to, take OTLP through an OpenTelemetry
     Collector (README)."""
+    from chaostracing._run import safety
+
     if config.vendor == "aws":
         try:
             from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
-        except ImportError as error:
-            raise ProviderUnavailable(
-                "OTEL_VENDOR 'aws' (tracing_vendor) needs the aws extra: pip "
-                f"install 'chaostoolkit-opentracing[aws]' ({error})"
-            ) from error
+        except ImportError as error:  # installed but broken: extras.plan
+            # found its files
+            safety.warn_once("vendor", "%s (%s)", extras.vendor_needs(config),
+                             error)
+            return None
         return AwsXRayIdGenerator().generate_trace_id
     note = compat.vendor_note(config.vendor)  # 0.18.1's gcp and azure
     if note is not None:
-        from chaostracing._run import safety
-
         safety.warn_once("vendor", "%s", note)
     return None
 
