@@ -120,6 +120,10 @@ setup(
                     for name, requirements in EXTRAS.items()},
     entry_points={
         "console_scripts": ["chaostracing = chaostracing.cli:main"],
+        # loaded by `chaos` as it starts, before any extension is imported:
+        # see chaostracing/_run/chaosplugin.py
+        "chaostoolkit.cli_plugins": [
+            "chaostracing = chaostracing._run.chaosplugin:command"],
     },
     classifiers=[
         "Development Status :: 5 - Production/Stable",

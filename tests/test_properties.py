@@ -102,8 +102,9 @@ def test_any_tag_value_is_encoded_within_limits_and_decodes(tags, logs, limit):
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(
-    st.sampled_from(["uber-trace-id", "traceparent", "X-B3-TraceId",
-                     "x-b3-spanid", "uberctx-k", "other"]) | st.text(),
+    st.sampled_from(["uber-trace-id", "traceparent", "tracestate",
+                     "X-B3-TraceId", "x-b3-spanid", "b3", "baggage",
+                     "uberctx-k", "other"]) | st.text(),
     st.text(), max_size=6))
 def test_any_headers_give_a_context_none_or_a_corruption_error(headers):
     try:

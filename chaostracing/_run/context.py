@@ -12,10 +12,18 @@ context (chaoslib's thread pools, threads an extension starts), and what
 :class:`TracerProxy` is what ``opentracing.tracer`` holds while a run is
 traced. It behaves as the real tracer and adds the attributes the original
 README promised (``tracer.activity_span``...), answered for the calling
-context. When no run is traced, importing :mod:`chaostracing` puts a no-op
-proxy in place of OpenTracing's no-op tracer, so those attributes exist and
-read ``None``. A run enters and leaves levels through :meth:`TracerProxy.
-enter` and :meth:`TracerProxy.leave`, which return and take a handle.
+context. A run enters and leaves levels through :meth:`TracerProxy.enter`
+and :meth:`TracerProxy.leave`, which return and take a handle.
+
+Extensions may keep ``opentracing.tracer`` in a variable before any run
+begins (``tracer = opentracing.tracer`` at the top of a module, imported by
+chaoslib's validation before the control). So importing :mod:`chaostracing`
+turns OpenTracing's default no-op tracer, the very object, into a
+:class:`DefaultTracer` (:func:`install_noop_proxy`): it has the ``*_span``
+attributes (``None`` when no run is traced), and while a run is traced it
+answers for the run's proxy, so a reference taken early still reaches the
+run. chaostracing is imported when ``chaos`` starts (a hidden command,
+:mod:`chaostracing._run.chaosplugin`), before any extension.
 """
 import contextlib
 import contextvars
@@ -35,12 +43,14 @@ from chaostracing._run.scope import (
 
 __all__ = [
     "LEVELS",
+    "DefaultTracer",
     "Entry",
     "TracerProxy",
     "bind_context",
     "current_span",
     "install",
     "install_noop_proxy",
+    "installed_proxy",
     "is_suppressed",
     "is_tracing",
     "restore",
@@ -127,6 +137,9 @@ def is_tracing() -> bool:
     tracer = opentracing.tracer
     if type(tracer) is TracerProxy:
         return not tracer.noop
+    if type(tracer) is DefaultTracer:
+        run = tracer.run_proxy()
+        return run is not None and not run.noop
     return type(tracer) is not opentracing.Tracer
 
 
@@ -156,7 +169,7 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         # no super().__init__: scope_manager is the real tracer's
         self._tracer = tracer
         #: wraps OpenTracing's no-op tracer: nothing is recorded
-        self.noop = type(tracer) is opentracing.Tracer
+        self.noop = type(tracer) in (opentracing.Tracer, DefaultTracer)
         self._lock = threading.Lock()
         self._open: Dict[str, List[opentracing.Span]] = {
             lv: [] for lv in LEVELS}
@@ -310,12 +323,14 @@ class TracerProxy(ActivatingTracer, opentracing.Tracer):
         return getattr(span, "tracer", None) is self._tracer
 
 
+#: (proxy, the tracer it replaced, whether that was registered), innermost
+#: last
 _saved: List[Any] = []
 
 
 def install(proxy: TracerProxy) -> None:
     """Make ``proxy`` the global tracer, remembering what it replaces."""
-    _saved.append((opentracing.tracer, opentracing.is_tracer_registered))
+    _saved.append((proxy, opentracing.tracer, opentracing.is_tracer_registered))
     opentracing.tracer = proxy
     opentracing.is_tracer_registered = True
 
@@ -327,20 +342,146 @@ def restore(proxy: TracerProxy) -> None:
     """
     if not _saved:
         return
-    tracer, registered = _saved.pop()
+    _, tracer, registered = _saved.pop()
     if opentracing.tracer is proxy:
         opentracing.tracer = tracer
         opentracing.is_tracer_registered = registered
 
 
-def install_noop_proxy() -> None:
-    """Replace OpenTracing's default no-op tracer by a no-op proxy.
+def installed_proxy() -> Optional[TracerProxy]:
+    """The proxy :func:`install` set last and :func:`restore` has not put
+    back: the run's (or a test's), else ``None``."""
+    try:
+        proxy: TracerProxy = _saved[-1][0]
+    except IndexError:
+        return None
+    return proxy
 
-    Only the untouched default is replaced (a tracer someone registered is
-    left alone), so ``opentracing.tracer.activity_span`` reads ``None``
-    instead of raising ``AttributeError`` in extensions when tracing is off.
+
+class DefaultTracer(opentracing.Tracer):
+    """OpenTracing's default no-op tracer, answering for the traced run.
+
+    Not made, but converted: :func:`install_noop_proxy` sets the class of
+    the object ``opentracing.tracer`` holds at first, so that whoever kept a
+    reference to it reaches the run. While a proxy is installed
+    (:func:`install`) every call is the proxy's; otherwise it is OpenTracing's
+    no-op, and the ``*_span`` attributes read ``None``. Only that one object
+    is converted: OpenTracing's ``Tracer`` class, and the tracers derived
+    from it (jaeger-client's, MockTracer), are left as they are.
     """
-    if type(opentracing.tracer) is opentracing.Tracer:
-        registered = opentracing.is_tracer_registered
-        opentracing.tracer = TracerProxy(opentracing.tracer)
-        opentracing.is_tracer_registered = registered
+
+    def run_proxy(self) -> Optional[TracerProxy]:
+        """The proxy this tracer answers for now, else ``None``."""
+        proxy = installed_proxy()
+        if proxy is None or proxy.wrapped is self:  # never a loop
+            return None
+        return proxy
+
+    def _level_attribute(level: str) -> property:  # type: ignore[misc]
+        def read(self: "DefaultTracer") -> Optional[opentracing.Span]:
+            proxy = self.run_proxy()
+            return None if proxy is None else proxy._for_level(level)
+
+        read.__doc__ = f"The run's {level} span here, else None."
+        return property(read)
+
+    experiment_span = _level_attribute("experiment")
+    hypothesis_span = _level_attribute("hypothesis")
+    method_span = _level_attribute("method")
+    rollback_span = _level_attribute("rollback")
+    activity_span = _level_attribute("activity")
+    del _level_attribute
+
+    @property
+    def scope_manager(self) -> opentracing.ScopeManager:
+        proxy = self.run_proxy()
+        if proxy is None:
+            manager: opentracing.ScopeManager = self._scope_manager
+            return manager
+        return proxy.scope_manager
+
+    @property
+    def active_span(self) -> Optional[opentracing.Span]:
+        proxy = self.run_proxy()
+        if proxy is None:
+            return super().active_span
+        return proxy.active_span
+
+    def start_active_span(
+        self,
+        operation_name: str,
+        child_of: Any = None,
+        references: Any = None,
+        tags: Any = None,
+        start_time: Optional[float] = None,
+        ignore_active_span: bool = False,
+        finish_on_close: bool = True,
+    ) -> opentracing.Scope:
+        proxy = self.run_proxy()
+        if proxy is None:
+            return super().start_active_span(
+                operation_name, child_of=child_of, references=references,
+                tags=tags, start_time=start_time,
+                ignore_active_span=ignore_active_span,
+                finish_on_close=finish_on_close)
+        return proxy.start_active_span(
+            operation_name, child_of=child_of, references=references,
+            tags=tags, start_time=start_time,
+            ignore_active_span=ignore_active_span,
+            finish_on_close=finish_on_close)
+
+    def start_span(
+        self,
+        operation_name: Optional[str] = None,
+        child_of: Any = None,
+        references: Any = None,
+        tags: Any = None,
+        start_time: Optional[float] = None,
+        ignore_active_span: bool = False,
+    ) -> opentracing.Span:
+        proxy = self.run_proxy()
+        if proxy is None:
+            return super().start_span(
+                operation_name=operation_name, child_of=child_of,
+                references=references, tags=tags, start_time=start_time,
+                ignore_active_span=ignore_active_span)
+        return proxy.start_span(
+            operation_name=operation_name, child_of=child_of,
+            references=references, tags=tags, start_time=start_time,
+            ignore_active_span=ignore_active_span)
+
+    def inject(self, span_context: Any, format: str, carrier: Any) -> None:
+        proxy = self.run_proxy()
+        if proxy is None:
+            return super().inject(span_context, format, carrier)
+        return proxy.inject(span_context, format, carrier)
+
+    def extract(  # type: ignore[override]  # None: nothing in the carrier
+            self, format: str, carrier: Any
+    ) -> Optional[opentracing.SpanContext]:
+        proxy = self.run_proxy()
+        if proxy is None:
+            return super().extract(format, carrier)
+        return proxy.extract(format, carrier)
+
+    def __getattr__(self, name: str) -> Any:
+        # what the run's tracer offers besides OpenTracing's API
+        # (service_name...), as the proxy does; never private names
+        proxy = None if name.startswith("_") else self.run_proxy()
+        if proxy is None:
+            raise AttributeError(name)
+        return getattr(proxy, name)
+
+
+def install_noop_proxy() -> None:
+    """Make OpenTracing's default no-op tracer a :class:`DefaultTracer`, in
+    place.
+
+    Only the untouched default is converted (a tracer someone registered is
+    left alone), so ``opentracing.tracer.activity_span`` reads ``None``
+    instead of raising ``AttributeError`` in extensions when tracing is off,
+    and a reference to it kept before a run reaches the run.
+    """
+    tracer = opentracing.tracer
+    if type(tracer) is opentracing.Tracer:
+        tracer.__class__ = DefaultTracer
