@@ -193,7 +193,8 @@ def _spans(args: argparse.Namespace) -> "List[SpanData]":
             raise ValueError(f"no trace {printable(args.trace)} in "
                              + ", ".join(args.files))
     if not spans:
-        raise ValueError(", ".join(args.files) + " hold no span")
+        raise ValueError(", ".join(args.files) + (
+            " hold no span" if len(args.files) > 1 else " holds no span"))
     return spans
 
 

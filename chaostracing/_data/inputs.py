@@ -3,15 +3,20 @@ traces.
 
 Each file may be a Jaeger JSON trace file (the ``file`` provider's output,
 what ``collect`` wrote, a Jaeger UI download), an OTLP/JSON file (top level
-``resourceSpans``), or a Chaos Toolkit journal: a run made without the
-control (yesterday's CI artifact) is rebuilt into spans from the journal's
-start and end times and statuses, marked as rebuilt. Spans of all files are
-joined by trace id, so the services' spans (received by ``collect``) hang
-under the run's client spans; a span found in two files is kept once.
+``resourceSpans``), or a Chaos Toolkit journal. A traced run's journal
+records its trace (the ``chaostracing`` entry of its ``extensions``: the
+trace id, and the ``file`` provider's trace file): its trace is that one,
+read from the files given or from that trace file, never a second copy. A
+run made without the control (yesterday's CI artifact) is rebuilt into
+spans from the journal's start and end times and statuses, marked as
+rebuilt. Spans of all files are joined by trace id, so the services' spans
+(received by ``collect``) hang under the run's client spans; a span found
+in two files is kept once.
 """
 import datetime
 import hashlib
 import json
+import os
 from typing import (
     Any,
     Dict,
@@ -45,29 +50,44 @@ from chaostracing._data.tags import (
     STACK,
 )
 
-__all__ = ["REBUILT_WARNING", "load", "load_one", "rebuild_journal"]
+__all__ = ["FORMATS", "REBUILT_WARNING", "load", "load_one",
+           "rebuild_journal"]
 
 REBUILT_WARNING = "rebuilt from a Chaos Toolkit journal, not traced"
+#: what a file may be, for the message about one that is none of them
+FORMATS = ("a Jaeger JSON trace file (the file provider's, collect's, a "
+           "Jaeger UI download), an OTLP/JSON file, or a Chaos Toolkit "
+           "journal")
 
 
 def load(paths: Iterable[str]) -> List[SpanData]:
-    """The spans of every file in ``paths``, joined, each span once.
+    """The spans of every file in ``paths``, joined, each span once; a
+    traced run's journal adds its trace (:func:`_journal_trace`).
 
     :raises ValueError: naming the file and what is wrong with it.
     """
-    seen = set()
-    spans = []
+    spans = _Joined()
+    journals = []
     for path in paths:
-        for span in load_one(path):
-            key = (span.trace_id, span.span_id)
-            if key not in seen:
-                seen.add(key)
-                spans.append(span)
-    return spans
+        try:
+            raw, document = read_json_file(path)
+        except ValueError as error:  # not JSON (an OSError stays one)
+            raise ValueError(f"{error}; expected {FORMATS}") from None
+        if isinstance(document, dict) and _is_journal(document):
+            journals.append((path, document))  # once the others are read
+        else:
+            spans.add(_spans(path, raw, document))
+    for path, journal in journals:
+        spans.add(_journal_trace(path, journal, spans))
+    return spans.spans
 
 
 def load_one(path: str) -> List[SpanData]:
-    raw, document = read_json_file(path)
+    """The spans of one file (a journal's trace included)."""
+    return load([path])
+
+
+def _spans(path: str, raw: bytes, document: Any) -> List[SpanData]:
     try:
         if isinstance(document, dict) and "resourceSpans" in document:
             return _otlp_json(raw)
@@ -75,7 +95,92 @@ def load_one(path: str) -> List[SpanData]:
             return rebuild_journal(document)
         return read_document(document)
     except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise ValueError(f"{path}: {error}; expected {FORMATS}") from None
+
+
+class _Joined:
+    """Spans of several files, each once."""
+
+    def __init__(self) -> None:
+        self.spans: List[SpanData] = []
+        self._seen: set = set()  # type: ignore[type-arg]
+
+    def add(self, spans: Iterable[SpanData]) -> None:
+        for span in spans:
+            key = (span.trace_id, span.span_id)
+            if key not in self._seen:
+                self._seen.add(key)
+                self.spans.append(span)
+
+    def has_run(self, trace_id: int) -> bool:
+        """Whether the run's own spans of that trace are here (not only the
+        spans services sent to ``collect`` under it)."""
+        return any(s.trace_id == trace_id and CHAOSTOOLKIT_TYPE in s.tags
+                   for s in self.spans)
+
+
+def _journal_trace(path: str, journal: Mapping[str, Any],
+                   found: _Joined) -> List[SpanData]:
+    """The spans a journal adds: none when its run's trace is in the files
+    given; its trace file's, which it names (or found next to it, should the
+    folder have moved); rebuilt from the journal when the run was not
+    traced, or its trace never delivered.
+
+    :raises ValueError: a traced run whose spans are elsewhere: saying
+        where, and what to give.
+    """
+    entry = _traced(journal)
+    if entry is None:
+        return rebuild_journal(journal)
+    trace_id = int(entry["trace_id"], 16)
+    if found.has_run(trace_id):
+        return []
+    trace_file = entry.get("trace_file") or _file_of(entry.get("destination"))
+    if trace_file:
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)),
+                              os.path.basename(trace_file))
+        for candidate in dict.fromkeys((trace_file, beside)):
+            if os.path.isfile(candidate):
+                raw, document = read_json_file(candidate)
+                spans = _spans(candidate, raw, document)
+                if any(s.trace_id == trace_id for s in spans):
+                    return spans
+    if entry.get("delivered") is False:
+        spans = rebuild_journal(journal, trace_id, (
+            f"rebuilt from a Chaos Toolkit journal: its trace was not "
+            f"delivered ({entry.get('problem') or 'see the run'})"))
+        return spans
+    where = entry.get("destination") or "its back-end"
+    if trace_file:
+        hint = (f"its trace file {trace_file} is not there: give it too "
+                "(chaostracing show JOURNAL TRACE_FILE)")
+    else:
+        url = entry.get("trace_url")
+        hint = (f"see it there{f' ({url})' if url else ''}, or give the file "
+                "of its spans too (what chaostracing collect wrote)")
+    raise ValueError(f"{path}: a traced run (trace {entry['trace_id']}) whose "
+                     f"spans went to the {where}: {hint}")
+
+
+def _traced(journal: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """The journal's ``chaostracing`` entry, when its run was traced."""
+    extensions = journal.get("extensions")
+    for entry in extensions if isinstance(extensions, list) else ():
+        if isinstance(entry, dict) and entry.get("name") == "chaostracing":
+            trace_id = entry.get("trace_id")
+            if isinstance(trace_id, str) and trace_id and all(
+                    c in "0123456789abcdef" for c in trace_id.lower()) \
+                    and len(trace_id) <= 32:
+                return entry
+    return None
+
+
+def _file_of(destination: Any) -> Optional[str]:
+    """The trace file a 1.0.0 journal names in its ``destination``."""
+    prefix = "trace file "
+    if isinstance(destination, str) and destination.startswith(prefix):
+        return destination[len(prefix):]
+    return None
 
 
 def _otlp_json(raw: bytes) -> List[SpanData]:
@@ -95,17 +200,24 @@ def _is_journal(document: Mapping[str, Any]) -> bool:
 ###############################################################################
 # A journal, rebuilt into spans
 ###############################################################################
-def rebuild_journal(journal: Mapping[str, Any]) -> List[SpanData]:
+def rebuild_journal(journal: Mapping[str, Any],
+                    trace_id: Optional[int] = None,
+                    warning: str = REBUILT_WARNING) -> List[SpanData]:
     """The spans a traced run of this journal would have had (times, names,
-    statuses, outputs, errors), without ids of a real trace: they are derived
-    from the journal, so rebuilding twice gives the same trace."""
+    statuses, outputs, errors). Their ids are derived from the journal, so
+    rebuilding twice gives the same trace; the trace id is the run's own
+    when it had one (``trace_id``).
+
+    :param warning: what the root span says of them
+    """
     experiment = journal.get("experiment") or {}
     if not isinstance(experiment, dict):
         raise ValueError("the journal's experiment is not an object")
     title = str(experiment.get("title") or "experiment")
-    seed = f"{title}|{journal.get('start')}|{journal.get('end')}"
-    digest = hashlib.sha256(seed.encode()).digest()
-    trace_id = int.from_bytes(digest[:16], "big")
+    if trace_id is None:
+        seed = f"{title}|{journal.get('start')}|{journal.get('end')}"
+        digest = hashlib.sha256(seed.encode()).digest()
+        trace_id = int.from_bytes(digest[:16], "big")
     process = Process("chaostoolkit", [(CHAOSTRACING_REBUILT, True)])
     builder = _Builder(trace_id, process)
     start, end = _time(journal.get("start")), _time(journal.get("end"))
@@ -116,7 +228,7 @@ def rebuild_journal(journal: Mapping[str, Any]) -> List[SpanData]:
         CHAOSTOOLKIT_DEVIATED: bool(journal.get("deviated")),
         CHAOSTRACING_REBUILT: True,
         ERROR: status in ("failed", "aborted", "interrupted") or None,
-    }, warnings=[REBUILT_WARNING])
+    }, warnings=[warning])
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     hypothesis_title = str(hypothesis.get("title") or "hypothesis")
     states = journal.get("steady_states") or {}

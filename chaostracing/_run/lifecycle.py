@@ -358,12 +358,15 @@ def _shutdown(run: Any) -> None:
     where = run.backend.description
     trace = f"trace {run.trace_id}" if run.trace_id else "the trace"
     record = run.journal_record
+    files = run.backend.files()  # what was written, now it is closed
     if record is not None:
         record.update(
             spans_sent=stats.sent,
             spans_dropped=stats.dropped + stats.queued,
             delivered=stats.problem is None and delivered and not stats.dropped,
         )
+        if "report" in record and "report" not in files:
+            del record["report"]  # it could not be written: said above
         if stats.problem:
             record["problem"] = stats.problem
     if stats.problem:
@@ -391,8 +394,9 @@ def _shutdown(run: Any) -> None:
         return
     verb = "written to the" if run.config.provider == "file" else "sent to the"
     safety.log_info(
-        "%s: %d span(s) %s %s%s",
+        "%s: %d span(s) %s %s%s%s",
         trace, stats.sent, verb, where,
+        f", its report to {files['report']}" if "report" in files else "",
         f"; view it at {run.trace_url}" if run.trace_url else "",
     )
 

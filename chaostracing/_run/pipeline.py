@@ -90,6 +90,12 @@ class Transport:
     def close(self) -> None:
         """Called once, on the pipeline's thread, after the last batch."""
 
+    def files(self) -> Dict[str, str]:
+        """The files it writes, by the journal key that records each
+        (``trace_file``, ``report``): those it means to write before it is
+        closed, those it wrote after."""
+        return {}
+
 
 class Pipeline:
     """A reporter for :class:`chaostracing._run.tracer.Tracer`."""

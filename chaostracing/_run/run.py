@@ -241,6 +241,8 @@ class TracedRun:
             "provider": self.config.provider,
             "destination": self.backend.description,
         }
+        # where show and report find the trace of this journal
+        entry.update(self.backend.files())
         if self.trace_url:
             entry["trace_url"] = self.trace_url
         return entry

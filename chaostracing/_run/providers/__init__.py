@@ -64,6 +64,13 @@ class Backend:
         self.pipeline = pipeline
         self.description = description
 
+    def files(self) -> Dict[str, str]:
+        """The files the provider writes, by the journal key recording each
+        (:meth:`chaostracing._run.pipeline.Transport.files`)."""
+        if self.pipeline is None:
+            return {}
+        return self.pipeline.transport.files()
+
     def trace_id(self, span: opentracing.Span) -> str:
         """The trace id of ``span``: 32 lower-case hex digits."""
         trace_id = getattr(span.context, "trace_id", None)

@@ -9,7 +9,7 @@ folder); ``tracing_file`` changes it.
 """
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from chaostracing._data.jaegerjson import dumps, write_atomic
 from chaostracing._data.model import SpanData
@@ -34,12 +34,21 @@ class FileTransport(Transport):
         self.ui_url = ui_url
         self.description = f"trace file {path}"
         self.spans: List[SpanData] = []
+        self._closed = False
+        self._report_written = False
 
     def send(self, spans: List[SpanData]) -> int:
         self.spans.extend(spans)
         return len(spans)
 
+    def files(self) -> Dict[str, str]:
+        files = {"trace_file": self.path}
+        if self.report and (self._report_written or not self._closed):
+            files["report"] = self.report
+        return files
+
     def close(self) -> None:
+        self._closed = True
         if not self.spans:
             return
         try:
@@ -55,6 +64,7 @@ class FileTransport(Transport):
 
             try:
                 write_atomic(self.report, render(self.spans, self.ui_url))
+                self._report_written = True
             except OSError as error:
                 from chaostracing._run import safety
 
