@@ -4,7 +4,8 @@ whole distributed trace: the run's spans and the service's.
 It starts ``chaostracing collect`` (an OTLP endpoint on loopback), the demo
 HTTP service on 127.0.0.1, traced with the OpenTelemetry SDK and exporting
 to that collector, then ``chaos run examples/experiment.json`` in a fresh
-process with the ``file`` provider and W3C + Jaeger trace headers. The run's
+process with the ``file`` provider (W3C and Jaeger trace headers, the
+default). The run's
 trace file and what the collector received are then drawn as one trace
 (``chaostracing show``) and written as ``report.html`` (``chaostracing
 report``). Everything stays in ``.demo/``; nothing is left running.
@@ -13,6 +14,11 @@ With ``--agent`` the run's spans go over UDP, as to a real Jaeger agent, to
 the collector instead (the ``jaeger`` provider).
 
     python examples/demo.py [--experiment FILE] [--agent] [--output DIR]
+                            [--service-port PORT]
+
+(``docs/example-trace.json``, the README's drawing, is this demo's output
+with ``--service-port 8099``, the port ``examples/experiment.json`` names by
+default.)
 """
 import argparse
 import json
@@ -39,6 +45,9 @@ def main() -> int:
     parser.add_argument("--output", default=".demo",
                         help="folder for the journal and traces "
                              "(default: .demo)")
+    parser.add_argument("--service-port", type=int, default=0,
+                        help="the demo service's port (default: any free "
+                             "one)")
     args = parser.parse_args()
     experiment = str(Path(args.experiment).resolve())
     out = Path(args.output).resolve()
@@ -52,12 +61,12 @@ def main() -> int:
 
     collector, udp_port, otlp_port, query_port = _start_collector(
         bin_dir, service_file, args.agent)
-    service = DemoService(0, f"http://127.0.0.1:{otlp_port}/v1/traces")
+    service = DemoService(args.service_port,
+                          f"http://127.0.0.1:{otlp_port}/v1/traces")
     threading.Thread(target=service.serve_forever, args=(0.05,),
                      daemon=True).start()
     env = dict(os.environ, DEMO_SERVICE_URL=service.url,
                CHAOSTRACING_QUERY_URL=f"http://127.0.0.1:{query_port}",
-               CHAOSTRACING_PROPAGATION="w3c,jaeger",
                CHAOSTRACING_INSTRUMENT="requests")
     if args.agent:
         env.update(TRACING_PROVIDER="jaeger", JAEGER_AGENT_HOST="127.0.0.1",
@@ -100,8 +109,8 @@ def main() -> int:
                     str(report)], capture_output=True, check=True)
     if Path(experiment).name == "experiment.json":
         print("demo: GET /orders got 503 on purpose: stress-the-service "
-              "stresses the service in the\n      background, the fault this "
-              "experiment injects.")
+              "stressed the service first,\n      the fault this experiment "
+              "injects; call-the-service ran in the background.")
     print(f"demo: the same trace in a browser: {report}")
     # a run that deviated did its job (chaos exits 1 then): the demo fails
     # only when the run did not complete or the trace could not be drawn

@@ -313,6 +313,54 @@ def test_show_and_report_join_the_runs_file_and_the_services(shell,
     assert (tmp_path / "report.html").stat().st_size > 0
 
 
+@pytest.mark.slow  # chaos run, chaostracing
+def test_both_joined_with_a_plain_opentelemetry_service_is_one_trace(
+        shell, tmp_path):
+    # the viewing page's recipe, with the settings' defaults: the run's trace
+    # file, and collect's file of a service traced with OpenTelemetry's SDK
+    # (W3C's traceparent is all it reads)
+    import threading
+
+    from conftest import load_example
+    from service import DemoService
+
+    from chaostracing._collector import Collector
+
+    collector = Collector("127.0.0.1", None, 0,
+                          str(tmp_path / "services.json")).start()
+    service = DemoService(0, f"http://127.0.0.1:{collector.otlp_port}"
+                             "/v1/traces")
+    threading.Thread(target=service.serve_forever, args=(0.05,),
+                     daemon=True).start()
+    try:
+        experiment = load_example()
+        experiment["configuration"] = {
+            "tracing_provider": "file", "service_url": service.url,
+            "tracing_instrument": ["requests"]}
+        (tmp_path / "experiment.json").write_text(json.dumps(experiment))
+        shell("chaos run experiment.json")
+    finally:
+        service.stop_tracing()
+        service.shutdown()
+        service.server_close()
+        collector.stop()
+    collector.write(force=True)
+    assert len(load_spans(str(tmp_path / "services.json"))) >= 9
+    output = shell(block("viewing.md", "chaostracing show").text)
+    (header,) = [line for line in output.splitlines()
+                 if line.startswith("trace ")]
+    assert "services: chaostoolkit, demo-service" in header
+    from chaostracing._data.inputs import load
+
+    spans = load([str(tmp_path / "chaostracing-trace.json"),
+                  str(tmp_path / "services.json")])
+    assert_one_trace(spans)
+    by_id = {s.span_id: s for s in spans}
+    for server in (s for s in spans if s.service_name == "demo-service"
+                   and s.tags.get("span.kind") == "server"):
+        assert by_id[server.parent_id].service_name == "chaostoolkit"
+
+
 @pytest.mark.slow  # the demo: chaos run, a collector
 def test_the_sdk_demo_runs(shell, tmp_path):
     venv = Path(sys.executable).parent.parent

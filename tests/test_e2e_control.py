@@ -62,7 +62,7 @@ def test_the_example_run_is_one_trace_with_every_parent_right(
     root = names["The demo service survives stress"]
     assert root.tags["chaostoolkit.status"] == run.status == "completed"
     assert root.service_name == "chaostoolkit"
-    assert names["stress-the-service"].tags["chaostoolkit.activity.background"]
+    assert names["call-the-service"].tags["chaostoolkit.activity.background"]
 
 
 def test_the_inner_span_context_reaches_the_http_server(chaos, agent,

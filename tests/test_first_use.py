@@ -235,6 +235,12 @@ def test_the_demo_fits_on_one_screen(tmp_path):
     # with the set-up's line, under 40: one screen
     assert len((proc.stdout + proc.stderr).splitlines()) <= 38
     assert "27 spans" in proc.stdout
+    # the fault is injected before the service is called, every time: both
+    # requests for the orders get the deliberate 503
+    orders = [line for line in proc.stdout.splitlines()
+              if "GET /orders →" in line]
+    assert len(orders) == 2 and all(
+        line.endswith("GET /orders → 503") and "✗" in line for line in orders)
 
 
 def test_journal_paths_with_spaces_and_unicode_work(chaos):

@@ -80,7 +80,6 @@ def test_a_run_of_the_example_still_gives_the_drawn_tree(chaos, demo_service,
     experiment = load_example()
     experiment["configuration"] = {"tracing_provider": "file",
                                    "service_url": demo_service.url,
-                                   "tracing_propagation": ["w3c", "jaeger"],
                                    "tracing_instrument": ["requests"]}
     run = chaos(experiment)
     assert run.status == "completed"
