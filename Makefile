@@ -76,7 +76,8 @@ $(NODE_STAMP): package.json package-lock.json
 $(STAMP): setup.py examples/extension/setup.py
 	@echo "set-up: a virtualenv in $(VENV), the project and its test dependencies (log: $(LOG))"
 	@$(PYTHON) -m venv $(VENV)
-	@# pip 23 was seen resolving chaostoolkit's dependencies for 15 minutes
+	@# a current pip for the large dev set (users' extras resolve with a new
+	@# virtualenv's pip: tests/test_pip_install.py)
 	@$(BIN)/python -m pip install --upgrade pip $(QUIET)
 	@$(BIN)/python -m pip install -e ".[dev]" -e examples/extension $(QUIET)
 	@# what tests/test_install.py upgrades from (installed offline there);

@@ -179,7 +179,18 @@ class BareVenv:
 
 
 @pytest.fixture(scope="session")
-def bare_venv(tmp_path_factory) -> BareVenv:
+def our_wheel(tmp_path_factory) -> Path:
+    """This tree built as the wheel users install (offline, no isolation)."""
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
+                    "--no-deps", "--no-build-isolation", "-w", str(dist),
+                    str(ROOT)], check=True, capture_output=True, timeout=300)
+    (wheel,) = dist.glob("chaostoolkit_opentracing-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def bare_venv(tmp_path_factory, our_wheel) -> BareVenv:
     """A fresh virtualenv with chaostoolkit and our wheel (built from this
     tree), and none of our extras: only what the base install requires,
     installed offline, by the pip a new virtualenv has, from the wheels
@@ -191,9 +202,7 @@ def bare_venv(tmp_path_factory) -> BareVenv:
     root = tmp_path_factory.mktemp("bare")
     run = functools.partial(subprocess.run, check=True, capture_output=True,
                             text=True, timeout=300)
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-         "--no-build-isolation", "-w", str(root / "dist"), str(ROOT)])
-    (ours,) = (root / "dist").glob("chaostoolkit_opentracing-*.whl")
+    ours = our_wheel
     venv = BareVenv(root / "venv")
     run([sys.executable, "-m", "venv", str(venv.path)])
     run([str(venv.bin / "pip"), "install", "--quiet", "--no-index",

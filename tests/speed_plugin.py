@@ -30,6 +30,7 @@ __all__ = ["SLOW_FIXTURES"]
 SLOW_FIXTURES = frozenset({
     "chaos",  # conftest.py: `chaos run` in a subprocess
     "bare_venv",  # conftest.py: pip installs into a fresh virtualenv
+    "our_wheel",  # conftest.py: pip builds the wheel
 })
 
 

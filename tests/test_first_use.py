@@ -122,6 +122,47 @@ def test_a_good_experiment_validates_without_a_word_from_us(tmp_path):
     assert ours(proc.stdout + proc.stderr) == []
 
 
+def test_validation_in_chaos_run_sees_what_var_replaces(chaos, tmp_path):
+    # declared "bogus", replaced on the command line: not a word about it
+    run = chaos(small({"tracing_provider": "bogus"}),
+                extra_args=("--var", "tracing_provider=file"))
+    assert run.status == "completed"
+    assert ours(run.log) and not any("WARNING" in line
+                                     for line in ours(run.log))
+    assert (tmp_path / "chaostracing-trace.json").exists()
+    # not replaced: one line, naming the setting and saying what it costs
+    run = chaos(small({"tracing_provider": "bogus"}))
+    (line,) = [line for line in ours(run.log) if "WARNING" in line]
+    assert line.endswith(
+        "tracing_provider is 'bogus': expected one of 'jaeger', 'otlp', "
+        "'file', 'noop' (or 'opentelemetry'); tracing is off until it is "
+        "fixed")
+
+
+def test_an_environment_variable_is_named_as_it_was_set(chaos):
+    run = chaos(small({"tracing_provider": "jaeger"}),
+                env={"CHAOSTRACING_PORT": "abc"})
+    assert run.status == "completed"
+    (line,) = ours(run.log)  # one line: no second "tracing is off"
+    assert "WARNING" in line and line.endswith(
+        "chaostracing: CHAOSTRACING_PORT=abc: expected an integer from 1 to "
+        "65535; tracing is off until it is fixed")
+    assert "extensions" not in run.journal
+
+
+def test_tracecontext_is_a_propagation_name(chaos, demo_service, tmp_path):
+    experiment = load_example()
+    experiment["configuration"] = {"tracing_provider": "file",
+                                   "tracing_propagation": "tracecontext",
+                                   "service_url": demo_service.url}
+    run = chaos(experiment)
+    assert run.status == "completed"
+    assert not [line for line in ours(run.log) if "WARNING" in line]
+    (headers,) = [r["headers"] for r in demo_service.received
+                  if "traceparent" in r["headers"]]
+    assert "uber-trace-id" not in headers
+
+
 def test_a_misspelled_setting_is_a_warning_at_run_time(chaos, tmp_path):
     run = chaos(small({"tracing_provder": "file"}))
     (line,) = [line for line in ours(run.log) if "tracing_provder" in line]

@@ -277,19 +277,52 @@ def _configuration_being_validated() -> Dict[str, Any]:
     checked then. Should chaoslib one day pass the experiment or its
     configuration to ``validate_control``, read it there and keep this as
     the fallback for older releases.
+
+    ``chaos run`` validates before it applies ``--var`` and ``--var-file``
+    (chaoslib applies them when the run starts), so a declared value the
+    command line replaces would be reported although the run never uses it.
+    chaostoolkit's ``run`` command (1.19.0, and its repository at 099ac5b)
+    keeps them in its ``experiment_vars`` local, further up: they are
+    applied here as chaoslib will apply them, to the keys the configuration
+    declares.
+    (``chaos validate`` has no ``--var``.)
     """
     frame = inspect.currentframe()
-    for _ in range(12):
+    configuration: Optional[Dict[str, Any]] = None
+    for _ in range(20):
         if frame is None:
             break
-        if frame.f_code.co_name in ("validate_controls",
-                                    "ensure_experiment_is_valid"):
+        name = frame.f_code.co_name
+        if configuration is None and name in ("validate_controls",
+                                              "ensure_experiment_is_valid"):
             experiment = frame.f_locals.get("experiment")
             if isinstance(experiment, dict):
-                configuration = experiment.get("configuration")
-                return configuration if isinstance(configuration, dict) else {}
+                found = experiment.get("configuration")
+                configuration = found if isinstance(found, dict) else {}
+        elif configuration is not None and name == "run" and \
+                _is_chaos_run(frame.f_code.co_filename):
+            return _with_vars(configuration,
+                              frame.f_locals.get("experiment_vars"))
         frame = frame.f_back
-    return {}
+    return configuration or {}
+
+
+def _is_chaos_run(filename: str) -> bool:
+    """Whether ``filename`` is chaostoolkit's ``commands/run.py``."""
+    return tuple(os.path.normpath(filename).split(os.sep)[-3:]) == (
+        "chaostoolkit", "commands", "run.py")
+
+
+def _with_vars(configuration: Dict[str, Any], experiment_vars: Any
+               ) -> Dict[str, Any]:
+    """``configuration`` with the ``--var`` / ``--var-file`` values of its
+    declared keys (chaoslib's rule: an undeclared key is dropped)."""
+    if not (isinstance(experiment_vars, tuple) and experiment_vars
+            and isinstance(experiment_vars[0], dict)):
+        return configuration
+    values = experiment_vars[0]
+    return {key: values.get(key, value)
+            for key, value in configuration.items()}
 
 
 def cleanup() -> None:
