@@ -38,6 +38,7 @@ from chaostracing._run.config import TracingConfig, planned, subject
 __all__ = [
     "INSTRUMENTATIONS",
     "PROPAGATORS",
+    "asked_for",
     "install_hint",
     "installed",
     "plan",
@@ -187,6 +188,21 @@ def _instrumentations(config: TracingConfig) -> Tuple[Tuple[str, ...], str]:
         else "whose OpenTelemetry instrumentation is"
     return kept, (f"{who} lists {_and(missing)}, {whose} not installed: "
                   f"{hint}{after}")
+
+
+def asked_for(config: TracingConfig, name: str) -> str:
+    """Who asked to trace client ``name``, as a message starts:
+    ``tracing_instrument lists httpx``,
+    ``CHAOSTRACING_INSTRUMENT=httpx lists httpx``, or
+    ``chaostracing.oltp's trace_httpx asks for httpx``."""
+    source = config.sources.get("tracing_instrument", "")
+    flag = compat.oltp_flag(name, source)
+    if flag:
+        return f"{compat.OLTP}'s {flag} asks for {name}"
+    who = subject("tracing_instrument",
+                  _raw(config, "tracing_instrument", config.instrument),
+                  source)
+    return f"{who} lists {name}"
 
 
 def _setting(config: TracingConfig, key: str, shown: str) -> str:

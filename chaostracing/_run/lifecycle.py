@@ -192,8 +192,9 @@ def _instrument(run: Any, names: Tuple[str, ...]) -> None:
     if others:
         from chaostracing._run.otel import installation
 
-        installation.instrument(others, run.config.propagation,
-                                safety.warn_once)
+        installation.instrument(
+            others, run.config.propagation, safety.warn_once,
+            functools.partial(extras.asked_for, run.config))
     else:
         from chaostracing._run import imports
 

@@ -78,7 +78,10 @@ def uninstrument() -> None:
 
 
 def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
-               warn: Callable[[str, str], object]) -> None:
+               warn: Callable[[str, str], object],
+               asked: Callable[[str], str] = (
+                   lambda name: f"tracing_instrument lists {name}"),
+               ) -> None:
     """Turn on OpenTelemetry's instrumentation of ``names`` for the run.
 
     Each library is instrumented when it is first imported (at once if it
@@ -91,6 +94,8 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
     instrumentation is not installed, and said so.)
 
     :param formats: ``tracing_propagation``: the headers requests carry
+    :param asked: who asked for a client, as messages say it
+        (:func:`chaostracing._run.extras.asked_for`)
     """
     global _installed
     from chaostracing._run import imports
@@ -103,27 +108,28 @@ def instrument(names: Tuple[str, ...], formats: Tuple[str, ...],
     for name in names:
         library, module, _, package = INSTRUMENTATIONS[name]
         if not extras.installed(library):
-            safety.log_info("tracing_instrument lists %s, which is not "
-                            "installed here: nothing to trace", name)
+            safety.log_info("%s, which is not installed here: nothing to "
+                            "trace", asked(name))
             continue
         if not extras.installed(module):
-            warn(f"instrument:{name}", _missing(name, package))
+            warn(f"instrument:{name}", _missing(asked(name), package))
             continue
-        hook = imports.when_imported(
-            library, functools.partial(_instrument_one, name, formats, warn))
+        hook = imports.when_imported(library, functools.partial(
+            _instrument_one, name, formats, warn, asked(name)))
         if hook is not None:
             installed.hooks.append(hook)
 
 
-def _missing(name: str, package: str) -> str:
-    return (f"tracing_instrument lists {name}, but its OpenTelemetry "
-            f"instrumentation is not installed: pip install "
-            f"'chaostoolkit-opentracing[instrument]' (or {package}); the "
-            "run goes on without it")
+def _missing(asked: str, package: str) -> str:
+    """A broken install: :func:`chaostracing._run.extras.plan` found the
+    instrumentation's files."""
+    return (f"{asked}, but its OpenTelemetry instrumentation cannot be "
+            f"imported: {extras.install_hint('instrument')} (or {package}); "
+            "the run is traced without it")
 
 
 def _instrument_one(name: str, formats: Tuple[str, ...],
-                    warn: Callable[[str, str], object]) -> None:
+                    warn: Callable[[str, str], object], asked: str) -> None:
     installed = _installed
     if installed is None:  # the run ended before the library was imported
         return
@@ -131,7 +137,7 @@ def _instrument_one(name: str, formats: Tuple[str, ...],
     try:
         instrumentor = getattr(importlib.import_module(module), cls)()
     except ImportError:
-        warn(f"instrument:{name}", _missing(name, package))
+        warn(f"instrument:{name}", _missing(asked, package))
         return
     if instrumentor.is_instrumented_by_opentelemetry:
         return  # the process did it (opentelemetry-instrument...)
@@ -142,9 +148,8 @@ def _instrument_one(name: str, formats: Tuple[str, ...],
         instrumentor.instrument(**options)
     if not instrumentor.is_instrumented_by_opentelemetry:
         warn(f"instrument:{name}",
-             f"tracing_instrument lists {name}, but {package} refuses this "
-             f"{library} version (see its supported range); the run goes on "
-             "without it")
+             f"{asked}, but {package} refuses this {library} version (see "
+             "its supported range); the run is traced without it")
         return
     installed.instrumented.append(instrumentor)
 
