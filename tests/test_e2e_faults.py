@@ -297,8 +297,8 @@ def test_chaos_validate_reports_bad_control_arguments(chaos, agent, tmp_path):
                            "--no-log-file", "validate", str(path)], env=env,
                           capture_output=True, text=True)
     output = proc.stdout + proc.stderr
-    assert ("tracing_port is 'abc': expected an integer from 1 to 65535"
-            in output)
+    assert ("tracing_port is 'abc' in the control's arguments: expected an "
+            "integer from 1 to 65535" in output)
     assert "unknown control argument 'tracing_hots'" in output
     run = chaos(exp)
     assert run.status == "completed"

@@ -196,7 +196,8 @@ def test_a_bad_setting_filled_from_a_secret_is_reported_masked(chaos, agent):
     run = chaos(experiment, env={"DEMO_TOKEN": "S3cret-sampler-rate"})
     assert run.status == "completed"
     assert run.log.count(
-        "tracing_sampler_rate is '***': expected a number") == 1
+        "tracing_sampler_rate is '***' in the control's arguments: expected "
+        "a number") == 1
     assert "S3cret-sampler" not in run.log
 
 
