@@ -129,3 +129,34 @@ def test_validation_says_what_the_run_will_say(without):
         "without it"]
     assert extras.validate({"tracing_port": "abc",
                             "tracing_provider": "jaeger"}, {}) == []
+
+
+def test_an_exporter_that_fails_to_import_keeps_the_trace_in_a_file(
+        monkeypatch, tmp_path, caplog):
+    # installed (its files are there) but broken: the import fails when the
+    # run starts
+    from chaostracing import control
+    from chaostracing._run import lifecycle
+    from chaostracing._run.providers import ProviderUnavailable, otlp
+
+    def broken(config, redactor):
+        raise ProviderUnavailable(
+            f"{extras.provider_needs(config)} (ImportError: broken)")
+
+    monkeypatch.setattr(otlp, "build", broken)
+    path = tmp_path / "t.json"
+    control.configure_control(configuration={
+        "tracing_provider": "otlp", "tracing_file": str(path)})
+    run = lifecycle.current_run()
+    assert run is not None and run.config.provider == "file"
+    assert run.backend.description == f"trace file {path}"
+    (said,) = [r.getMessage() for r in caplog.records
+               if r.levelname == "WARNING"]
+    assert said == (
+        "chaostracing: tracing_provider 'otlp' needs the OTLP exporter: pip "
+        "install 'chaostoolkit-opentracing[opentelemetry]' (ImportError: "
+        f"broken); the trace is written to {path} instead")
+    control.before_experiment_control(context={"title": "t"})
+    control.after_experiment_control(context={"title": "t"}, state={})
+    control.cleanup_control()
+    assert path.exists()

@@ -160,8 +160,11 @@ def test_chaos_loads_chaostracing_before_any_extension_and_hides_it():
 def test_the_entry_point_is_a_hidden_click_command():
     from importlib import metadata
 
-    (entry,) = [e for e in metadata.entry_points(
-        group="chaostoolkit.cli_plugins") if e.name == "chaostracing"]
+    points = metadata.entry_points()
+    group = (points.select(group="chaostoolkit.cli_plugins")
+             if hasattr(points, "select")  # Python 3.10+
+             else points.get("chaostoolkit.cli_plugins", ()))
+    (entry,) = [e for e in group if e.name == "chaostracing"]
     command = entry.load()
     assert command.hidden and command.name == "chaostracing"
     assert entry.value == "chaostracing._run.chaosplugin:command"
