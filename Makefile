@@ -11,7 +11,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 # the JS linter (ESLint, package.json/package-lock.json), where npm is
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo test test-fast lint lint-js docs install chromium bench bench-compare clean
+.PHONY: test-pypi demo test test-fast lint lint-js docs install chromium bench bench-compare clean
 
 demo: $(STAMP)  ## run the traced example experiment, draw its trace
 	@$(BIN)/python examples/demo.py
@@ -23,6 +23,11 @@ test: lint chromium  ## the linters, then the whole test suite
 # chaos run, browsers, long waits; see tests/speed_plugin.py), in under 30 s
 test-fast: $(STAMP)  ## the fast tests only
 	@$(BIN)/python -m pytest -q -m "not slow"
+
+# the extras installed from PyPI by a fresh virtualenv's pip, under a time
+# limit (tests/test_pip_install.py): off 127.0.0.1, so not in make test
+test-pypi: $(STAMP)  ## the install tests against PyPI
+	@CHAOSTRACING_PYPI_TESTS=1 $(BIN)/python -m pytest -q tests/test_pip_install.py
 
 docs: $(STAMP)  ## build the documentation site into site/ (strict: a warning fails)
 	@NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site

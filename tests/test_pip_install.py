@@ -4,9 +4,13 @@ and one at a time. setup.py caps OpenTelemetry's packages at the newest
 complete train (``tools/otel_trains.py``); without the caps pip 23
 backtracked for 17 minutes into ``ResolutionImpossible``.
 
-The install tests download from PyPI (the only tests that leave
-127.0.0.1): they skip, saying so, when PyPI cannot be reached.
+The install tests download from PyPI, so they leave 127.0.0.1, which the
+house rule keeps tests from doing, and their result depends on what PyPI
+holds that day: they run only when asked (``make test-pypi``, which sets
+``CHAOSTRACING_PYPI_TESTS=1``), and skip, saying so, otherwise or when PyPI
+cannot be reached. The checks of the caps themselves run always.
 """
+import os
 import importlib.util
 import json
 import re
@@ -33,6 +37,8 @@ def tool():
 
 @pytest.fixture
 def pypi():
+    if os.environ.get("CHAOSTRACING_PYPI_TESTS") != "1":
+        pytest.skip("installs from PyPI, off 127.0.0.1: run make test-pypi")
     try:
         urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=10)
     except OSError as error:
