@@ -10,9 +10,9 @@ holds that day: they run only when asked (``make test-pypi``, which sets
 ``CHAOSTRACING_PYPI_TESTS=1``), and skip, saying so, otherwise or when PyPI
 cannot be reached. The checks of the caps themselves run always.
 """
-import os
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
