@@ -35,7 +35,7 @@ from typing import (
 
 from chaostracing._data.model import CHILD_OF, FOLLOWS_FROM, Process, SpanData
 from chaostracing._run import safety, scope
-from chaostracing._run.redact import Redactor, safe_text
+from chaostracing._run.redact import Redactor
 from chaostracing._run.spancontext import JaegerSpanContext
 
 __all__ = ["Pipeline", "Stats", "Transport", "TransportBroken", "span_data"]
@@ -312,9 +312,10 @@ def _fields(values: Any, redactor: Redactor) -> Dict[str, Any]:
 
 
 def _name(name: Any, redactor: Redactor) -> str:
-    if not isinstance(name, str):
-        name, _ = safe_text(name, redactor.max_length)
-    return redactor.clean_text(name)
+    """An operation name, whatever its type: as text (within the
+    redactor's budget, never only ``max_length``), masked, then cut."""
+    cleaned = redactor.clean_value(name)
+    return cleaned if isinstance(cleaned, str) else str(cleaned)
 
 
 def _seconds(value: Any, default: float) -> float:

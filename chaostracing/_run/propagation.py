@@ -130,9 +130,7 @@ class Propagator:
     ) -> None:
         if not hasattr(carrier, "__setitem__"):
             raise InvalidCarrierException("carrier is not a dict")
-        baggage = context.baggage
-        if baggage and self.clean is not None:
-            baggage = {k: self.clean(str(v)) for k, v in baggage.items()}
+        baggage = self._clean_baggage(context)
         for name in self.formats:
             if name == "jaeger":
                 carrier[self.trace_header] = to_header(context)
@@ -225,11 +223,19 @@ class Propagator:
             env["TRACESTATE"] = context.tracestate
         if "jaeger" in self.formats:
             env["UBER_TRACE_ID"] = to_header(context)
-        if context.baggage:
-            clean = self.clean or str
-            env["BAGGAGE"] = _w3c_baggage(
-                {k: clean(str(v)) for k, v in context.baggage.items()})
+        baggage = self._clean_baggage(context)
+        if baggage:
+            env["BAGGAGE"] = _w3c_baggage(baggage)
         return env
+
+    def _clean_baggage(self, context: JaegerSpanContext) -> Dict[str, str]:
+        """The baggage as it leaves the process: keys and values as text,
+        both masked (a secret may be a key: it becomes a header's name)."""
+        baggage = context.baggage
+        if not baggage:
+            return {}
+        clean = self.clean or str
+        return {clean(str(k)): clean(str(v)) for k, v in baggage.items()}
 
     # -- binary ----------------------------------------------------------------
     def inject_binary(self, context: JaegerSpanContext, carrier: Any) -> None:
@@ -239,9 +245,7 @@ class Propagator:
         prefixed by its length (4)."""
         if not isinstance(carrier, bytearray):
             raise InvalidCarrierException("carrier is not a bytearray")
-        baggage = context.baggage
-        if baggage and self.clean is not None:
-            baggage = {k: self.clean(str(v)) for k, v in baggage.items()}
+        baggage = self._clean_baggage(context)
         carrier += _BINARY_HEAD.pack(
             (context.trace_id >> 64) & 0xFFFFFFFFFFFFFFFF,
             context.trace_id & 0xFFFFFFFFFFFFFFFF,

@@ -10,12 +10,16 @@ whatever it is), every form of every secret in it is replaced by ``***``,
 and only then is it cut to ``tracing_max_tag_length``. Cutting first would
 let a secret that straddles the cut leave as an unmasked piece.
 
-Forms of a secret that are masked, each alone and nested once inside
-another: the raw value; JSON-escaped (``\\"``, ``\\u00f1``, with and without
-``ensure_ascii``); Python ``repr``/``ascii`` escapes (``{token!r}`` in a
-message, ``b'...'`` bytes); percent-encoded (``%2B`` and ``%2b``, ``+`` for
-spaces, with and without ``/`` kept). Numbers that spell a secret are
-masked too.
+Forms of a secret that are masked (docs/security.md lists them): the raw
+value; any mixture of its characters percent-encoded (``%2B`` or ``%2b``,
+one character or all: what quote, quote_plus, requests, urllib3, httpx and
+yarl write), ``+`` for a space; JSON's ``\\uXXXX`` escapes in either case
+and its short escapes (``\\"``); Python's ``repr``/``ascii`` escapes
+(``{token!r}`` in a message, ``b'...'`` bytes); each of those escaped once
+more by an outer layer (a URL of JSON, JSON of a repr); base64 of its UTF-8
+bytes at any of the three alignments inside a longer value (standard and
+URL-safe alphabets, padded or not: a Basic ``Authorization`` value); hex of
+them in lower or upper case. Numbers that spell a secret are masked too.
 
 Secrets shorter than :data:`MIN_SECRET_LENGTH` characters cannot be told
 apart from ordinary text (a secret ``ed`` would turn ``succeeded`` into
@@ -27,6 +31,7 @@ URLs lose their credentials (``https://user:password@host`` →
 ``https://***@host``); in URL tags (``http.url``, ``url.full``...) the values
 of secret-looking query and fragment parameters are masked as well.
 """
+import base64
 import functools
 import json
 import math
@@ -40,6 +45,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NamedTuple,
     Optional,
     Pattern,
     Set,
@@ -124,70 +130,136 @@ def secret_values(
                 item, (str, int, float)) else str(item)
 
 
-def _forms(secret: str) -> Set[str]:
-    """The ways ``secret`` may be written in a message, a URL or JSON."""
-    def escapes(text: str) -> Set[str]:
-        out = {
-            json.dumps(text)[1:-1],
-            json.dumps(text, ensure_ascii=False)[1:-1],
-            repr(text)[1:-1],
-            ascii(text)[1:-1],
-            repr(text.encode("utf-8", "surrogatepass"))[2:-1],
-        }
-        for safe in ("", "/"):
-            quoted = urllib.parse.quote(text, safe=safe)
-            out.add(quoted)
-            out.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(),
-                           quoted))
-        out.add(urllib.parse.quote_plus(text, safe=""))
-        return out
+# -- the forms of a secret -----------------------------------------------------
+# Each character of a secret may be written by an encoder as itself or
+# escaped, and encoders escape characters one by one: so the forms of a
+# secret are a sequence, one group of alternatives per character, and any
+# mixture of escaped and plain characters (partial percent-encoding) is one
+# of them. An escape's marker (``\`` or ``%``) may itself be escaped once
+# more by an outer layer (JSON of a repr, a URL of JSON...).
 
-    first = escapes(secret)
-    forms = {secret} | first
-    for form in first:
-        forms |= escapes(form)
-    return {form for form in forms if form}
+#: an escape's backslash, as an outer layer writes it: as is, JSON- or
+#: repr-escaped, percent-encoded (each variant starts with a literal)
+_ANY_BACKSLASH = r"(?:\\\\|\\|%5[cC])"
+#: a percent sign, as is or percent-encoded again
+_ANY_PERCENT = "(?:%25|%)"
+#: characters JSON or Python write as a backslash and a letter
+_SHORT_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "\b": "b",
+                  "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+#: longest text one escape marker can take (``%5C``, ``%25``)
+_MARKER = 3
+_SPACE = re.escape(" ")
+#: base64's alphabets (standard and URL-safe), as a character class
+_B64_CHAR = "[A-Za-z0-9+/_-]"
+#: shortest base64 run masked: shorter ones would mask ordinary text
+_MIN_B64 = 4
 
 
-class _Trie:
-    """Literal alternatives as one regex whose branches share prefixes.
+def _hex_any_case(digits: str) -> str:
+    """A regex matching ``digits`` (hex) in upper or lower case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in digits)
 
-    ``re`` tries the branches of ``a|b|c`` one after the other at each
-    position; with hundreds of secret forms that is slow. A trie-shaped
-    pattern walks the text once per position, and prefers the longest form.
-    """
 
-    @staticmethod
-    def pattern(words: Iterable[str]) -> Pattern[str]:
-        root: Dict[str, Any] = {}
-        for word in words:
-            node = root
-            for char in word:
-                node = node.setdefault(char, {})
-            node[""] = True
-        return re.compile(_Trie._emit(root), re.DOTALL)
+class _Char(NamedTuple):
+    """The ways one character may be written, as regexes: ``literal``;
+    percent-encoded, ``pct_rest`` being what follows its first ``%``;
+    backslash-escaped, ``bs_rest`` being what follows its first ``\\``;
+    and the longest text any of them matches."""
 
-    @staticmethod
-    def _emit(node: Dict[str, Any]) -> str:
-        """A regex for the words below ``node`` (which has children)."""
-        branches = []
-        for char, child in sorted(node.items()):
-            if char == "":
-                continue
-            chain = [re.escape(char)]
-            # a run without branching is one literal
-            while len(child) == 1 and "" not in child:
-                ((char, child),) = child.items()
-                chain.append(re.escape(char))
-            rest = ""
-            if child.keys() - {""}:
-                rest = _Trie._emit(child)
-                if "" in child:  # a word ends here: the rest is optional,
-                    rest = f"(?:{rest})?"  # and greedy (longest form first)
-            branches.append("".join(chain) + rest)
-        if len(branches) == 1:
-            return branches[0]
-        return "(?:" + "|".join(branches) + ")"
+    literal: str
+    pct_rest: str
+    bs_rest: str
+    longest: int
+
+    def regex(self) -> str:
+        extra = "|\\+|%2[bB]" if self.literal == _SPACE else ""
+        return (f"(?:{self.literal}|{_ANY_PERCENT}{self.pct_rest}"
+                f"|{_ANY_BACKSLASH}{self.bs_rest}{extra})")
+
+    def heads(self) -> List[str]:
+        """The same alternatives grouped by the literal character each
+        starts with (``re`` then skips to where a match may start)."""
+        space = self.literal == _SPACE
+        heads = [self.literal,
+                 f"%(?:(?:25)?{self.pct_rest}|5[cC]{self.bs_rest}"
+                 + ("|2[bB])" if space else ")"),
+                 f"\\\\(?:\\\\)?{self.bs_rest}"]
+        if space:
+            heads.append("\\+")
+        return heads
+
+
+@functools.lru_cache(maxsize=4096)
+def _char(char: str) -> _Char:
+    data = char.encode("utf-8", "surrogatepass")
+    code = ord(char)
+    hexes = [_hex_any_case(f"{b:02x}") for b in data]
+    # percent-encoding (quote, quote_plus, requote_uri, httpx, yarl, urllib3)
+    pct_rest = hexes[0] + "".join(_ANY_PERCENT + h for h in hexes[1:])
+    # JSON's \uXXXX (either case), Python's \xNN, \uNNNN, \UNNNNNNNN
+    escapes = []
+    if code > 0xFFFF:
+        high = 0xD800 + ((code - 0x10000) >> 10)
+        low = 0xDC00 + ((code - 0x10000) & 0x3FF)
+        escapes.append("u" + _hex_any_case(f"{high:04x}") + _ANY_BACKSLASH
+                       + "u" + _hex_any_case(f"{low:04x}"))
+        escapes.append("U" + _hex_any_case(f"{code:08x}"))
+    else:
+        escapes.append("u" + _hex_any_case(f"{code:04x}"))
+    if code < 0x100:
+        escapes.append("x" + hexes[0] if len(data) == 1
+                       else "x" + _hex_any_case(f"{code:02x}"))
+    if len(data) > 1:  # bytes as Python writes them: b'\xc3\xb1'
+        escapes.append("x" + hexes[0] + "".join(
+            _ANY_BACKSLASH + "x" + h for h in hexes[1:]))
+    short = _SHORT_ESCAPES.get(char)
+    if short == "\\":  # \\, and an outer layer's \\\\ or %5C%5C
+        escapes.append(_ANY_BACKSLASH)
+    elif short is not None:  # \" and an outer layer's \\\" or %5C%22
+        escapes.append("(?:" + _ANY_BACKSLASH + ")?" + "(?:" + "|".join([
+            re.escape(short), f"%{ord(short):02X}", f"%{ord(short):02x}"])
+            + ")")
+    bs_rest = "(?:" + "|".join(escapes) + ")"
+    longest = max(1, 5 * len(data), 2 * _MARKER + 10, len(data) * 6 + 3)
+    return _Char(re.escape(char), pct_rest, bs_rest, longest)
+
+
+def _secret_patterns(secret: str) -> List[Tuple[str, int]]:
+    """``(regex, longest match)`` of the forms of ``secret``, each regex
+    starting with a literal character (so that ``re`` finds where a match
+    may start by a set of characters, not by trying every position)."""
+    chars = [_char(char) for char in secret]
+    tail = "".join(char.regex() for char in chars[1:])
+    longest = sum(char.longest for char in chars)
+    out = [(head + tail, longest) for head in chars[0].heads()]
+    data = secret.encode("utf-8", "surrogatepass")
+    # hex (binascii.hexlify, bytes.hex), lower or upper case
+    for digits in {data.hex(), data.hex().upper()}:
+        out.append((digits, len(digits)))
+    out += [(re.escape(core) + f"(?:{_B64_CHAR}=*)?", len(core) + 3)
+            for core in _base64_cores(data)]
+    return out
+
+
+def _base64_cores(data: bytes) -> Set[str]:
+    """What base64 writes of ``data`` wherever it sits in a longer value:
+    at each of the three alignments, the characters made of its bits only,
+    in the standard and the URL-safe alphabet (padding or not)."""
+    cores = set()
+    for offset in range(3):
+        text = base64.b64encode(b"\0" * offset + data).decode("ascii")
+        first = -(-8 * offset // 6)  # the first character of data's bits
+        last = 8 * (offset + len(data)) // 6
+        core = text[first:last]
+        if len(core) >= _MIN_B64:
+            cores.add(core)
+            cores.add(core.translate(_URLSAFE))
+    return cores
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+_B64_ALPHABET = dict.fromkeys(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_", True)
 
 
 ###############################################################################
@@ -212,7 +284,9 @@ class Redactor:
         self._pattern: Optional[Pattern[str]] = None
         #: the longest form of any secret: how far a cut can split one
         self._longest = 0
-        self._byte_forms: Tuple[bytes, ...] = ()
+        #: the first characters of the secrets' base64 runs (a match there
+        #: takes the character before it too: it holds bits of the secret)
+        self._b64_heads: Set[str] = set()
         #: cleaned tag keys: the same few keys come again and again
         self._keys: Dict[Any, str] = {}
 
@@ -241,13 +315,17 @@ class Redactor:
             self._secrets.add(value)
             fresh.append(value)
         if fresh:
-            forms: Set[str] = set()
-            for secret in self._secrets:
-                forms |= _forms(secret)
-            self._pattern = _Trie.pattern(forms)
-            self._longest = max(len(f) for f in forms)
-            self._byte_forms = tuple(
-                {f.encode("utf-8", "surrogatepass") for f in forms})
+            patterns: List[Tuple[str, int]] = []
+            # the longest secret first: where two match at one place (one
+            # is the other's beginning), the regex takes the first
+            for secret in sorted(self._secrets, key=lambda s: (-len(s), s)):
+                patterns += _secret_patterns(secret)
+                self._b64_heads.update(
+                    core[:_MIN_B64] for core in _base64_cores(
+                        secret.encode("utf-8", "surrogatepass")))
+            self._pattern = re.compile(
+                "|".join(regex for regex, _ in patterns), re.DOTALL)
+            self._longest = max(size for _, size in patterns)
         return short_names
 
     @property
@@ -279,10 +357,13 @@ class Redactor:
             return value
         if isinstance(value, (bytes, bytearray)):
             data = bytes(value)
-            if self._byte_forms and any(f in data for f in self._byte_forms):
-                return self.clean_text(data.decode("utf-8", "replace"))
-            if data.decode("utf-8", "replace") in self._short:
+            if self._pattern is None and not self._short:
+                return data[: self.max_length]
+            text = data.decode("utf-8", "replace")
+            if text in self._short:
                 return MASK
+            if self._spells_secret(text):
+                return self.clean_text(text)
             return data[: self.max_length]
         if isinstance(value, str):
             if value in self._short:
@@ -305,14 +386,15 @@ class Redactor:
         return cleaned
 
     def _clean_key(self, key: Any) -> str:
-        if not isinstance(key, str):
-            key, _ = safe_text(key, MAX_KEY_LENGTH * 2)
+        room = MAX_KEY_LENGTH * 2 + self._longest
+        complete = True
+        if not isinstance(key, str):  # masked before it is cut, as text is
+            key, complete = safe_text(key, room)
         if key in self._short:
             return MASK
-        if len(key) <= MAX_KEY_LENGTH:
+        if complete and len(key) <= MAX_KEY_LENGTH:
             return self.clean_text(key)
-        masked = self._mask(key[: MAX_KEY_LENGTH * 2 + self._longest],
-                            cut=len(key) > MAX_KEY_LENGTH * 2 + self._longest)
+        masked = self._mask(key[:room], cut=not complete or len(key) > room)
         return masked[:MAX_KEY_LENGTH]
 
     def clean_text(self, text: str, complete: bool = True) -> str:
@@ -370,15 +452,18 @@ class Redactor:
                 if match is None:
                     break
                 start, end = match.span()
-                if end == start:  # cannot happen with literal forms
+                if end == start:  # cannot happen: no form is empty
                     pos = start + 1
                     continue
+                if start and text[start:start + _MIN_B64] in self._b64_heads \
+                        and _B64_ALPHABET.get(text[start - 1]):
+                    start -= 1  # base64's character that straddles it
                 if intervals and start <= intervals[-1][1]:
                     intervals[-1][1] = max(intervals[-1][1], end)
                 else:
                     intervals.append([start, end])
                 # overlapping occurrences too: look again one further on
-                pos = start + 1
+                pos = match.start() + 1
         limit = len(text)
         if cut:
             # an occurrence starting here may go on past the end
