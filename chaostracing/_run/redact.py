@@ -138,16 +138,17 @@ def secret_values(
 # of them. An escape's marker (``\`` or ``%``) may itself be escaped once
 # more by an outer layer (JSON of a repr, a URL of JSON...).
 
-#: an escape's backslash, as an outer layer writes it: as is, JSON- or
-#: repr-escaped, percent-encoded (each variant starts with a literal)
-_ANY_BACKSLASH = r"(?:\\\\|\\|%5[cC])"
-#: a percent sign, as is or percent-encoded again
-_ANY_PERCENT = "(?:%25|%)"
+#: an escape's backslash, as outer layers write it: as is, JSON- or
+#: repr-escaped (once, twice, three times: 2, 4, 8 backslashes),
+#: percent-encoded (once or twice)
+_ANY_BACKSLASH = r"(?:\\{1,8}|(?:%(?:25)?5[cC]){1,4})"
+#: a percent sign, as is or percent-encoded again (twice)
+_ANY_PERCENT = "%(?:25){0,2}"
 #: characters JSON or Python write as a backslash and a letter
 _SHORT_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "\b": "b",
                   "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
-#: longest text one escape marker can take (``%5C``, ``%25``)
-_MARKER = 3
+#: longest text one escape marker can take (``%255C`` four times)
+_MARKER = 20
 _SPACE = re.escape(" ")
 #: base64's alphabets (standard and URL-safe), as a character class
 _B64_CHAR = "[A-Za-z0-9+/_-]"
@@ -172,21 +173,23 @@ class _Char(NamedTuple):
     longest: int
 
     def regex(self) -> str:
-        extra = "|\\+|%2[bB]" if self.literal == _SPACE else ""
-        return (f"(?:{self.literal}|{_ANY_PERCENT}{self.pct_rest}"
-                f"|{_ANY_BACKSLASH}{self.bs_rest}{extra})")
+        # the escaped forms first: where the regex may stop after either,
+        # the longer match masks more ("%25" rather than "%" and "25")
+        extra = "|%2[bB]|\\+" if self.literal == _SPACE else ""
+        return (f"(?:{_ANY_PERCENT}{self.pct_rest}"
+                f"|{_ANY_BACKSLASH}{self.bs_rest}{extra}|{self.literal})")
 
     def heads(self) -> List[str]:
         """The same alternatives grouped by the literal character each
         starts with (``re`` then skips to where a match may start)."""
         space = self.literal == _SPACE
-        heads = [self.literal,
-                 f"%(?:(?:25)?{self.pct_rest}|5[cC]{self.bs_rest}"
+        heads = [f"%(?:(?:25){{0,2}}{self.pct_rest}"
+                 f"|(?:25)?5[cC](?:%(?:25)?5[cC]){{0,3}}{self.bs_rest}"
                  + ("|2[bB])" if space else ")"),
-                 f"\\\\(?:\\\\)?{self.bs_rest}"]
+                 f"\\\\{{1,8}}{self.bs_rest}"]
         if space:
             heads.append("\\+")
-        return heads
+        return heads + [self.literal]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -369,11 +372,22 @@ class Redactor:
             if value in self._short:
                 return MASK
             if key in URL_TAGS:
-                value = _sanitize_cached(value)
+                return self._clean_url(value)
             return self.clean_text(value)
         budget = self._budget()
         text, complete = safe_text(value, budget, self._leaf)
         return self.clean_text(text, complete)
+
+    def _clean_url(self, url: str) -> str:
+        """A URL tag: masked first (parsing may change the text: an empty
+        ``?`` is dropped), then its credentials and secret-looking
+        parameters removed, then cut."""
+        complete = len(url) <= self._budget()
+        if not complete:
+            url = url[: self._budget()]
+        if self._pattern is not None:
+            url = self._mask(url, cut=not complete)
+        return self.clean_text(_sanitize_cached(url), complete)
 
     def clean_key(self, key: Any) -> str:
         """A tag or field key: text, masked, at most 256 characters."""
