@@ -127,3 +127,42 @@ def httpx_with_secrets(url: str, token: str) -> int:
     with httpx.Client() as client:
         return client.get(f"{url}/orders",
                           params={"api_key": token}).status_code
+
+
+# -- used by test_e2e_secret_urls: a secret in the URL, each client's way -----
+def secret_in_url(url: str, client: str, token: str) -> int:
+    """GET the demo service with ``token`` in the URL's path and query, the
+    URL given to ``client`` as text and, where it takes them, the query as
+    parameters (each library encodes them its own way)."""
+    target = f"{url}/orders/{token}?q={token}"
+    params = {"p": token}
+    if client == "requests":
+        import requests
+
+        first = requests.get(target, timeout=5).status_code
+        return first + requests.get(f"{url}/orders/x", params=params,
+                                    timeout=5).status_code
+    if client == "urllib3":
+        import urllib3
+
+        http = urllib3.PoolManager()
+        return (http.request("GET", target).status
+                + http.request("GET", f"{url}/orders/x", fields=params).status)
+    if client == "httpx":
+        import httpx
+
+        with httpx.Client() as http:
+            return (http.get(target).status_code
+                    + http.get(f"{url}/orders/x", params=params).status_code)
+    if client == "aiohttp":
+        import aiohttp
+
+        async def main():
+            async with aiohttp.ClientSession() as http:
+                async with http.get(target) as first:
+                    async with http.get(f"{url}/orders/x",
+                                        params=params) as second:
+                        return first.status + second.status
+
+        return asyncio.run(main())
+    raise ValueError(client)
