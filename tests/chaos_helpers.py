@@ -79,9 +79,14 @@ def tag_the_span(token: str, number: int):
     span.set_tag("float", float(number))
     span.log_kv({"event": token, f"field-{token}": number})
     span.set_baggage_item("carried", token)
+    span.set_baggage_item(f"key-{token}", "as a key")
     inner = opentracing.tracer.start_span("child", child_of=span)
     headers = {}
     opentracing.tracer.inject(inner, "http_headers", headers)
+    from chaostracing import trace_env
+
+    # what a child process would get in its environment
+    headers["env:BAGGAGE"] = trace_env(inner).get("BAGGAGE")
     inner.finish()
     return headers
 

@@ -129,6 +129,12 @@ def test_no_form_of_a_secret_reaches_the_jaeger_agent(
                          if r["activity"]["name"] == "everywhere"]
     carried = everywhere_run["output"]["uberctx-carried"]
     assert urllib.parse.unquote(carried) == "***"
+    # a secret baggage key: masked in the header's name and in BAGGAGE
+    assert urllib.parse.unquote(
+        everywhere_run["output"]["uberctx-key-***"]) == "as a key"
+    assert everywhere_run["output"]["env:BAGGAGE"] == \
+        "carried=%2A%2A%2A,key-%2A%2A%2A=as%20a%20key"
+    assert not leaks(SECRET, json.dumps(everywhere_run["output"]).encode())
     # our own log lines never hold it either
     ours = "\n".join(line for line in run.log.splitlines()
                      if "chaostracing" in line)
