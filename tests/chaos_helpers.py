@@ -5,7 +5,7 @@ from chaoslib.exceptions import InterruptExecution
 
 __all__ = ["echo", "reveal", "fail_with", "big_output", "nap", "structured",
            "traced_login", "fail_with_repr", "fail_with_url", "tag_the_span",
-           "many_references", "odd_values"]
+           "many_references", "odd_values", "endless_repr"]
 
 
 def echo(value):
@@ -132,3 +132,16 @@ def _deep(depth):
     for _ in range(depth):
         value = [value]
     return value
+
+
+def endless_repr():
+    """Tag the activity's span with a value whose repr() never returns."""
+    import opentracing
+
+    class Endless:
+        def __repr__(self):
+            while True:
+                time.sleep(0.05)
+
+    opentracing.tracer.activity_span.set_tag("endless", Endless())
+    return "tagged"

@@ -14,6 +14,10 @@ datagrams to a Jaeger agent, a JSON file, OTLP/HTTP):
   (a value that cannot be converted, an encoding error) drops and counts
   that span only; only :class:`TransportBroken` (the destination cannot be
   resolved or reached) stops sending, and :meth:`stats` says why;
+- a span whose conversion does not finish in time (a tag value whose
+  ``repr()`` never returns) is abandoned with the thread converting it:
+  that span is counted as dropped, and a fresh thread goes on with the
+  others (a thread cannot be stopped, only left behind);
 - :meth:`flush` returns as soon as every span reported before the call has
   been handled, or at its deadline, never later; it never sleeps a fixed
   time.
@@ -29,6 +33,7 @@ from typing import (
     List,
     NamedTuple,
     Optional,
+    Tuple,
     Union,
     cast,
 )
@@ -40,6 +45,10 @@ from chaostracing._run.spancontext import JaegerSpanContext
 
 __all__ = ["Pipeline", "Stats", "Transport", "TransportBroken", "span_data"]
 logger = logging.getLogger("chaostoolkit")
+
+#: seconds one span's conversion may take before it is abandoned (a span
+#: takes microseconds; a flush with less time left allows half of it)
+CONVERT_TIMEOUT = 1.0
 
 
 class Stats(NamedTuple):
@@ -109,6 +118,7 @@ class Pipeline:
         flush_interval: float = 1.0,
         batch_trigger: int = 500,
         batch_size: int = 1000,
+        convert_timeout: float = CONVERT_TIMEOUT,
     ) -> None:
         self.transport = transport
         self.redactor = redactor
@@ -127,10 +137,22 @@ class Pipeline:
         self._sent = 0
         self._dropped = 0
         self._count_lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self._run, name="chaostracing-export", daemon=True
-        )
-        self._thread.start()
+        self._convert_timeout = convert_timeout
+        #: the worker thread's number: a worker whose number is no longer
+        #: this one was abandoned, and touches nothing any more
+        self._epoch = 0
+        #: (epoch, when) of the conversion under way, or None
+        self._converting: Optional[Tuple[int, float]] = None
+        #: spans converted and not yet sent (a fresh worker sends them)
+        self._pending: List[SpanData] = []
+        self._thread = self._start_worker(0, opening=True)
+
+    def _start_worker(self, epoch: int, opening: bool) -> threading.Thread:
+        thread = threading.Thread(
+            target=self._run, args=(epoch, opening),
+            name="chaostracing-export", daemon=True)
+        thread.start()
+        return thread
 
     # -- reporter interface ---------------------------------------------------
     def report_span(self, span: Any) -> None:
@@ -141,6 +163,7 @@ class Pipeline:
         queue.append(span)
         if len(queue) == self._trigger:
             self._wake.set()
+            self._rescue(self._convert_timeout)
 
     # -- our interface --------------------------------------------------------
     def flush(self, timeout: float = 2.0) -> bool:
@@ -150,17 +173,27 @@ class Pipeline:
             as dropped).
         """
         deadline = time.monotonic() + timeout
+        limit = min(self._convert_timeout, max(timeout / 2, 0.01))
         with self._state:
             self._requested += 1
             wanted = self._requested
         self._wake.set()
-        with self._state:
-            while self._served < wanted:
-                left = deadline - time.monotonic()
+        while True:
+            with self._state:
+                if self._served >= wanted:
+                    return True
+                now = time.monotonic()
+                left = deadline - now
                 if left <= 0 or not self._thread.is_alive():
                     return self._served >= wanted
-                self._state.wait(left)
-        return True
+                # wake when the conversion under way would be late (a
+                # notify wakes this sooner, as soon as the spans are out)
+                converting = self._converting
+                started = now if converting is None else converting[1]
+                left = min(left, max(started + limit - now, 0.0))
+                if left > 0:
+                    self._state.wait(left)
+            self._rescue(limit)
 
     def close(self, timeout: float = 2.0) -> bool:
         """Flush within ``timeout`` seconds, then stop the thread."""
@@ -173,11 +206,52 @@ class Pipeline:
         return delivered and not self._thread.is_alive()
 
     def stats(self) -> Stats:
-        return Stats(self._sent, self._dropped, len(self._queue), self._broken)
+        return Stats(self._sent, self._dropped,
+                     len(self._queue) + len(self._pending), self._broken)
+
+    def _rescue(self, limit: float) -> None:
+        """Abandon the worker when its conversion of one span has taken
+        longer than ``limit`` seconds; a fresh worker goes on."""
+        converting = self._converting
+        if converting is None or time.monotonic() - converting[1] < limit:
+            return
+        with self._state:
+            if self._converting is not converting:
+                return  # it finished meanwhile
+            self._epoch += 1
+            self._converting = None
+            self._count_dropped(1)
+            self._thread = self._start_worker(self._epoch, opening=False)
+        safety.warn_once(
+            "abandoned", "a span took more than %gs to convert (a tag value "
+            "whose repr() does not return?): it is left out, the other spans "
+            "go on", limit)
 
     # -- the pipeline's thread ------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, epoch: int, opening: bool) -> None:
         scope.suppress_on_this_thread()  # our own traffic is never traced
+        if opening:
+            self._open()
+        waiting = opening  # a fresh worker goes on at once
+        while True:
+            if waiting:
+                self._wake.wait(self._interval)
+            waiting = True
+            self._wake.clear()
+            with self._state:
+                generation = self._requested
+                closing = self._closing
+            if not self._drain(epoch):
+                return  # abandoned: a fresh worker has taken over
+            if closing:
+                self._close_transport()
+            with self._state:
+                self._served = max(self._served, generation)
+                self._state.notify_all()
+            if closing:
+                return
+
+    def _open(self) -> None:
         try:
             if callable(self.process):  # built here: it may look up DNS
                 self.process = self.process()
@@ -187,20 +261,6 @@ class Pipeline:
         except Exception as error:  # a bug of ours: no span can go out
             safety.report_internal_error("open the trace destination", error)
             self._fail(f"internal error: {error!r}")
-        while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()
-            with self._state:
-                generation = self._requested
-                closing = self._closing
-            self._drain()
-            if closing:
-                self._close_transport()
-            with self._state:
-                self._served = max(self._served, generation)
-                self._state.notify_all()
-            if closing:
-                return
 
     def _close_transport(self) -> None:
         if self._broken is not None:
@@ -215,29 +275,50 @@ class Pipeline:
         except Exception as error:
             safety.report_internal_error("close the trace destination", error)
 
-    def _drain(self) -> None:
+    def _drain(self, epoch: int) -> bool:
+        """Convert and send what is queued; ``False`` when this worker was
+        abandoned meanwhile (it must then touch nothing)."""
         queue = self._queue
-        while queue:
-            spans: List[Any] = []
-            try:
-                while len(spans) < self._batch:
-                    spans.append(queue.popleft())
-            except IndexError:
-                pass
+        pending = self._pending
+        # built by _open before any span is converted
+        process = cast(Process, self.process)
+        state = self._state
+        while queue or pending:
             if self._broken is not None:
-                self._count_dropped(len(spans))
-                continue
-            records = []
-            # built by _run before any span is converted
-            process = cast(Process, self.process)
-            for span in spans:
+                dropped = len(pending)
+                del pending[:]
+                while queue:
+                    queue.popleft()
+                    dropped += 1
+                self._count_dropped(dropped)
+                return True
+            while len(pending) < self._batch:
                 try:
-                    records.append(span_data(span, self.redactor, process))
+                    span = queue.popleft()
+                except IndexError:
+                    break
+                self._converting = (epoch, time.monotonic())
+                try:
+                    record: Optional[SpanData] = span_data(
+                        span, self.redactor, process)
                 except Exception as error:  # one bad span costs only itself
+                    record = None
+                    error_seen: Optional[Exception] = error
+                else:
+                    error_seen = None
+                with state:
+                    if epoch != self._epoch:
+                        return False  # counted by _rescue
+                    self._converting = None
+                    if record is not None:
+                        pending.append(record)
+                if error_seen is not None:
                     self._count_dropped(1)
-                    safety.report_internal_error("convert a span", error)
-            if not records:
+                    safety.report_internal_error("convert a span", error_seen)
+            if not pending:
                 continue
+            records = list(pending)
+            del pending[:]
             try:
                 sent = self.transport.send(records)
             except TransportBroken as error:
@@ -248,6 +329,7 @@ class Pipeline:
                 safety.report_internal_error("send spans", error)
             self._sent += sent
             self._count_dropped(len(records) - sent)
+        return True
 
     def _count_dropped(self, count: int) -> None:
         if count > 0:
