@@ -22,6 +22,7 @@ import functools
 import json
 import math
 import os
+import stat
 from json.encoder import encode_basestring_ascii as _q
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -164,27 +165,41 @@ def dumps(spans: Iterable[SpanData]) -> str:
                       separators=(",", ":"))
 
 
-def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> None:
+def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> int:
     """Write ``text`` to ``path``: the old file or the new, never half.
 
-    The file gets ``mode`` less the umask, as ``open()`` gives the journal.
+    A new file gets ``mode`` less the umask, as ``open()`` gives the
+    journal; a file that exists keeps its own mode (a 0600 file stays
+    0600 when it is written again).
+
+    :return: the new file's inode number (to tell, later, whether the file
+        at ``path`` is still the one written here)
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    try:
+        kept: Optional[int] = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        kept = None
     while True:
         temp = os.path.join(
             folder, f".chaostracing-{os.getpid()}-{_random_suffix()}.tmp")
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600 if kept is not None else mode)
             break
         except FileExistsError:
             continue
     try:
+        if kept is not None:
+            os.chmod(temp, kept)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
+            inode = os.fstat(out.fileno()).st_ino
         os.replace(temp, path)
+        return inode
     except BaseException:
         try:
             os.unlink(temp)
