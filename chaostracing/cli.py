@@ -185,7 +185,12 @@ def _spans(args: argparse.Namespace) -> "List[SpanData]":
     from chaostracing._data.inputs import load
     from chaostracing._viewers.waterfall import printable
 
-    spans = load(args.files)
+    def say(path: str, skipped: object) -> None:
+        # one line per file: a bad span costs itself, and is not hidden
+        print(f"chaostracing {args.command}: {printable(path, 300)}: "
+              f"{printable(skipped, 600)}", file=sys.stderr)
+
+    spans = load(args.files, say)
     if args.trace:
         wanted = args.trace.lower()
         spans = [s for s in spans if s.trace_id_hex.startswith(wanted)]

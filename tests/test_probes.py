@@ -251,6 +251,26 @@ def test_reaching_the_limit_says_so(shop, caplog):
     assert "limit=5" in record.getMessage()
 
 
+def test_a_bad_span_in_the_answer_costs_only_itself(collector, caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="chaostoolkit")
+    # as the collector stores what a sender sent: a start time of -1 and a
+    # negative duration, in the traces of good spans
+    collector.store.add([
+        server_span(1, 5), server_span(1, 7, start=-1).replace(span_id=2),
+        server_span(2, 9), server_span(2, 3).replace(span_id=3,
+                                                     duration_us=-4)])
+    assert probes.span_count("shop", query_url=collector.url) == 2
+    assert probes.span_latency_percentile(
+        "shop", percentile=100, query_url=collector.url) == 9.0
+    said = [r.getMessage() for r in caplog.records
+            if "not Jaeger's model" in r.getMessage()]
+    assert len(said) == 2  # once per probe
+    assert "2 bad span(s) left out" in said[0]
+    assert "is out of range" in said[0]
+
+
 @pytest.mark.parametrize("arguments, expected", [
     ({"service": ""}, "service is ''"),
     ({"service": "shop", "window": "soon"}, "window is 'soon': expected a "

@@ -11,7 +11,9 @@ run made without the control (yesterday's CI artifact) is rebuilt into
 spans from the journal's start and end times and statuses, marked as
 rebuilt. Spans of all files are joined by trace id, so the services' spans
 (received by ``collect``) hang under the run's client spans; a span found
-in two files is kept once.
+in two files is kept once. A bad span (in a Jaeger or an OTLP/JSON file)
+costs only itself: it is left out, counted per file, and the caller says
+so once.
 """
 import datetime
 import hashlib
@@ -19,8 +21,10 @@ import json
 import os
 from typing import (
     Any,
+    Callable,
     Dict,
     Iterable,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -28,7 +32,11 @@ from typing import (
     Tuple,
 )
 
-from chaostracing._data.jaegerjson import read_document, read_json_file
+from chaostracing._data.jaegerjson import (
+    Skipped,
+    read_document,
+    read_json_file,
+)
 from chaostracing._data.model import Process, SpanData
 from chaostracing._data.tags import (
     CHAOSTOOLKIT_ACTIVITIES,
@@ -60,13 +68,17 @@ FORMATS = ("a Jaeger JSON trace file (the file provider's, collect's, a "
            "journal")
 
 
-def load(paths: Iterable[str]) -> List[SpanData]:
+def load(paths: Iterable[str],
+         on_skipped: Optional[Callable[[str, Skipped], None]] = None,
+         ) -> List[SpanData]:
     """The spans of every file in ``paths``, joined, each span once; a
     traced run's journal adds its trace (:func:`_journal_trace`).
 
+    :param on_skipped: called with a file's path and what was left out of
+        it, for each file where bad spans were left out
     :raises ValueError: naming the file and what is wrong with it.
     """
-    spans = _Joined()
+    spans = _Joined(on_skipped)
     journals = []
     for path in paths:
         try:
@@ -76,7 +88,7 @@ def load(paths: Iterable[str]) -> List[SpanData]:
         if isinstance(document, dict) and _is_journal(document):
             journals.append((path, document))  # once the others are read
         else:
-            spans.add(_spans(path, raw, document))
+            spans.add(spans.read(path, raw, document))
     for path, journal in journals:
         spans.add(_journal_trace(path, journal, spans))
     return spans.spans
@@ -87,23 +99,35 @@ def load_one(path: str) -> List[SpanData]:
     return load([path])
 
 
-def _spans(path: str, raw: bytes, document: Any) -> List[SpanData]:
+def _spans(path: str, raw: bytes, document: Any,
+           skipped: Optional[Skipped] = None) -> List[SpanData]:
     try:
         if isinstance(document, dict) and "resourceSpans" in document:
-            return _otlp_json(raw)
+            return _otlp_json(raw, document, skipped)
         if isinstance(document, dict) and _is_journal(document):
             return rebuild_journal(document)
-        return read_document(document)
+        return read_document(document, skipped=skipped)
     except ValueError as error:
         raise ValueError(f"{path}: {error}; expected {FORMATS}") from None
 
 
 class _Joined:
-    """Spans of several files, each once."""
+    """Spans of several files, each once; what each file's bad spans were,
+    told to ``on_skipped``."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_skipped: Optional[Callable[[str, Skipped], None]]
+                 = None) -> None:
         self.spans: List[SpanData] = []
         self._seen: set = set()  # type: ignore[type-arg]
+        self.on_skipped = on_skipped
+
+    def read(self, path: str, raw: bytes, document: Any) -> List[SpanData]:
+        """The spans of one file, its bad ones told to ``on_skipped``."""
+        skipped = Skipped()
+        spans = _spans(path, raw, document, skipped)
+        if skipped and self.on_skipped is not None:
+            self.on_skipped(path, skipped)
+        return spans
 
     def add(self, spans: Iterable[SpanData]) -> None:
         for span in spans:
@@ -142,7 +166,7 @@ def _journal_trace(path: str, journal: Mapping[str, Any],
         for candidate in dict.fromkeys((trace_file, beside)):
             if os.path.isfile(candidate):
                 raw, document = read_json_file(candidate)
-                spans = _spans(candidate, raw, document)
+                spans = found.read(candidate, raw, document)
                 if any(s.trace_id == trace_id for s in spans):
                     return spans
     if entry.get("delivered") is False:
@@ -183,13 +207,59 @@ def _file_of(destination: Any) -> Optional[str]:
     return None
 
 
-def _otlp_json(raw: bytes) -> List[SpanData]:
-    from chaostracing._data.otlp import decode, decoder_problem, to_span_data
+def _otlp_json(raw: bytes, document: Dict[str, Any],
+               skipped: Optional[Skipped]) -> List[SpanData]:
+    from chaostracing._data.otlp import (
+        BadRequest,
+        decode,
+        decoder_problem,
+        to_span_data,
+    )
 
     problem = decoder_problem()
     if problem is not None:
         raise ValueError(f"an OTLP/JSON file: {problem}")
-    return to_span_data(decode(raw, "application/json"))
+    try:
+        return to_span_data(decode(raw, "application/json"))
+    except BadRequest as error:
+        whole = str(error)
+    # one bad span fails the whole document's decoding: decode the spans
+    # one by one, leaving out (and counting) those that fail
+    bad = Skipped() if skipped is None else skipped
+    spans: List[SpanData] = []
+    for where, single in _otlp_singles(document):
+        try:
+            body = json.dumps(single).encode("utf-8")
+            spans.extend(to_span_data(decode(body, "application/json")))
+        except (BadRequest, ValueError, TypeError) as error:
+            bad.add(f"{where}: {error}")
+    if not spans:
+        raise ValueError(whole)
+    return spans
+
+
+def _otlp_singles(document: Dict[str, Any]
+                  ) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """Each span of an OTLP/JSON document as a document of its own, with
+    its resource and scope, and where it was."""
+    resources = document.get("resourceSpans")
+    for r, resource in enumerate(resources if isinstance(resources, list)
+                                 else [], 1):
+        if not isinstance(resource, dict):
+            yield f"resourceSpans #{r}", {"resourceSpans": [resource]}
+            continue
+        scopes = resource.get("scopeSpans")
+        for s, scope in enumerate(scopes if isinstance(scopes, list)
+                                  else [], 1):
+            if not isinstance(scope, dict) or not isinstance(
+                    scope.get("spans"), list):
+                yield (f"resourceSpans #{r}, scopeSpans #{s}",
+                       {"resourceSpans": [dict(resource, scopeSpans=[scope])]})
+                continue
+            for n, span in enumerate(scope["spans"], 1):
+                yield (f"resourceSpans #{r}, scopeSpans #{s}, span #{n}",
+                       {"resourceSpans": [dict(resource, scopeSpans=[
+                           dict(scope, spans=[span])])]})
 
 
 def _is_journal(document: Mapping[str, Any]) -> bool:

@@ -14,7 +14,10 @@ Files are written atomically (a temporary file in the same folder, then a
 rename), so a reader sees the previous file or the complete new one. Reading
 is defensive: a file from anywhere gives
 :class:`~chaostracing._data.model.SpanData` or one ``ValueError`` that says
-what is wrong, never another exception.
+what is wrong, never another exception; and one bad span (a ``startTime``
+of -1, a duration that is not a number, an id that is not hex) costs only
+itself: it is left out and counted in a :class:`Skipped`, whose one line
+the reader's caller shows.
 """
 import base64
 import binascii
@@ -40,6 +43,7 @@ from chaostracing._data.text import safe_str
 
 __all__ = [
     "FILE_MODE",
+    "Skipped",
     "dumps",
     "group_by_trace",
     "load_spans",
@@ -266,15 +270,39 @@ def _tags(tags: Any) -> List[Dict[str, Any]]:
 ###############################################################################
 # Reading
 ###############################################################################
-def load_spans(path: str) -> List[SpanData]:
-    """The spans of a Jaeger JSON file.
+class Skipped:
+    """What a reader left out, each bad span (or trace entry) costing only
+    itself: how many, and where the first one was and why."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: Optional[str] = None
+
+    def add(self, where: str) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = where
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __str__(self) -> str:
+        """``2 bad span(s) left out (the first: trace #1, span #3: ...)``"""
+        return (f"{self.count} bad span(s) left out"
+                + (f" (the first: {self.first})" if self.first else ""))
+
+
+def load_spans(path: str, skipped: Optional[Skipped] = None
+               ) -> List[SpanData]:
+    """The spans of a Jaeger JSON file (bad ones left out, counted in
+    ``skipped``).
 
     :raises ValueError: when the file is not in that format, naming what
         is wrong; :class:`OSError` when it cannot be read.
     """
     _, document = read_json_file(path)
     try:
-        return read_document(document)
+        return read_document(document, skipped=skipped)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
 
@@ -292,13 +320,18 @@ def read_json_file(path: str) -> Tuple[bytes, Any]:
         raise ValueError(f"{path} is not JSON: {error}") from None
 
 
-def read_document(document: Any, service: Optional[str] = None
-                  ) -> List[SpanData]:
+def read_document(document: Any, service: Optional[str] = None,
+                  skipped: Optional[Skipped] = None) -> List[SpanData]:
     """The spans of a decoded Jaeger JSON document (``{"data": [...]}``, or
     a single trace ``{"traceID": ..., "spans": [...]}``); only those of
     ``service``, when given (the others are not read).
 
-    :raises ValueError: naming what is wrong.
+    A span that is not Jaeger's model, or a trace entry without a list of
+    spans, is left out and counted in ``skipped``: one bad span costs only
+    itself.
+
+    :raises ValueError: when the document is not Jaeger's model at all, or
+        when it has spans and every one of them is bad.
     """
     if isinstance(document, dict) and isinstance(document.get("spans"), list):
         traces = [document]
@@ -306,12 +339,15 @@ def read_document(document: Any, service: Optional[str] = None
         traces = document["data"]
     else:
         raise ValueError('not a Jaeger trace file (no "data" list of traces)')
+    bad = Skipped() if skipped is None else skipped
+    before = bad.count
     spans: List[SpanData] = []
     for number, trace in enumerate(traces, 1):
         if not isinstance(trace, dict) or not isinstance(
             trace.get("spans"), list
         ):
-            raise ValueError(f'trace #{number} has no "spans" list')
+            bad.add(f'trace #{number} has no "spans" list')
+            continue
         processes = _processes(trace.get("processes"))
         for index, raw in enumerate(trace["spans"], 1):
             if service is not None and isinstance(raw, dict):
@@ -320,10 +356,12 @@ def read_document(document: Any, service: Optional[str] = None
                     continue
             try:
                 spans.append(_read_span(raw, processes))
-            except (KeyError, TypeError, ValueError, OverflowError) as error:
-                raise ValueError(
-                    f"trace #{number}, span #{index}: {_reason(error)}"
-                ) from None
+            except (KeyError, TypeError, ValueError, OverflowError,
+                    AttributeError, RecursionError) as error:
+                bad.add(f"trace #{number}, span #{index}: {_reason(error)}")
+    if not spans and bad.count > before:
+        # nothing readable at all: a file of another kind, say why
+        raise ValueError(bad.first or "no readable span")
     return spans
 
 
@@ -373,8 +411,11 @@ def _read_span(raw: Any, processes: Dict[str, Process]) -> SpanData:
             raise ValueError("a reference is not an object")
         follows = ref.get("refType") == "FOLLOWS_FROM"
         kind = FOLLOWS_FROM if follows else CHILD_OF
-        ref_trace = _parse_id(ref.get("traceID", raw["traceID"]), 128)
-        ref_span = _parse_id(ref["spanID"], 64)
+        try:
+            ref_trace = _parse_id(ref.get("traceID", raw["traceID"]), 128)
+            ref_span = _parse_id(ref["spanID"], 64)
+        except (KeyError, ValueError):
+            continue  # a reference to nothing costs only itself
         if kind == CHILD_OF and not parent and ref_trace == trace_id:
             parent = ref_span
         else:
@@ -390,7 +431,7 @@ def _read_span(raw: Any, processes: Dict[str, Process]) -> SpanData:
         trace_id=trace_id,
         span_id=_parse_id(raw["spanID"], 64),
         parent_id=parent,
-        flags=_int(raw.get("flags", 1), "flags", 0, 0xFF),
+        flags=_flags(raw.get("flags", 1)),
         operation_name=name if isinstance(name, str) else str(name),
         start_us=_int(raw["startTime"], "startTime", 0, _MAX_US),
         duration_us=_int(raw.get("duration", 0), "duration", 0, _MAX_US),
@@ -416,6 +457,15 @@ def _int(value: Any, what: str, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ValueError(f"{what} is out of range: {number}")
     return number
+
+
+def _flags(value: Any) -> int:
+    """A span's flags as the sender wrote them (any 32- or 64-bit integer
+    a client may send); 1, sampled, when they are not a number."""
+    if isinstance(value, int) and not isinstance(value, bool) \
+            and -(1 << 63) <= value < (1 << 64):
+        return value
+    return 1
 
 
 def _warnings(raw: Any) -> Any:

@@ -6,6 +6,7 @@ its credentials: credentials in the URL are sent as basic authentication.
 """
 import base64
 import json
+import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +18,7 @@ from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.model import SpanData
 
 __all__ = ["MAX_ANSWER", "get_json", "read_spans", "shown"]
+logger = logging.getLogger("chaostoolkit")
 
 #: the largest answer read
 MAX_ANSWER = 512 * 1024 * 1024
@@ -83,16 +85,25 @@ def _jaeger_error(error: Any) -> str:
 
 def read_spans(document: Any, url: str, service: str) -> List[SpanData]:
     """The spans of a Jaeger ``/api/traces`` answer; ActivityFailed naming
-    the URL when it is not Jaeger's JSON model."""
-    from chaostracing._data.jaegerjson import read_document
+    the URL when it is not Jaeger's JSON model. A bad span in it (a
+    ``startTime`` of -1...) costs only itself: it is left out, and one
+    warning says how many were."""
+    from chaostracing._data.jaegerjson import Skipped, read_document
 
     if isinstance(document, dict) and "data" in document \
             and document["data"] is None and not document.get("errors"):
         return []  # Jaeger's "nothing found" may be a null list
+    skipped = Skipped()
     try:
         with paused_gc():
-            return read_document(document, service)
+            spans = read_document(document, service, skipped)
     except ValueError as error:
         raise ActivityFailed(f"the trace query service at {shown(url)} did "
                              f"not answer Jaeger's JSON model: {error}"
                              ) from None
+    if skipped:
+        logger.warning(
+            f"chaostracing.probes: the trace query service at {shown(url)} "
+            f"answered spans that are not Jaeger's model: {skipped}; the "
+            "figure is over the others")
+    return spans

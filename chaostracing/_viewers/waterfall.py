@@ -144,6 +144,9 @@ def _rows(spans: List[SpanData]) -> Iterator[Tuple[SpanData, int, str]]:
         (s, 0, "") for s in sorted(roots, key=_start, reverse=True)
     ]
     pending = sorted(spans, key=_start)
+    # where the search for spans no root reaches goes on: it only moves
+    # forward, so that many cycles cost one pass, not one pass each
+    cursor = 0
     while True:
         while stack:
             span, depth, note = stack.pop()
@@ -156,10 +159,11 @@ def _rows(spans: List[SpanData]) -> Iterator[Tuple[SpanData, int, str]]:
                 if id(kid) not in seen:
                     stack.append((kid, depth + 1, ""))
         # what no root reaches: spans whose parents form a cycle
-        left = next((s for s in pending if id(s) not in seen), None)
-        if left is None:
+        while cursor < len(pending) and id(pending[cursor]) in seen:
+            cursor += 1
+        if cursor == len(pending):
             return
-        stack.append((left, 0, "(parent cycle)"))
+        stack.append((pending[cursor], 0, "(parent cycle)"))
 
 
 def _duration(us: int) -> str:
