@@ -56,9 +56,9 @@ class Search(NamedTuple):
 
     def __repr__(self) -> str:
         """Never the URL's credentials, wherever a search is printed."""
-        from chaostracing._run.redact import sanitize_url
+        from chaostracing._probes.fetch import shown
 
-        return f"Search({self.described(sanitize_url(self.url))})"
+        return f"Search({self.described(shown(self.url))})"
 
     def described(self, shown_url: str) -> str:
         """The search as a failure names it (``shown_url``: without

@@ -733,7 +733,10 @@ def _problem(key: str, value: Any, error: ValueError, source: str = "") -> str:
     """One sentence: the setting, as its source names it, and what it
     expects."""
     from chaostracing._data.text import safe_repr
+    from chaostracing._run.redact import hide_credentials
 
+    if isinstance(value, str):  # a URL's password is never printed
+        value = hide_credentials(value)
     named = subject(key, value, source)
     if source.startswith("$"):
         return f"{named}: {error}"

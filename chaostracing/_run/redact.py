@@ -60,10 +60,12 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "URL_TAGS",
     "Redactor",
+    "hide_credentials",
     "safe_repr",
     "safe_text",
     "sanitize_url",
     "secret_values",
+    "split_userinfo",
     "truncate",
 ]
 
@@ -694,6 +696,63 @@ def _mask_pairs(text: str) -> str:
 def _sanitize_cached(url: str) -> str:
     # activities call the same few URLs again and again: parse each once
     return sanitize_url(url)
+
+
+#: what follows the ``@`` that ends credentials: a host (a name, or an
+#: IPv6 address in brackets) and perhaps a port, then the path or nothing
+_HOST_AFTER = re.compile(
+    r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(?::\d*)?(?=[/?#]|$)")
+
+
+def split_userinfo(url: str) -> Tuple[str, Optional[str]]:
+    """``(url without its user information, the user information)``.
+
+    Read as the standard does when the host part (up to the first ``/``,
+    ``?`` or ``#``) holds an ``@``. When it does not, but starts with
+    ``user:`` and an ``@`` comes later, a password holding ``/``, ``?`` or
+    ``#`` was written unencoded: the user information runs to the first
+    ``@`` that a host name follows (a password may hold ``@`` too). (So a
+    URL with a port and an ``@`` in its path, ``http://h:1/a/@b``, reads as
+    credentials: no query URL has one; a password read as a path would be
+    printed.)
+
+    >>> split_userinfo("https://bob:pa/ss?w#d@jaeger:16686/x")
+    ('https://jaeger:16686/x', 'bob:pa/ss?w#d')
+    >>> split_userinfo("https://jaeger/users/@me")
+    ('https://jaeger/users/@me', None)
+    """
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url, None
+    start = scheme_end + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    authority = url[start:end]
+    if "@" in authority:
+        at = authority.rfind("@")
+        return url[:start] + url[start + at + 1:], authority[:at]
+    user = authority.partition(":")[0]
+    if ":" not in authority or not user or end == len(url):
+        return url, None
+    at = url.find("@", end)
+    while at >= 0:
+        if _HOST_AFTER.match(url, at + 1):
+            return url[:start] + url[at + 1:], url[start:at]
+        at = url.find("@", at + 1)
+    return url, None
+
+
+def hide_credentials(text: str) -> str:
+    """``text`` (a setting's value, for a message) with any URL
+    credentials in it masked, however the password is written."""
+    bare, userinfo = split_userinfo(text)
+    if userinfo is not None:
+        start = text.find("://") + 3
+        text = bare[:start] + MASK + "@" + bare[start:]
+    return _URL_CREDENTIALS.sub(MASK + "@", text)
 
 
 def sanitize_url(url: object) -> str:
