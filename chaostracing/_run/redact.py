@@ -36,6 +36,7 @@ import functools
 import json
 import math
 import re
+import threading
 import urllib.parse
 from typing import (
     Any,
@@ -45,6 +46,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    Match,
     NamedTuple,
     Optional,
     Pattern,
@@ -142,15 +144,15 @@ def secret_values(
 
 #: an escape's backslash, as outer layers write it: as is, JSON- or
 #: repr-escaped (once, twice, three times: 2, 4, 8 backslashes),
-#: percent-encoded (once or twice)
-_ANY_BACKSLASH = r"(?:\\{1,8}|(?:%(?:25)?5[cC]){1,4})"
+#: percent-encoded (once or twice, alone or escaped: %5C%5C)
+_ANY_BACKSLASH = r"(?:\\{1,8}|(?:%(?:25)?5[cC]){1,2})"
 #: a percent sign, as is or percent-encoded again (twice)
 _ANY_PERCENT = "%(?:25){0,2}"
 #: characters JSON or Python write as a backslash and a letter
 _SHORT_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "/": "/", "\b": "b",
                   "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
-#: longest text one escape marker can take (``%255C`` four times)
-_MARKER = 20
+#: longest text one escape marker can take (``%255C%255C``)
+_MARKER = 10
 _SPACE = re.escape(" ")
 #: base64's alphabets (standard and URL-safe), as a character class
 _B64_CHAR = "[A-Za-z0-9+/_-]"
@@ -174,21 +176,28 @@ class _Char(NamedTuple):
     bs_rest: str
     longest: int
 
-    def regex(self) -> str:
-        # the escaped forms first: where the regex may stop after either,
-        # the longer match masks more ("%25" rather than "%" and "25")
+    def regex(self, last: bool = False) -> str:
+        """The alternatives, the plain character first (the usual case);
+        for the ``last`` character of a secret the escaped ones first:
+        the regex stops at the first that matches, and the longer match
+        masks more ("%25" rather than "%" and a "25" left)."""
         extra = "|%2[bB]|\\+" if self.literal == _SPACE else ""
-        return (f"(?:{_ANY_PERCENT}{self.pct_rest}"
-                f"|{_ANY_BACKSLASH}{self.bs_rest}{extra}|{self.literal})")
+        escaped = (f"{_ANY_PERCENT}{self.pct_rest}"
+                   f"|{_ANY_BACKSLASH}{self.bs_rest}{extra}")
+        if last:
+            return f"(?:{escaped}|{self.literal})"
+        return f"(?:{self.literal}|{escaped})"
 
     def heads(self) -> List[str]:
         """The same alternatives grouped by the literal character each
         starts with (``re`` then skips to where a match may start)."""
         space = self.literal == _SPACE
         heads = [f"%(?:(?:25){{0,2}}{self.pct_rest}"
-                 f"|(?:25)?5[cC](?:%(?:25)?5[cC]){{0,3}}{self.bs_rest}"
+                 f"|(?:25)?5[cC](?:%(?:25)?5[cC])?{self.bs_rest}"
                  + ("|2[bB])" if space else ")"),
-                 f"\\\\{{1,8}}{self.bs_rest}"]
+                 # a literal first (a repeat would hide where a match
+                 # may start from the regex engine: every position tried)
+                 f"\\\\(?:\\\\){{0,7}}{self.bs_rest}"]
         if space:
             heads.append("\\+")
         return heads + [self.literal]
@@ -225,7 +234,12 @@ def _char(char: str) -> _Char:
             re.escape(short), f"%{ord(short):02X}", f"%{ord(short):02x}"])
             + ")")
     bs_rest = "(?:" + "|".join(escapes) + ")"
-    longest = max(1, 5 * len(data), 2 * _MARKER + 10, len(data) * 6 + 3)
+    size = len(data)
+    longest = max(size * 7,  # %2541 per byte
+                  _MARKER + (13 if code > 0xFFFF else 5),  # \U... \u...
+                  2 * (_MARKER + 5) if code > 0xFFFF else 0,  # a pair
+                  size * (_MARKER + 3),  # \xNN per byte
+                  2 * _MARKER + 3 if short is not None else 0)  # \\\"
     return _Char(re.escape(char), pct_rest, bs_rest, longest)
 
 
@@ -234,7 +248,8 @@ def _secret_patterns(secret: str) -> List[Tuple[str, int]]:
     starting with a literal character (so that ``re`` finds where a match
     may start by a set of characters, not by trying every position)."""
     chars = [_char(char) for char in secret]
-    tail = "".join(char.regex() for char in chars[1:])
+    tail = "".join(char.regex(last=index == len(chars) - 1)
+                   for index, char in enumerate(chars[1:], 1))
     longest = sum(char.longest for char in chars)
     out = [(head + tail, longest) for head in chars[0].heads()]
     data = secret.encode("utf-8", "surrogatepass")
@@ -244,6 +259,26 @@ def _secret_patterns(secret: str) -> List[Tuple[str, int]]:
     out += [(re.escape(core) + f"(?:{_B64_CHAR}=*)?", len(core) + 3)
             for core in _base64_cores(data)]
     return out
+
+
+class _LazyPattern:
+    """A regex compiled at its first search, which then takes its place in
+    the redactor."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, owner: "Redactor", source: str) -> None:
+        self.owner = owner
+        self.source = source
+        self.compiled: Optional[Pattern[str]] = None
+
+    def search(self, text: str, pos: int = 0) -> Optional[Match[str]]:
+        with self._lock:
+            if self.compiled is None:
+                self.compiled = re.compile(self.source, re.DOTALL)
+        if self.owner._pattern is self:
+            self.owner._pattern = self.compiled
+        return self.compiled.search(text, pos)
 
 
 def _base64_cores(data: bytes) -> Set[str]:
@@ -286,7 +321,7 @@ class Redactor:
         self.max_length = max_length
         self._secrets: Set[str] = set()
         self._short: Set[str] = set()
-        self._pattern: Optional[Pattern[str]] = None
+        self._pattern: Optional[Any] = None  # a Pattern, once compiled
         #: the longest form of any secret: how far a cut can split one
         self._longest = 0
         #: the first characters of the secrets' base64 runs (a match there
@@ -328,8 +363,10 @@ class Redactor:
                 self._b64_heads.update(
                     core[:_MIN_B64] for core in _base64_cores(
                         secret.encode("utf-8", "surrogatepass")))
-            self._pattern = re.compile(
-                "|".join(regex for regex, _ in patterns), re.DOTALL)
+            # compiled where first used (the exporter's thread), not on the
+            # thread that configures the run: it takes milliseconds
+            self._pattern = _LazyPattern(
+                self, "|".join(regex for regex, _ in patterns))
             self._longest = max(size for _, size in patterns)
         return short_names
 
@@ -384,12 +421,20 @@ class Redactor:
         """A URL tag: masked first (parsing may change the text: an empty
         ``?`` is dropped), then its credentials and secret-looking
         parameters removed, then cut."""
-        complete = len(url) <= self._budget()
+        budget = self._budget()
+        complete = len(url) <= budget
         if not complete:
-            url = url[: self._budget()]
-        if self._pattern is not None:
+            url = url[:budget]
+        pattern = self._pattern
+        if pattern is not None and (not complete
+                                    or pattern.search(url) is not None):
             url = self._mask(url, cut=not complete)
-        return self.clean_text(_sanitize_cached(url), complete)
+        # masked: what sanitizing leaves holds no secret
+        clean = _sanitize_cached(url)
+        if complete and len(clean) <= self.max_length:
+            return clean
+        return truncate(clean, self.max_length,
+                        len(clean) if complete else None, force=not complete)
 
     def clean_key(self, key: Any) -> str:
         """A tag or field key: text, masked, at most 256 characters."""
