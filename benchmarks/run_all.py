@@ -15,6 +15,7 @@ BENCHMARKS = (
     "probe_query.py",
     "import_cost.py",
     "micro_cost.py",
+    "redact_cost.py",
 )
 
 if __name__ == "__main__":
