@@ -5,6 +5,7 @@ refuses; ``show``'s handling of parent cycles is linear."""
 import json
 import math
 import sys
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -104,14 +105,6 @@ def readable(span):
             and all(0 <= ts <= _MAX_US for ts, _ in span.logs))
 
 
-def same_value(wrote, read):
-    if isinstance(wrote, float) and not math.isfinite(wrote):
-        return read == str(wrote)
-    if isinstance(wrote, bytearray):
-        wrote = bytes(wrote)
-    return type(read) is type(wrote) and read == wrote
-
-
 @pytest.mark.slow  # hundreds of generated examples: seconds
 @settings(max_examples=300, deadline=None)
 @given(st.lists(spans, min_size=1, max_size=6), st.booleans())
@@ -133,21 +126,31 @@ def test_the_collectors_reader_reads_every_file_its_writer_writes(
         return
     kept = [s for s in stored if readable(s)]
     assert skipped.count == len(stored) - len(kept)
-    by_ids = {}
-    for span in read:
-        by_ids.setdefault((span.trace_id, span.span_id), []).append(span)
-    assert len(read) == len(kept)
-    for span in kept:
-        match = [r for r in by_ids[(span.trace_id, span.span_id)]
-                 if r.start_us == span.start_us
-                 and r.operation_name == span.operation_name]
-        assert match, span
-        back = match[0]
-        assert (back.parent_id, back.duration_us, back.flags) == (
-            span.parent_id, span.duration_us, span.flags)
-        assert back.tags.keys() == span.tags.keys()
-        assert all(same_value(v, back.tags[k]) for k, v in span.tags.items())
-        assert back.process.service_name == span.process.service_name
+    # the same spans come back (the collector may hold two with one id)
+    assert Counter(map(content, read)) == Counter(map(content, kept))
+
+
+def content(span):
+    """What a span says, as the file writes it (a float that JSON cannot
+    hold is text; bytes stay bytes)."""
+    def value(item):
+        if isinstance(item, float) and not math.isfinite(item):
+            return ("str", str(item))
+        if isinstance(item, bytearray):
+            item = bytes(item)
+        if isinstance(item, float) and item == 0:
+            return ("float", repr(item))  # 0.0 and -0.0 both kept
+        return (type(item).__name__, item)
+
+    def fields(tags):
+        return tuple(sorted((k, value(v)) for k, v in tags.items()))
+
+    return (span.trace_id, span.span_id, span.parent_id, span.flags,
+            span.operation_name, span.start_us, span.duration_us,
+            fields(span.tags),
+            tuple((ts, fields(f)) for ts, f in span.logs),
+            span.process.service_name,
+            tuple(span.warnings) if span.warnings else None)
 
 
 # -- show and report: one line says what was left out -------------------------
