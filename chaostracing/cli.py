@@ -7,6 +7,8 @@
     chaostracing collect --output services.json   # be a Jaeger agent, an
                                                   # OTLP endpoint and Jaeger's
                                                   # query API
+    chaostracing impact journal.json --query-url http://127.0.0.1:16686
+                                                  # what did the fault touch?
 
 ``show`` and ``report`` take several files (trace files, OTLP/JSON files,
 Chaos Toolkit journals) and join their spans by trace id. Errors are one
@@ -19,7 +21,7 @@ import sys
 import threading
 import time
 import typing
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 if typing.TYPE_CHECKING:  # the commands import what they use when they run
     from chaostracing._data.model import SpanData
@@ -152,7 +154,80 @@ def _parser() -> argparse.ArgumentParser:
         help="stop after S seconds (default: run until interrupted)",
     )
     collect.set_defaults(run=_collect)
+    _impact_parser(commands)
     return parser
+
+
+def _impact_parser(commands: "argparse._SubParsersAction[Any]") -> None:
+    impact = commands.add_parser(
+        "impact",
+        help="what did the fault touch? compare the system's spans during "
+        "a run's method with the baseline before it",
+        description="Compare every service, operation and call between "
+        "services during a run's method with the baseline before it, and "
+        "after it, from all the spans a Jaeger query API holds (background "
+        "load and real users count) or from trace files. Print the "
+        "impacted units first (before -> during -> after), then the blast "
+        "radius, the likely origin and whether the system recovered. "
+        "Statistics from scipy (pip install "
+        "'chaostoolkit-opentracing[impact]'); docs/impact.md explains the "
+        "verdicts and the JSON.",
+    )
+    impact.add_argument("journal", metavar="JOURNAL",
+                        help="the run's Chaos Toolkit journal: the windows "
+                        "come from its times (or from the run's own trace, "
+                        "when the spans hold it)")
+    where = impact.add_mutually_exclusive_group()
+    where.add_argument("--query-url", metavar="URL",
+                       help="a Jaeger query API, Jaeger's or chaostracing "
+                       "collect's (default: the setting tracing_query_url: "
+                       "$CHAOSTRACING_QUERY_URL, else "
+                       "http://127.0.0.1:16686)")
+    where.add_argument("--spans", nargs="+", metavar="FILE",
+                       help="read the spans from trace files and journals "
+                       "instead (Jaeger JSON, OTLP/JSON)")
+    impact.add_argument("--baseline", type=_seconds, default=60.0,
+                        metavar="S", help="seconds of baseline before the "
+                        "method (default: 60, clipped to where data exists)")
+    impact.add_argument("--recovery", type=_not_negative, default=0.0,
+                        metavar="S", help="also compare the S seconds after "
+                        "the run, and judge the recovery there (default: "
+                        "none; the window after the method is judged)")
+    impact.add_argument("--wait", type=_not_negative, default=0.0,
+                        metavar="S", help="wait at most S seconds for the "
+                        "services' late spans (default: 0)")
+    impact.add_argument("--json", action="store_true",
+                        help="print the impact as JSON (docs/impact.md's "
+                        "schema) instead of the table")
+    impact.add_argument("-o", "--output", metavar="FILE",
+                        help="also write the HTML report: the run's trace "
+                        "and an Impact section with the service graph")
+    impact.add_argument("--all", action="store_true",
+                        help="list the unchanged units and those without "
+                        "enough data too")
+    limits = impact.add_argument_group("thresholds (docs/impact.md)")
+    limits.add_argument("--min-spans", type=_positive, default=20,
+                        metavar="N", help="fewer spans than N in the "
+                        "baseline or a window: not enough data (default: 20)")
+    limits.add_argument("--alpha", type=_probability, default=0.01,
+                        metavar="P", help="the tests' significance level "
+                        "(default: 0.01)")
+    limits.add_argument("--min-error-rise", type=_not_negative, default=5.0,
+                        metavar="POINTS", help="least rise of the error "
+                        "ratio, in percentage points (default: 5)")
+    limits.add_argument("--min-latency-rise", type=_not_negative,
+                        default=20.0, metavar="PERCENT",
+                        help="least rise of the p95, in percent (default: "
+                        "20)")
+    limits.add_argument("--min-latency-ms", type=_not_negative, default=5.0,
+                        metavar="MS", help="and in milliseconds (default: 5)")
+    impact.add_argument("--limit", type=_positive, default=100_000,
+                        metavar="N", help="traces asked for per service at "
+                        "most (default: 100000)")
+    impact.add_argument("--timeout", type=_seconds, default=30.0,
+                        metavar="S", help="seconds for the whole query "
+                        "(default: 30)")
+    impact.set_defaults(run=_impact)
 
 
 def _port_or_off(text: str) -> Optional[int]:
@@ -169,6 +244,28 @@ def _positive(text: str) -> int:
     if text.isdigit() and int(text) > 0:
         return int(text)
     raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value >= 0 and value == value and value != float("inf"):
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r}: expected a number, 0 or "
+                                     "more")
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if 0 < value < 1:
+        return value
+    raise argparse.ArgumentTypeError(f"{text!r}: expected a number between "
+                                     "0 and 1")
 
 
 def _seconds(text: str) -> float:
@@ -265,6 +362,103 @@ def _collect(args: argparse.Namespace) -> int:
     collector.write(force=True)
     print(f"chaostracing: {collector.summary()}", file=sys.stderr)
     return 0
+
+
+def _impact(args: argparse.Namespace) -> int:
+    import json
+
+    from chaoslib.exceptions import ActivityFailed
+
+    from chaostracing._impact import text, verdicts
+    from chaostracing._impact.verdicts import ImpactUnavailable, Thresholds
+
+    thresholds = Thresholds(
+        min_spans=args.min_spans, alpha=args.alpha,
+        error_rise=args.min_error_rise / 100,
+        latency_rise=args.min_latency_rise / 100,
+        latency_ms=args.min_latency_ms)
+    journal = _journal(args.journal)
+    verdicts.preload()
+    try:
+        if args.spans:
+            impact, spans = _impact_of_files(args, journal, thresholds)
+        else:
+            impact, spans = _impact_of_query(args, journal, thresholds)
+    except (ActivityFailed, ImpactUnavailable) as error:
+        raise ValueError(str(error)) from None
+    if args.json:
+        print(json.dumps(impact.as_json(), indent=1, ensure_ascii=False))
+    else:
+        sys.stdout.write(text.table(impact, everything=args.all))
+    if args.output:
+        _impact_report(args, journal, spans, impact)
+    return 0
+
+
+def _journal(path: str) -> "Dict[str, Any]":
+    from chaostracing._data.jaegerjson import read_json_file
+
+    _, journal = read_json_file(path)
+    if not isinstance(journal, dict) or "experiment" not in journal:
+        raise ValueError(f"{path} is not a Chaos Toolkit journal (no "
+                         "experiment)")
+    return journal
+
+
+def _impact_of_files(args: argparse.Namespace, journal: "Dict[str, Any]",
+                     thresholds: Any) -> Any:
+    from chaostracing._data.inputs import load
+    from chaostracing._impact import analysis, windows
+
+    spans = load(args.spans)
+    times = windows.from_journal(journal, spans)
+    return analysis.analyze(spans, windows.make(times, args.baseline,
+                                                args.recovery),
+                            thresholds), spans
+
+
+def _impact_of_query(args: argparse.Namespace, journal: "Dict[str, Any]",
+                     thresholds: Any) -> Any:
+    from chaostracing._impact import endofrun, windows
+    from chaostracing._probes.arguments import resolve_query_url
+
+    url = resolve_query_url(args.query_url, None)
+    times = windows.from_journal(journal)
+    ends = times.run_end_us / 1e6 + args.recovery
+    if args.recovery and time.time() < ends:
+        print(f"chaostracing impact: the recovery window ends in "
+              f"{ends - time.time():.1f} s: waiting for it", file=sys.stderr,
+              flush=True)
+        while time.time() < ends:
+            time.sleep(min(0.2, max(ends - time.time(), 0)))
+    impact = endofrun.compute(url, times, args.baseline,
+                              recovery_s=args.recovery, wait_s=args.wait,
+                              timeout=args.timeout, thresholds=thresholds,
+                              limit=args.limit)
+    return impact, None
+
+
+def _impact_report(args: argparse.Namespace, journal: "Dict[str, Any]",
+                   spans: "Optional[List[SpanData]]", impact: Any) -> None:
+    """The report of the run's trace (from the spans given, else rebuilt
+    from the journal), with the Impact section."""
+    from chaostracing._data.inputs import rebuild_journal
+    from chaostracing._data.jaegerjson import write_atomic
+    from chaostracing._impact import graph
+    from chaostracing._impact.windows import journal_trace_id
+    from chaostracing._viewers.report import render
+
+    trace_id = journal_trace_id(journal)
+    run = [s for s in spans or () if s.trace_id == trace_id]
+    if not run:
+        run = rebuild_journal(journal)
+    page = render(run, title="impact of "
+                  + str(journal["experiment"].get("title") or "a run"),
+                  impact={"result": impact.as_json(),
+                          "graph": graph.layout(impact)})
+    write_atomic(args.output, page)
+    print(f"chaostracing: impact report written to "
+          f"{os.path.abspath(args.output)}", file=sys.stderr)
 
 
 def _netloc(host: str, port: int) -> str:

@@ -11,7 +11,10 @@ global controls)::
 Each hook is a line that calls :mod:`chaostracing._run.lifecycle`, inside
 its safety net: chaoslib only logs a failing control at DEBUG, so our own
 failures are logged by us, once, at WARNING, and the run goes on untraced.
+With ``tracing_impact``, the end of the experiment also computes the run's
+impact (:mod:`chaostracing._impact.endofrun`, docs/impact.md).
 """
+import time
 from typing import Any, Dict, Optional
 
 from chaostracing._run import lifecycle
@@ -63,7 +66,38 @@ def cleanup_control() -> None:
 
 
 before_experiment_control = lifecycle.hook("experiment", "before")
-after_experiment_control = lifecycle.hook("experiment", "after")
+_after_experiment = lifecycle.hook("experiment", "after")
+
+
+def after_experiment_control(context: Any, state: Any = None,
+                             **kwargs: Any) -> None:
+    """Finish the run's span; with ``tracing_impact``, compute the run's
+    impact and store it in the journal (``state``)."""
+    _after_experiment(context, state, **kwargs)
+    _impact_at_end(state)
+
+
+@lifecycle.guarded
+def _impact_at_end(state: Any) -> None:
+    plan = lifecycle.impact_plan()
+    if plan is not None and isinstance(state, dict):
+        from chaostracing._impact import endofrun
+
+        endofrun.after_run(state, plan, _method_times())
+
+
+def _method_times() -> Any:
+    """The run's times from the control's clock, when it saw the method."""
+    from chaostracing._impact.windows import RunTimes
+
+    clock = lifecycle.method_clock() or {}
+    if "start" not in clock or "end" not in clock:
+        return None
+    end = int(clock["end"] * 1e6)
+    return RunTimes(int(clock["start"] * 1e6), end,
+                    max(end, time.time_ns() // 1000))
+
+
 before_hypothesis_control = lifecycle.hook("hypothesis", "before")
 after_hypothesis_control = lifecycle.hook("hypothesis", "after")
 before_method_control = lifecycle.hook("method", "before")

@@ -35,16 +35,29 @@ the probe, and choose a window longer than that delay.
 The searches ask for at most ``limit`` traces (10,000 by default), the
 newest; a probe that reaches that limit says so in one warning, and its
 figure is over those traces only.
+
+:func:`blast_radius` answers another question: did the fault stay where it
+was allowed to go? It compares the method's window with the baseline
+before it for every service, edge and operation (docs/impact.md), and
+needs the chaostracing control in the experiment (to know when the method
+ran) and scipy (the ``[impact]`` extra)::
+
+    {"type": "probe", "name": "the-fault-stayed-in-payments",
+     "tolerance": true,
+     "provider": {"type": "python", "module": "chaostracing.probes",
+                  "func": "blast_radius",
+                  "arguments": {"allowed": ["payments"], "baseline": 60}}}
 """
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaostracing._data.model import SpanData
 from chaostracing._probes import arguments, counting, fetch, query
 
-__all__ = ["span_count", "span_error_ratio", "span_latency_percentile"]
+__all__ = ["blast_radius", "span_count", "span_error_ratio",
+           "span_latency_percentile"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -170,6 +183,97 @@ def span_count(
         tags=tags, query_url=query_url, limit=limit, timeout=timeout,
         configuration=configuration)
     return counting.count(_matching(search), errors_only)
+
+
+def blast_radius(
+    allowed: List[str] = None,
+    baseline: float = 60,
+    min_spans: int = 20,
+    query_url: str = None,
+    wait: float = 10,
+    *,
+    alpha: float = 0.01,
+    error_rise: float = 0.05,
+    latency_rise: float = 0.2,
+    latency_ms: float = 5,
+    limit: int = 100_000,
+    timeout: float = _DEFAULT_TIMEOUT,
+    configuration: Dict[str, Any] = None,
+) -> bool:
+    """True when the fault stayed inside ``allowed``: no service outside
+    that list was impacted during the method, compared with the
+    ``baseline`` seconds before it. With ``"tolerance": true`` the run
+    deviates when the bulkheads did not hold.
+
+    Impacted: the service's (or one of its operations') error ratio rose
+    significantly (Fisher's exact test, p < ``alpha``, and at least
+    ``error_rise``) or its latency did (Mann-Whitney U, p < ``alpha``, and
+    the p95 up by ``latency_rise`` and ``latency_ms``); a callee whose
+    calls are impacted counts too, its caller not. Fewer than ``min_spans``
+    spans is never counted as impacted. One log line and the probe's span
+    name the services found impacted. Before the method has run, there is
+    nothing to compare: true. Needs the chaostracing control in the
+    experiment (it knows when the method ran) and scipy (the ``[impact]``
+    extra).
+
+    :param allowed: the services the fault may touch
+    :param baseline: seconds before the method compared with it
+    :param min_spans: fewer spans than this in a window: not enough data
+    :param query_url: Jaeger's query service (default: the setting
+        ``tracing_query_url``, else ``http://127.0.0.1:16686``)
+    :param wait: seconds to wait at most for the services' late spans
+        (stops as soon as each busy service sent one after the method)
+
+    Also the thresholds ``alpha`` (0.01), ``error_rise`` (0.05),
+    ``latency_rise`` (0.2), ``latency_ms`` (5), ``limit`` (traces asked
+    for per service, 100,000) and ``timeout`` (seconds for the whole
+    query, 30).
+    """
+    from chaostracing._impact import endofrun
+    from chaostracing._impact.verdicts import Thresholds
+
+    services = _services(allowed)
+    seconds = arguments.number(baseline, "baseline",
+                               "a number of seconds above 0")
+    least = arguments.min_spans(min_spans)
+    most_wait = arguments.number(wait, "wait", "a number of seconds, 0 or "
+                                 "more")
+    thresholds = Thresholds(
+        min_spans=max(int(least), 1),
+        alpha=arguments.number(alpha, "alpha", "a probability"),
+        error_rise=arguments.number(error_rise, "error_rise", "a fraction"),
+        latency_rise=arguments.number(latency_rise, "latency_rise",
+                                      "a fraction"),
+        latency_ms=arguments.number(latency_ms, "latency_ms",
+                                    "milliseconds"))
+    most = arguments.number(limit, "limit", "a number of traces")
+    total = arguments.number(timeout, "timeout", "seconds above 0")
+    if seconds <= 0 or most_wait < 0 or most < 1 or total <= 0:
+        raise ActivityFailed(
+            f"baseline is {baseline!r}, wait {wait!r}, limit {limit!r}, "
+            f"timeout {timeout!r}: expected a baseline and a timeout above "
+            "0, a wait of 0 or more, a limit of at least 1")
+    url = arguments.resolve_query_url(query_url, configuration)
+    return endofrun.blast_radius(
+        services, url, seconds, wait_s=most_wait, timeout=total,
+        thresholds=thresholds, limit=int(most))
+
+
+def _services(allowed: Any) -> List[str]:
+    """``allowed`` as a list of service names (a ``${...}`` substitution
+    may give them as text, separated by commas)."""
+    if allowed is None:
+        return []
+    if isinstance(allowed, str):
+        return [s.strip() for s in allowed.split(",") if s.strip()]
+    names: Optional[List[str]] = None
+    if isinstance(allowed, (list, tuple)) and all(
+            isinstance(s, str) for s in allowed):
+        names = list(allowed)
+    if names is None:
+        raise ActivityFailed(f"allowed is {allowed!r:.80}: expected a list of "
+                             'service names, such as ["payments"]')
+    return names
 
 
 ###############################################################################

@@ -58,7 +58,7 @@ from chaostracing._data.tags import (
     STACK,
 )
 
-__all__ = ["FORMATS", "REBUILT_WARNING", "load", "load_one",
+__all__ = ["FORMATS", "REBUILT_WARNING", "journal_time", "load", "load_one",
            "rebuild_journal"]
 
 REBUILT_WARNING = "rebuilt from a Chaos Toolkit journal, not traced"
@@ -290,7 +290,8 @@ def rebuild_journal(journal: Mapping[str, Any],
         trace_id = int.from_bytes(digest[:16], "big")
     process = Process("chaostoolkit", [(CHAOSTRACING_REBUILT, True)])
     builder = _Builder(trace_id, process)
-    start, end = _time(journal.get("start")), _time(journal.get("end"))
+    start = journal_time(journal.get("start"))
+    end = journal_time(journal.get("end"))
     status = journal.get("status")
     root = builder.span(title, None, start, end, {
         CHAOSTOOLKIT_TYPE: "experiment",
@@ -368,7 +369,8 @@ class _Builder:
         activity = run.get("activity")
         if not isinstance(activity, dict):
             activity = {}
-        start, end = _time(run.get("start")), _time(run.get("end"))
+        start = journal_time(run.get("start"))
+        end = journal_time(run.get("end"))
         status = run.get("status")
         logs: List[Tuple[int, Dict[str, Any]]] = []
         if status == "failed":
@@ -404,15 +406,16 @@ def _output(run: Mapping[str, Any]) -> Any:
 
 def _bounds(runs: Sequence[Mapping[str, Any]],
             parent: SpanData) -> Tuple[int, int]:
-    starts = [_time(r.get("start")) for r in runs if r.get("start")]
-    ends = [_time(r.get("end")) for r in runs if r.get("end")]
+    starts = [journal_time(r.get("start")) for r in runs if r.get("start")]
+    ends = [journal_time(r.get("end")) for r in runs if r.get("end")]
     if not starts or not ends:
         return parent.start_us, parent.start_us
     return min(starts), max(ends)
 
 
-def _time(value: Any) -> int:
-    """A journal timestamp (ISO 8601, UTC when naive) in microseconds."""
+def journal_time(value: Any) -> int:
+    """A journal timestamp (ISO 8601, UTC when naive) in microseconds, 0
+    when there is none."""
     if not isinstance(value, str):
         return 0
     try:

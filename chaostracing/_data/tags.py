@@ -98,6 +98,11 @@ CHAOSTRACING_REBUILT = "chaostracing.rebuilt"
 CHAOSTRACING_TRIMMED = "chaostracing.trimmed"
 #: process tag: the version of chaostracing that sent the spans
 CHAOSTRACING_VERSION = "chaostracing.version"
+#: the blast_radius probe's span: the services it found impacted, the
+#: likely origin among them, and those outside ``allowed`` (comma-separated)
+CHAOSTRACING_BLAST_RADIUS = "chaostracing.blast_radius"
+CHAOSTRACING_LIKELY_ORIGIN = "chaostracing.likely_origin"
+CHAOSTRACING_OUTSIDE_ALLOWED = "chaostracing.outside_allowed"
 
 ###############################################################################
 # OpenTracing's semantic conventions (opentracing.ext.tags, .logs)

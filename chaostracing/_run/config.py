@@ -104,8 +104,14 @@ class TracingConfig:
     report: Any = None
     #: Jaeger UI's base URL, to log and record a link to the trace
     ui_url: Optional[str] = None
-    #: the Jaeger query service the probes ask (not used by the control)
+    #: the Jaeger query service the probes ask, and the end-of-run impact
     query_url: str = DEFAULT_QUERY_URL
+    #: compute the run's impact at its end, from ``query_url``'s spans
+    impact: bool = False
+    #: seconds of baseline before the method for that impact
+    impact_baseline: float = 60.0
+    #: seconds waited at most for the services' late spans before it
+    impact_wait: float = 10.0
     #: trace every ``requests`` call of the run (chaoslib's HTTP provider
     #: included) and carry the trace headers to the system under test
     instrument_requests: bool = False
@@ -437,7 +443,23 @@ SETTINGS: Tuple[Setting, ...] = (
             f"`{DEFAULT_QUERY_URL}`",
             "the Jaeger query service [`chaostracing.probes`]"
             "(probes.md) ask (Jaeger's, or `chaostracing "
-            "collect`'s); not used by the control", providers=()),
+            "collect`'s), and where `tracing_impact` reads the system's "
+            "spans", providers=()),
+    Setting("tracing_impact", "impact", _boolean, "`false`",
+            "at the end of the run, compare the system's spans during the "
+            "method with the baseline before it, log one summary line and "
+            "store the [impact](impact.md) in the journal (the `[impact]` "
+            "extra); with or without a `tracing_provider`",
+            providers=PROVIDERS),
+    Setting("tracing_impact_baseline", "impact_baseline",
+            _number(1.0, 86400.0), "`60`",
+            "seconds of baseline before the method, for `tracing_impact`",
+            providers=PROVIDERS),
+    Setting("tracing_impact_wait", "impact_wait", _number(0.0, 600.0), "`10`",
+            "seconds `tracing_impact` waits at most for the services' late "
+            "spans (OpenTelemetry's SDK batches them for 5 s): it stops as "
+            "soon as every busy service sent a span that started after the "
+            "run", providers=PROVIDERS),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 KNOWN_KEYS = tuple(_BY_KEY)

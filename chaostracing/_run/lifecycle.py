@@ -12,8 +12,19 @@ import functools
 import inspect
 import os
 import sys
+import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+    TypeVar,
+    cast,
+)
 
 from opentracing.propagation import SpanContextCorruptedException
 
@@ -30,11 +41,14 @@ from chaostracing._run.config import (
 from chaostracing._run.redact import MIN_SECRET_LENGTH, Redactor, secret_values
 
 __all__ = [
+    "ImpactPlan",
     "cleanup",
     "configure",
     "current_run",
     "guarded",
     "hook",
+    "impact_plan",
+    "method_clock",
     "run_events",
     "set_current_run",
     "validate_block",
@@ -42,6 +56,26 @@ __all__ = [
 
 #: the run being traced, between configure_control and cleanup_control
 _run: Optional[Any] = None
+#: when the method started and ended (``start``, ``end``: seconds since the
+#: epoch), kept between configure_control and cleanup_control whether the
+#: run is traced or not: the blast_radius probe and the end-of-run impact
+#: read it. None: no control in this run.
+_clock: Optional[Dict[str, float]] = None
+#: what tracing_impact asked for, between configure and cleanup
+_impact: Optional["ImpactPlan"] = None
+
+
+class ImpactPlan(NamedTuple):
+    """What ``tracing_impact`` asked for (read at the end of the run)."""
+
+    #: tracing_impact_baseline, seconds
+    baseline: float
+    #: tracing_impact_wait, seconds
+    wait: float
+    #: tracing_query_url
+    query_url: str
+    #: the run's own service name: its spans are the run's, not the system's
+    own_service: str
 #: problems chaoslib's validation already had us report (said once a run)
 _reported: List[str] = []
 
@@ -88,8 +122,11 @@ def configure(
     and the settings it set for the user (``derived``, named as theirs in
     messages).
     """
+    global _clock
     if _run is not None:
         return  # declared twice (e.g. globally and in the experiment)
+    if _clock is None:
+        _clock = {}
     safety.reset_warnings()
     redactor = Redactor()
     short = redactor.add_secrets(secret_values(secrets))
@@ -107,6 +144,7 @@ def configure(
         for problem in error.problems:  # each says tracing is off
             _warn_problem(problem)
         return
+    _plan_impact(config, configuration, arguments)
     if not config.enabled:
         if "tracing_provider" in config.sources:
             safety.log_info("%s: tracing is off", subject(
@@ -134,6 +172,45 @@ def configure(
         config = with_experiment(config, experiment.get("title"))
     redactor.max_length = config.max_tag_length
     _start(config, redactor, event_registry, compatibility)
+
+
+def _plan_impact(config: Any, configuration: Dict[str, Any],
+                 arguments: Dict[str, Any]) -> None:
+    """Keep what ``tracing_impact`` asks for, to be done at the run's end."""
+    global _impact
+    if not config.impact:
+        return
+    from chaostracing._run.config import resolve
+
+    try:
+        url = resolve("tracing_query_url", dict(configuration, **arguments))
+    except ConfigError as error:
+        for problem in error.problems:
+            _warn_problem(problem)
+        return
+    _impact = ImpactPlan(config.impact_baseline, config.impact_wait, url,
+                         config.service_name)
+
+
+def impact_plan() -> Optional[ImpactPlan]:
+    """What ``tracing_impact`` asked for, or None (not asked, no control)."""
+    return _impact
+
+
+def method_clock() -> Optional[Dict[str, float]]:
+    """When this run's method started and ended (``start``, ``end``:
+    seconds since the epoch, each absent until it happened); None when no
+    chaostracing control is in the run."""
+    return None if _clock is None else dict(_clock)
+
+
+def _tick(level: str, when: str) -> None:
+    if level == "method" and _clock is not None:
+        key = "start" if when == "before" else "end"
+        if key == "start":
+            _clock.setdefault(key, time.time())
+        else:
+            _clock[key] = time.time()
 
 
 def _start(
@@ -328,9 +405,10 @@ def _with_vars(configuration: Dict[str, Any], experiment_vars: Any
 
 def cleanup() -> None:
     """Finish what is still open, deliver every span, restore the tracer."""
-    global _run
+    global _run, _clock, _impact
     run, _run = _run, None
     _reported.clear()
+    _clock = _impact = None
     if run is None:
         return
     atexit.unregister(_cleanup_at_exit)
@@ -446,6 +524,7 @@ def hook(level: str, when: str) -> Callable[..., None]:
     if when == "before":
 
         def before(context: Any, **kwargs: Any) -> None:
+            _tick(level, when)
             run = _active()
             if run is not None:
                 run.begin(level, context)
@@ -454,6 +533,7 @@ def hook(level: str, when: str) -> Callable[..., None]:
         return guarded(before)
 
     def after(context: Any, state: Any = None, **kwargs: Any) -> None:
+        _tick(level, when)
         run = _active()
         if run is not None:
             run.end(level, context, state)

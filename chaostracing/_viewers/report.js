@@ -207,6 +207,118 @@
     picker.value = String(index);
   }
   picker.addEventListener("change", function () { select(Number(picker.value)); });
+
+  // The Impact section (chaostracing impact -o): the service graph as SVG,
+  // laid out by the package (the page only draws), then the units' table.
+  var SVG = "http://www.w3.org/2000/svg";
+  var verdictColours = {"impacted": "#e15759", "new": "#4e79a7",
+                        "gone": "#9c755f", "not-enough-data": "#d9d9d9",
+                        "unchanged": "#8cd17d", "none": "#eeeeee"};
+  function svg(tag, attributes, text) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attributes).forEach(function (name) {
+      node.setAttribute(name, String(attributes[name]));
+    });
+    if (text !== undefined) { node.textContent = String(text); }
+    return node;
+  }
+  function verdictColour(verdict) {
+    return verdictColours[verdict] || verdictColours.none;
+  }
+  function drawGraph(graph) {
+    var root = svg("svg", {width: graph.width, height: graph.height,
+                           viewBox: "0 0 " + graph.width + " " + graph.height,
+                           role: "img"});
+    root.appendChild(svg("title", {}, "service graph, coloured by verdict"));
+    var defs = svg("defs", {});
+    Object.keys(verdictColours).forEach(function (verdict) {
+      var marker = svg("marker", {id: "arrow-" + verdict, viewBox: "0 0 10 10",
+                                  refX: 10, refY: 5, markerWidth: 7,
+                                  markerHeight: 7, orient: "auto"});
+      marker.appendChild(svg("path", {d: "M 0 0 L 10 5 L 0 10 z",
+                                      fill: verdictColour(verdict)}));
+      defs.appendChild(marker);
+    });
+    root.appendChild(defs);
+    graph.edges.forEach(function (edge) {
+      var group = svg("g", {"class": "edge", "data-caller": edge.caller,
+                            "data-callee": edge.callee,
+                            "data-verdict": edge.verdict});
+      group.appendChild(svg("line", {
+        x1: edge.x1, y1: edge.y1, x2: edge.x2, y2: edge.y2,
+        stroke: verdictColour(edge.verdict),
+        "stroke-width": edge.verdict === "impacted" ? 3 : 1.5,
+        "stroke-dasharray": edge.verdict === "new" ? "6 3" :
+          (edge.verdict === "gone" ? "2 3" : "none"),
+        "marker-end": "url(#arrow-" + (verdictColours[edge.verdict] ?
+                                       edge.verdict : "none") + ")"}));
+      group.appendChild(svg("text", {
+        "class": "edge-label", x: (edge.x1 + edge.x2) / 2,
+        y: (edge.y1 + edge.y2) / 2 - 4, "text-anchor": "middle"}, edge.label));
+      root.appendChild(group);
+    });
+    graph.nodes.forEach(function (node) {
+      var group = svg("g", {"class": "node", "data-service": node.name,
+                            "data-verdict": node.verdict,
+                            "data-origin": node.origin ? "true" : "false"});
+      group.appendChild(svg("rect", {
+        x: node.x, y: node.y, width: node.w, height: node.h, rx: 6,
+        fill: verdictColour(node.verdict),
+        stroke: node.origin ? "#1d1d1f" : "#888",
+        "stroke-width": node.origin ? 3 : 1}));
+      group.appendChild(svg("text", {
+        x: node.x + node.w / 2, y: node.y + node.h / 2 + 4,
+        "text-anchor": "middle"}, (node.origin ? "\u2691 " : "") + node.name));
+      root.appendChild(group);
+    });
+    document.getElementById("impact-graph").appendChild(root);
+  }
+  function drawImpactTable(result) {
+    var table = document.getElementById("impact-table");
+    var windows = Object.keys(result.windows);
+    var head = el("tr");
+    ["unit", "verdict", "calls", "errors", "p95 ms", "recovered"]
+      .forEach(function (name) { head.appendChild(el("th", null, name)); });
+    table.appendChild(head);
+    table.appendChild(pairRow(["", windows.join(" \u2192 ")]));
+    result.units.forEach(function (unit) {
+      var name = unit.kind === "edge" ?
+        "edge " + unit.caller + " \u2192 " + unit.callee :
+        unit.kind + " " + unit.service +
+        (unit.kind === "operation" ? " " + unit.operation : "");
+      var figures = windows.map(function (w) { return unit[w]; });
+      var row = el("tr");
+      row.dataset.verdict = unit.verdict;
+      row.appendChild(el("td", "unit", name));
+      row.appendChild(el("td", "verdict", unit.verdict +
+        (unit.reasons.length ? " (" + unit.reasons.join(", ") + ")" : "")));
+      row.appendChild(el("td", "calls", figures.map(function (f) {
+        return f.calls; }).join(" \u2192 ")));
+      row.appendChild(el("td", "errors", figures.map(function (f) {
+        return f.calls ? Math.round(f.error_ratio * 100) + "%" : "-";
+      }).join(" \u2192 ")));
+      row.appendChild(el("td", "p95", figures.map(function (f) {
+        return f.p95_ms === null ? "-" : f.p95_ms.toFixed(1);
+      }).join(" \u2192 ")));
+      row.appendChild(el("td", "recovered", unit.recovered === null ? "" :
+                         (unit.recovered ? "yes" : "no")));
+      table.appendChild(row);
+    });
+  }
+  if (data.impact) {
+    var result = data.impact.result;
+    var impactSummary = document.getElementById("impact-summary");
+    [["blast radius", result.blast_radius.join(", ") || "none"],
+     ["likely origin", result.likely_origin.join(", ") || "none"],
+     ["recovered", result.recovered === null ? "unknown" :
+       (result.recovered ? "yes" : "no")]]
+      .forEach(function (pair) {
+        impactSummary.appendChild(el("span", null, pair[0] + ": " + pair[1]));
+      });
+    drawGraph(data.impact.graph);
+    drawImpactTable(result);
+    document.getElementById("impact").hidden = false;
+  }
   if (data.traces.length) { select(0); }
   else { document.getElementById("title").textContent = "No trace"; }
   document.body.dataset.ready = "true";

@@ -19,6 +19,13 @@ tags, logs and references on click; links to Jaeger UI when its address is
 known. Every span of every trace is an element with ``data-span-id``,
 ``data-parent-id`` (empty for a root), ``data-service`` and, when failed,
 ``data-error="true"``; the picker and collapsing only hide them.
+
+With an impact (``chaostracing impact -o``), the page opens with an
+**Impact** section: the service graph as inline SVG (a node per service,
+an edge per caller and callee, each coloured by its verdict, the edges
+labelled with their calls and what changed), then the table of units. The
+impact comes as data (its JSON, and the graph's layout); this module knows
+nothing of how it was computed.
 """
 import functools
 import html
@@ -58,8 +65,9 @@ _JSON_IN_SCRIPT = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
 
 
 def report_data(spans: Sequence[SpanData], ui_url: Optional[str] = None,
-                ) -> Dict[str, Any]:
-    """The JSON the page is drawn from."""
+                impact: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The JSON the page is drawn from (``impact``: ``{"result": the impact's
+    JSON, "graph": its layout}``, or None)."""
     traces: List[Dict[str, Any]] = []
     for trace_id, members in group_by_trace(spans).items():
         members = sorted(members, key=lambda s: (s.start_us, s.span_id))
@@ -85,13 +93,16 @@ def report_data(spans: Sequence[SpanData], ui_url: Optional[str] = None,
         })
     traces.sort(key=lambda t: t["start"])
     return {"traces": traces,
-            "uiUrl": ui_url if _is_http(ui_url) else None}
+            "uiUrl": ui_url if _is_http(ui_url) else None,
+            "impact": impact}
 
 
 def render(spans: Sequence[SpanData], ui_url: Optional[str] = None,
-           title: str = "chaostracing report") -> str:
-    """The report page of ``spans``."""
-    data = json.dumps(report_data(spans, ui_url), ensure_ascii=False,
+           title: str = "chaostracing report",
+           impact: Optional[Dict[str, Any]] = None) -> str:
+    """The report page of ``spans`` (with an Impact section when
+    ``impact`` is given: see :func:`report_data`)."""
+    data = json.dumps(report_data(spans, ui_url, impact), ensure_ascii=False,
                       separators=(",", ":"), default=str)
     parts = dict(_assets(), title=html.escape(safe_str(title)),
                  data=_script_json(data))
