@@ -47,6 +47,10 @@ AWS = SDK + [
     "opentelemetry-sdk-extension-aws>=2.0,<3",
     "opentelemetry-propagator-aws-xray>=1.0,<2",
 ]
+# chaostracing impact, tracing_impact, probes.blast_radius: the statistics
+# (Fisher's exact test, Mann-Whitney U), imported only when an impact is
+# computed; 1.7 gave mannwhitneyu its one-sided exact and asymptotic methods
+IMPACT = ["scipy>=1.7"]
 # the documentation site: `mkdocs build --strict` (tests/test_docs.py)
 DOCS = ["mkdocs>=1.5", "mkdocs-material>=9.4"]
 # the clients tests/test_e2e_clients.py traces
@@ -62,6 +66,7 @@ EXTRAS = {
     "grpc": GRPC,
     "instrument": INSTRUMENT,
     "aws": AWS,
+    "impact": IMPACT,
     "docs": DOCS,
     "dev": [
         "chaostoolkit>=1.19",
@@ -87,11 +92,11 @@ EXTRAS = {
         "types-requests",
         "types-protobuf",
     ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS
-    + DOCS,
+    + DOCS + IMPACT,
     # what benchmarks/ compare against (rows are skipped when absent)
     "bench": [
         "opentelemetry-instrumentation-requests" + CONTRIB,
-    ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER,
+    ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER + IMPACT,
 }
 
 setup(

@@ -369,7 +369,7 @@ def _impact(args: argparse.Namespace) -> int:
 
     from chaoslib.exceptions import ActivityFailed
 
-    from chaostracing._impact import text, verdicts
+    from chaostracing._impact import text
     from chaostracing._impact.verdicts import ImpactUnavailable, Thresholds
 
     thresholds = Thresholds(
@@ -378,7 +378,6 @@ def _impact(args: argparse.Namespace) -> int:
         latency_rise=args.min_latency_rise / 100,
         latency_ms=args.min_latency_ms)
     journal = _journal(args.journal)
-    verdicts.preload()
     try:
         if args.spans:
             impact, spans = _impact_of_files(args, journal, thresholds)
@@ -408,8 +407,9 @@ def _journal(path: str) -> "Dict[str, Any]":
 def _impact_of_files(args: argparse.Namespace, journal: "Dict[str, Any]",
                      thresholds: Any) -> Any:
     from chaostracing._data.inputs import load
-    from chaostracing._impact import analysis, windows
+    from chaostracing._impact import analysis, verdicts, windows
 
+    verdicts.preload()
     spans = load(args.spans)
     times = windows.from_journal(journal, spans)
     return analysis.analyze(spans, windows.make(times, args.baseline,

@@ -25,7 +25,8 @@ PUBLIC = {
         "cleanup_control", "configure_control", "validate_control",
     ],
     "chaostracing.probes": [
-        "span_count", "span_error_ratio", "span_latency_percentile",
+        "blast_radius", "span_count", "span_error_ratio",
+        "span_latency_percentile",
     ],
     "chaostracing.testing": [
         "RecordedSpans", "chaostracing_spans", "record_spans",

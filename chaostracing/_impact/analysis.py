@@ -8,8 +8,9 @@ origin, the recovery, and the JSON they are written as.
 - **Likely origin**: a service of the blast radius none of whose callees
   (the edges seen in the baseline or during the method) is in it.
 - **Recovered**: per impacted unit, whether the window after the run (the
-  recovery window when there is one, else after) is no longer impacted
-  against the baseline, by the same tests (None without enough data);
+  recovery window when there is one, else after) no longer shows what
+  impacted it (its errors, its latency) against the baseline, by the same
+  tests (None without enough data there; false when its calls are gone);
   for the run, true when every impacted unit recovered, false when one did
   not, null when that is unknown or nothing was impacted.
 
@@ -30,7 +31,9 @@ from chaostracing._impact.units import (
 )
 from chaostracing._impact.verdicts import (
     DEFAULT_THRESHOLDS,
+    GONE,
     IMPACTED,
+    UNCHANGED,
     VERDICTS,
     Comparison,
     Thresholds,
@@ -62,13 +65,16 @@ class UnitResult(NamedTuple):
 
     @property
     def recovered(self) -> Optional[bool]:
+        """For an impacted unit: whether the window judged for recovery no
+        longer shows what impacted it (its errors, its latency); None with
+        too few calls there to say."""
         if self.verdict != IMPACTED or self.later is None:
             return None
-        if self.later.verdict == IMPACTED:
+        if self.later.verdict == GONE:
             return False
-        if self.later.verdict == "unchanged":
-            return True
-        return None  # not enough data after
+        if self.later.verdict not in (IMPACTED, UNCHANGED):
+            return None  # not enough data after
+        return not set(self.during.reasons) & set(self.later.reasons)
 
     def as_json(self, windows: Windows) -> Dict[str, Any]:
         out = self.unit.as_json()
