@@ -419,11 +419,15 @@ def _impact_of_files(args: argparse.Namespace, journal: "Dict[str, Any]",
 
 def _impact_of_query(args: argparse.Namespace, journal: "Dict[str, Any]",
                      thresholds: Any) -> Any:
-    from chaostracing._impact import endofrun, windows
+    from chaostracing._impact import endofrun, source, windows
     from chaostracing._probes.arguments import resolve_query_url
 
     url = resolve_query_url(args.query_url, None)
-    times = windows.from_journal(journal)
+    trace_id = windows.journal_trace_id(journal)
+    # the run's own trace, when the query service holds it: the method's
+    # exact window, and the report's trace
+    run = source.trace(url, trace_id, args.timeout) if trace_id else []
+    times = windows.from_journal(journal, run)
     ends = times.run_end_us / 1e6 + args.recovery
     if args.recovery and time.time() < ends:
         print(f"chaostracing impact: the recovery window ends in "
@@ -435,7 +439,7 @@ def _impact_of_query(args: argparse.Namespace, journal: "Dict[str, Any]",
                               recovery_s=args.recovery, wait_s=args.wait,
                               timeout=args.timeout, thresholds=thresholds,
                               limit=args.limit)
-    return impact, None
+    return impact, run
 
 
 def _impact_report(args: argparse.Namespace, journal: "Dict[str, Any]",
@@ -447,6 +451,7 @@ def _impact_report(args: argparse.Namespace, journal: "Dict[str, Any]",
     from chaostracing._impact import graph
     from chaostracing._impact.windows import journal_trace_id
     from chaostracing._viewers.report import render
+
 
     trace_id = journal_trace_id(journal)
     run = [s for s in spans or () if s.trace_id == trace_id]

@@ -165,9 +165,13 @@ def test_every_block_runs_or_is_checked(found):
         assert found.path.name == "architecture.md", found.where
     elif found.language in ("", "text"):
         # drawings, not code: the README's is what show prints
-        # (test_readme), architecture.md's the imports of the code
+        # (test_readme), architecture.md's the imports of the code,
+        # impact.md's what chaostracing impact prints (test_impact)
         assert found.text.startswith("trace ") or \
-            found.path.name == "architecture.md", found.where
+            found.path.name == "architecture.md" or (
+                found.path.name == "impact.md"
+                and found.text.startswith(("unit ", "impact: "))), \
+            found.where
     else:
         pytest.fail(f"{found.where}: a block in {found.language!r}, which "
                     "the tests cannot check")
@@ -486,8 +490,11 @@ def test_the_probes_page_shows_the_examples_probe_and_the_real_signatures():
 
     from chaostracing import probes
 
-    probe = json.loads(block("probes.md", "chaostracing.probes").text)
+    probe = json.loads(block("probes.md", "span_error_ratio", "json").text)
     example = load_example("experiment-trace-probes.json")
+    assert probe in example["steady-state-hypothesis"]["probes"]
+    probe = json.loads(block("probes.md", "blast_radius", "json").text)
+    example = load_example("experiment-impact.json")
     assert probe in example["steady-state-hypothesis"]["probes"]
     page = (DOCS / "probes.md").read_text()
     for name in probes.__all__:

@@ -26,7 +26,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaostracing._data.model import SpanData
 from chaostracing._probes import fetch
 
-__all__ = ["DEFAULT_LIMIT", "Fetched", "from_query", "wait_for_late_spans"]
+__all__ = ["DEFAULT_LIMIT", "Fetched", "from_query", "trace",
+           "wait_for_late_spans"]
 
 #: traces asked for at most per service: beyond, the newest only (said)
 DEFAULT_LIMIT = 100_000
@@ -93,6 +94,20 @@ def from_query(url: str, start_us: int, end_us: int, *, timeout: float,
         for found in pool.map(one, names):
             spans.extend(found)
     return Fetched(spans, names, sorted(limited))
+
+
+def trace(url: str, trace_id: int, timeout: float) -> List[SpanData]:
+    """The spans of one trace (the run's own), or none when the query
+    service does not hold it."""
+    from chaostracing._data.jaegerjson import read_document
+    from chaostracing._data.model import trace_hex
+
+    try:
+        document = fetch.get_json(url, f"/api/traces/{trace_hex(trace_id)}",
+                                  {}, timeout)
+        return read_document(document)
+    except (ActivityFailed, ValueError):
+        return []  # not there (404), or not readable: the journal will do
 
 
 def _traces(document: Any) -> int:
