@@ -714,3 +714,106 @@ def test_the_impact_section_draws_the_graph_and_the_table(tmp_path):
                if tag == "section" and attrs.get("id") == "impact"]
     assert section and "hidden" not in section[0]
     assert "blast radius: payments" in "".join(dom.text)
+
+
+# -- api_v3's trace summaries: each trace fetched once ------------------------
+class SummariesProxy:
+    """A query API that also answers api_v3's trace summaries, as Jaeger
+    2.19 does (a service required, unless ``any_service``): the v1 paths go
+    to a real collector's query API, the summaries come from its store. It
+    counts the traces it was asked for by id."""
+
+    def __init__(self, collector, any_service=False):
+        import threading
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from chaostracing._data.spanquery import SpanQuery
+        from chaostracing._data.summary import summarize
+
+        upstream = f"http://127.0.0.1:{collector.query_port}"
+        proxy = self
+        self.by_id = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                import datetime
+                import urllib.parse
+
+                url = urllib.parse.urlsplit(self.path)
+                params = dict(urllib.parse.parse_qsl(url.query))
+                if url.path != "/api/v3/trace-summaries":
+                    proxy.by_id += urllib.parse.parse_qs(url.query).get(
+                        "traceID", [])
+                    with urllib.request.urlopen(upstream + self.path) as up:
+                        return self.answer(up.status, up.read())
+                service = params.get("query.serviceName")
+                if not service and not any_service:
+                    return self.answer(400, b'{"error": {"httpCode": 400}}')
+
+                def us(name):
+                    return int(datetime.datetime.fromisoformat(
+                        params[name].replace("Z", "+00:00")).timestamp()
+                        * 1e6)
+
+                names = [service] if service else \
+                    collector.store.services()
+                found = {}
+                for name in names:
+                    for trace_id, spans in collector.store.find(SpanQuery(
+                            name, start_us=us("query.startTimeMin"),
+                            end_us=us("query.startTimeMax") - 1)):
+                        found[trace_id] = summarize(spans, trace_id).api_v3()
+                self.answer(200, json.dumps(
+                    {"summaries": list(found.values())}).encode())
+
+            def answer(self, status, body):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("any_service", [False, True],
+                         ids=["a service at a time", "every service at once"])
+def test_trace_summaries_fetch_each_trace_once_for_the_same_impact(
+        any_service):
+    from chaostracing._collector import Collector
+    from chaostracing._impact import source
+
+    spans = run_of({"error_rate": 0.5}, fallback=True)
+    collector = Collector(udp_port=None, otlp_port=None, query_port=0,
+                          max_spans=len(spans) + 1)
+    collector.store.add(spans)
+    collector.start()
+    proxy = SummariesProxy(collector, any_service)
+    try:
+        windows = win.make(TIMES, 10, 5)
+        direct = f"http://127.0.0.1:{collector.query_port}"
+        searched = source.from_query(direct, windows.start_us,
+                                     windows.end_us, timeout=30)
+        summarized = source.from_query(proxy.url, windows.start_us,
+                                       windows.end_us, timeout=30)
+    finally:
+        proxy.stop()
+        collector.stop()
+    traces = {s.trace_id for s in spans
+              if windows.start_us <= s.start_us <= windows.end_us}
+    assert len(proxy.by_id) == len(set(proxy.by_id)) == len(traces)
+    assert {(s.trace_id, s.span_id) for s in summarized.spans} == {
+        (s.trace_id, s.span_id) for s in searched.spans}
+    one = analysis.analyze(searched.spans, windows).as_json()
+    other = analysis.analyze(summarized.spans, windows).as_json()
+    assert one == other and one["blast_radius"] == ["payments"]

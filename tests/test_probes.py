@@ -325,7 +325,14 @@ def test_discover_lists_the_probes_and_the_services(collector, monkeypatch):
     found = chaostracing.discover(discover_system=False)
     assert found["extension"]["name"] == "chaostoolkit-opentracing"
     assert [a["name"] for a in found["activities"]] == [
-        "span_count", "span_error_ratio", "span_latency_percentile"]
+        "blast_radius", "span_count", "span_error_ratio",
+        "span_latency_percentile"]
+    # the containment probe says what it answers, and its arguments
+    (radius,) = [a for a in found["activities"]
+                 if a["name"] == "blast_radius"]
+    assert radius["doc"].startswith("True when the fault stayed inside")
+    assert [a["name"] for a in radius["arguments"]][:5] == [
+        "allowed", "baseline", "min_spans", "query_url", "wait"]
     assert found["system"] is None
     monkeypatch.setenv("CHAOSTRACING_QUERY_URL", collector.url)
     assert chaostracing.discover()["system"] == {

@@ -1,13 +1,22 @@
 """Where an impact's spans come from: any Jaeger query API (``chaostracing
 collect``'s, or a production Jaeger), or trace files and journals.
 
-Jaeger's query API searches one service at a time and answers whole
-traces, so a trace that crosses four services comes back four times. Each
-service's own spans are read from its own answer only
-(:func:`chaostracing._probes.fetch.read_spans` with the service), so every
-span is read once, and the union of the answers is every span of every
-service in the time asked. The services are asked on a few threads: the
-query service writes one answer while this process reads the previous one.
+Two ways, the cheaper first:
+
+- **trace summaries, then traces by id**, where the query service answers
+  Jaeger's api_v3 ``/api/v3/trace-summaries`` (Jaeger 2.19 and later): the
+  ids of the traces of the time asked (without a service where the query
+  service allows it, else service by service), then those traces, each
+  once, through ``/api/traces?traceID=...`` in batches;
+- **a search per service** (``/api/traces?service=``) everywhere else.
+  Jaeger's search answers whole traces, so a trace that crosses four
+  services comes back four times; each service's own spans are read from
+  its own answer only (:func:`chaostracing._probes.fetch.read_spans` with
+  the service), so every span is still read once, and the union of the
+  answers is every span of every service in the time asked.
+
+Either way the requests go out on a few threads: the query service writes
+one answer while this process reads the previous one.
 
 The HTTP itself is the probes' (:mod:`chaostracing._probes.fetch`): the
 same errors, naming the URL without its credentials, the same limits.
@@ -18,8 +27,18 @@ most a given time, until every service that was busy at the end of the run
 has sent a span that started after it.
 """
 import concurrent.futures
+import datetime
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+)
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -33,6 +52,8 @@ __all__ = ["DEFAULT_LIMIT", "Fetched", "from_query", "trace",
 DEFAULT_LIMIT = 100_000
 #: services asked at once
 _WORKERS = 3
+#: trace ids asked for in one request (a URL of about 4 KB)
+_BATCH = 100
 #: seconds between two looks for late spans
 _POLL = 0.25
 
@@ -71,29 +92,110 @@ def from_query(url: str, start_us: int, end_us: int, *, timeout: float,
     """
     deadline = time.monotonic() + timeout
     names = [n for n in services(url, timeout) if n not in exclude]
+    found = _by_summaries(url, start_us, end_us, names, limit, deadline,
+                          timeout)
+    if found is None:
+        found = _by_service(url, start_us, end_us, names, limit, deadline,
+                            timeout)
+    if exclude:
+        found = found._replace(spans=[
+            s for s in found.spans if s.process.service_name not in exclude])
+    return found
+
+
+def _left(url: str, deadline: float, timeout: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ActivityFailed(
+            f"the trace query service at {fetch.shown(url)} did not answer "
+            f"every query within {timeout:g} s")
+    return left
+
+
+def _by_service(url: str, start_us: int, end_us: int, names: List[str],
+                limit: int, deadline: float, timeout: float) -> Fetched:
+    limited: List[str] = []
 
     def one(service: str) -> List[SpanData]:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise ActivityFailed(
-                f"the trace query service at {fetch.shown(url)} did not "
-                f"answer every service's spans within {timeout:g} s")
         params = {"service": service, "start": str(start_us),
                   "end": str(end_us), "limit": str(limit)}
-        document = fetch.get_json(url, "/api/traces", params, left)
-        traces = _traces(document)
-        spans = fetch.read_spans(document, url, service)
-        if traces >= limit:
+        document = fetch.get_json(url, "/api/traces", params,
+                                  _left(url, deadline, timeout))
+        if _traces(document) >= limit:
             limited.append(service)
-        return spans
+        return fetch.read_spans(document, url, service)
 
+    return Fetched(_gather(one, names), names, sorted(limited))
+
+
+def _by_summaries(url: str, start_us: int, end_us: int, names: List[str],
+                  limit: int, deadline: float, timeout: float
+                  ) -> Optional[Fetched]:
+    """The spans through api_v3's trace summaries, or None when the query
+    service does not answer them (no such endpoint: an older Jaeger)."""
+    params = {"query.startTimeMin": _rfc3339(start_us),
+              "query.startTimeMax": _rfc3339(end_us + 1),
+              "query.searchDepth": str(limit)}
     limited: List[str] = []
+    try:  # every service at once, where the query service allows it
+        ids = _summaries(url, params, _left(url, deadline, timeout))
+        if len(ids) >= limit:
+            limited.append("all services")
+    except fetch.Refused as refused:
+        if refused.status == 404:
+            return None  # no api_v3 here
+        ids = set()
+        for service in names:  # Jaeger asks for a service
+            try:
+                some = _summaries(url, dict(params, **{
+                    "query.serviceName": service}),
+                    _left(url, deadline, timeout))
+            except fetch.Refused as again:
+                if again.status in (400, 404) and not ids:
+                    return None
+                raise
+            if len(some) >= limit:
+                limited.append(service)
+            ids |= some
+    ordered = sorted(ids)
+    batches = [ordered[i:i + _BATCH] for i in range(0, len(ordered), _BATCH)]
+
+    def one(batch: List[str]) -> List[SpanData]:
+        document = fetch.get_json(url, "/api/traces",
+                                  [("traceID", i) for i in batch],
+                                  _left(url, deadline, timeout))
+        return fetch.read_spans(document, url, None)
+
+    return Fetched(_gather(one, batches), names, sorted(limited))
+
+
+def _summaries(url: str, params: Dict[str, str], timeout: float) -> Set[str]:
+    document = fetch.get_json(url, "/api/v3/trace-summaries", params,
+                              timeout)
+    found = document.get("summaries") if isinstance(document, dict) \
+        else None
+    if not isinstance(found, list):
+        raise ActivityFailed(f"the trace query service at {fetch.shown(url)}"
+                             " did not answer api_v3's trace summaries")
+    return {s["traceId"] for s in found
+            if isinstance(s, dict) and isinstance(s.get("traceId"), str)}
+
+
+def _gather(one: Callable[[Any], List[SpanData]],
+            items: Sequence[Any]) -> List[SpanData]:
     spans: List[SpanData] = []
     with concurrent.futures.ThreadPoolExecutor(
             _WORKERS, thread_name_prefix="chaostracing-impact") as pool:
-        for found in pool.map(one, names):
+        for found in pool.map(one, items):
             spans.extend(found)
-    return Fetched(spans, names, sorted(limited))
+    return spans
+
+
+def _rfc3339(time_us: int) -> str:
+    moment = datetime.datetime.fromtimestamp(time_us // 1_000_000,
+                                             datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + \
+        f".{time_us % 1_000_000:06d}Z"
 
 
 def trace(url: str, trace_id: int, timeout: float) -> List[SpanData]:

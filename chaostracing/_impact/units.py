@@ -18,7 +18,7 @@ span). "Failed" is :func:`chaostracing._data.model.failed`, the one
 definition. Percentiles are nearest-rank, as the probes compute them.
 """
 import math
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chaostracing._data.edges import call_pairs
 from chaostracing._data.model import SpanData, failed
@@ -136,15 +136,10 @@ def collect(spans: Iterable[SpanData], windows: Windows) -> Samples:
     not called in a window has an empty sample there)."""
     names = [w.name for w in windows.all]
     find = windows.finder()
-    samples: Samples = {}
-
-    def sample(unit: Unit, window: str) -> Sample:
-        per_window = samples.get(unit)
-        if per_window is None:
-            per_window = samples[unit] = {n: Sample() for n in names}
-        return per_window[window]
-
     spans = list(spans)
+    # one pass, keyed by plain tuples; a service's sample is the sum of its
+    # operations'
+    operations: Dict[Tuple[str, str], Dict[str, Sample]] = {}
     for span in spans:
         kind = span.tags.get(SPAN_KIND)
         if not isinstance(kind, str) or kind.lower() not in ENTRY_KINDS:
@@ -152,20 +147,37 @@ def collect(spans: Iterable[SpanData], windows: Windows) -> Samples:
         window = find(span.start_us)
         if window is None:
             continue
-        is_failed = failed(span.tags)
-        service = span.process.service_name
-        sample(Unit(SERVICE, service), window).add(span.duration_us,
-                                                   is_failed)
-        sample(Unit(OPERATION, service, span.operation_name), window).add(
-            span.duration_us, is_failed)
+        key = (span.process.service_name, span.operation_name)
+        per_window = operations.get(key)
+        if per_window is None:
+            per_window = operations[key] = {n: Sample() for n in names}
+        sample = per_window[window]
+        sample.durations.append(span.duration_us)
+        if failed(span.tags):
+            sample.errors += 1
+    calls: Dict[Tuple[str, str], Dict[str, Sample]] = {}
     for caller, callee in call_pairs(spans):
         window = find(callee.start_us)
         if window is None:
             continue
+        key = (caller.process.service_name, callee.process.service_name)
+        per_window = calls.get(key)
+        if per_window is None:
+            per_window = calls[key] = {n: Sample() for n in names}
         client = caller.kind in _CALLER_SIDE
-        is_failed = failed(callee.tags) or (client and failed(caller.tags))
-        duration = caller.duration_us if client else callee.duration_us
-        sample(Unit(EDGE, caller.process.service_name,
-                    callee.process.service_name), window).add(
-            duration, is_failed)
+        sample = per_window[window]
+        sample.durations.append(caller.duration_us if client
+                                else callee.duration_us)
+        if failed(callee.tags) or (client and failed(caller.tags)):
+            sample.errors += 1
+    samples: Samples = {}
+    for (service, operation), per_window in operations.items():
+        samples[Unit(OPERATION, service, operation)] = per_window
+        total = samples.setdefault(Unit(SERVICE, service),
+                                   {n: Sample() for n in names})
+        for name, sample in per_window.items():
+            total[name].durations.extend(sample.durations)
+            total[name].errors += sample.errors
+    for (calling, called), per_window in calls.items():
+        samples[Unit(EDGE, calling, called)] = per_window
     return samples

@@ -23,14 +23,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.model import SpanData
 
-__all__ = ["MAX_ANSWER", "get_json", "read_spans", "shown",
+__all__ = ["MAX_ANSWER", "Refused", "get_json", "read_spans", "shown",
            "split_credentials"]
 logger = logging.getLogger("chaostoolkit")
 
@@ -60,6 +60,16 @@ def split_credentials(url: str) -> Tuple[str, Optional[str], Optional[str]]:
     user, colon, password = userinfo.partition(":")
     return (bare, urllib.parse.unquote(user),
             urllib.parse.unquote(password) if colon else None)
+
+
+class Refused(ActivityFailed):  # type: ignore[misc]  # chaoslib: untyped
+    """The query service answered an HTTP error (``status``): it is there,
+    but does not serve this (an endpoint it lacks, a parameter it
+    refuses)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def shown(url: str) -> str:
@@ -186,10 +196,13 @@ def _origin(url: str) -> Tuple[str, str, Optional[int]]:
     return parts.scheme, (parts.hostname or "").lower(), port
 
 
-def get_json(url: str, path: str, params: Dict[str, str],
+def get_json(url: str, path: str,
+             params: Union[Dict[str, str], Sequence[Tuple[str, str]]],
              timeout: float) -> Any:
-    """The JSON document at ``url + path``, within ``timeout`` seconds in
-    all; ActivityFailed naming the URL when it cannot be had."""
+    """The JSON document at ``url + path`` (``params``: a mapping, or pairs
+    for a repeated parameter), within ``timeout`` seconds in all;
+    ActivityFailed naming the URL when it cannot be had (:class:`Refused`
+    for an HTTP error)."""
     base, user, password = split_credentials(url)
     headers = {"Accept": "application/json"}
     if user is not None:
@@ -236,9 +249,9 @@ def _fetch(opener: Any, request: Any, deadline: _Deadline,
     except urllib.error.HTTPError as error:
         if deadline.expired:
             raise ActivityFailed(_late(where, started)) from None
-        raise ActivityFailed(
+        raise Refused(
             f"the trace query service at {where} answered HTTP {error.code}"
-            f"{_jaeger_error(error)}") from None
+            f"{_jaeger_error(error)}", error.code) from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         if deadline.expired:
             raise ActivityFailed(_late(where, started)) from None
@@ -270,9 +283,11 @@ def _jaeger_error(error: Any) -> str:
     return f": {str(message)[:300]}"
 
 
-def read_spans(document: Any, url: str, service: str) -> List[SpanData]:
-    """The spans of a Jaeger ``/api/traces`` answer; ActivityFailed naming
-    the URL when it is not Jaeger's JSON model. A bad span in it (a
+def read_spans(document: Any, url: str,
+               service: Optional[str]) -> List[SpanData]:
+    """The spans of ``service`` (None: of every service) in a Jaeger
+    ``/api/traces`` answer; ActivityFailed naming the URL when it is not
+    Jaeger's JSON model. A bad span in it (a
     ``startTime`` of -1...) costs only itself: it is left out, and one
     warning says how many were."""
     from chaostracing._data.jaegerjson import Skipped, read_document
