@@ -13,6 +13,7 @@ BENCHMARKS = (
     "load_overhead.py",
     "collector_ingest.py",
     "probe_query.py",
+    "impact_query.py",
     "import_cost.py",
     "micro_cost.py",
     "redact_cost.py",

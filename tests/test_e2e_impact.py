@@ -11,7 +11,10 @@ baseline the seconds before its own method: five runs without a fault,
 then latency in a leaf (payments), errors in it, and errors in it while
 its caller (orders) has a fallback (ledger). Windows are short (a
 4-second baseline and fault, 40 requests a second) to keep the suite
-within its time.
+within its time. On one small machine the analysis of a run (its end of
+run, the command) competes with the services for the CPU: each run starts
+after a few seconds of traffic that came after the previous run's
+analysis, so that its baseline is the system's, not ours.
 """
 import json
 import subprocess
@@ -58,13 +61,17 @@ class Shop:
         self.proc.wait(timeout=30)
 
 
-def wait_for_traffic(query_url, seconds):
-    """Until the collector holds ``seconds`` of the frontend's spans."""
+def wait_for_traffic(query_url, seconds, since=None):
+    """Until the collector holds ``seconds`` of the frontend's spans (that
+    started after ``since``, seconds since the epoch, when given)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        end = time.time_ns() // 1000 - int(seconds * 1e6)
-        url = (f"{query_url}/api/traces?service=frontend&start=0&end={end}"
-               "&limit=1")
+        if since is None:
+            params = "start=0&end=" + str(time.time_ns() // 1000
+                                          - int(seconds * 1e6))
+        else:
+            params = f"start={int((since + seconds) * 1e6)}"
+        url = f"{query_url}/api/traces?service=frontend&{params}&limit=1"
         with urllib.request.urlopen(url, timeout=5) as answer:
             if json.loads(answer.read())["data"]:
                 return
@@ -114,8 +121,11 @@ def runs(tmp_path_factory):
     results = {}
     try:
         wait_for_traffic(collect.query_url, BASELINE)
+        done = [time.time()]
 
         def run(name, document, *cli_extra):
+            # chaos's own start takes the baseline's last second or two
+            wait_for_traffic(collect.query_url, BASELINE - 1.5, done[0])
             where = folder / name
             where.mkdir()
             argv, env, journal = chaos_command(document, where, env={
@@ -133,13 +143,16 @@ def runs(tmp_path_factory):
             if document["method"][0]["name"] != "nothing-happens":
                 result["cli"] = impact_cli(journal, collect.query_url,
                                            *cli_extra)
+                # kept for a post-mortem
+                (where / "impact.json").write_text(json.dumps(result["cli"]))
             results[name] = result
+            done[0] = time.time()
 
         for number in range(CALM_RUNS):
             run(f"calm-{number}", experiment(None, allowed=[]))
         # the latency run computes no impact at its end: the recovery
         # window the command judges stays free of that work
-        run("latency", experiment({"latency_ms": 200}, allowed=["payments"],
+        run("latency", experiment({"latency_ms": 400}, allowed=["payments"],
                                   impact_at_end=False))
         run("errors", experiment({"error_rate": 0.5}, allowed=CHAIN,
                                  traced=True),
@@ -209,9 +222,9 @@ def test_latency_in_a_leaf_impacts_its_callers_latency(runs):
     assert impact["likely_origin"] == ["payments"]
     for service in CHAIN:
         found = unit(impact, "service", service)
-        assert found["verdict"] == "impacted"
+        assert found["verdict"] == "impacted", found
         assert found["reasons"] == ["latency"], found
-        assert found["during"]["p95_ms"] > found["baseline"]["p95_ms"] + 150
+        assert found["during"]["p95_ms"] > found["baseline"]["p95_ms"] + 300
     pay = unit(impact, "edge", "orders", "payments")
     assert pay["verdict"] == "impacted" and pay["p_latency"] < 0.01
 

@@ -585,7 +585,7 @@ def query_api():
     collector.stop()
 
 
-def end_of_run(url, times, configuration):
+def end_of_run(url, times, configuration, declared=1):
     import datetime
 
     def at(us):
@@ -598,7 +598,8 @@ def end_of_run(url, times, configuration):
                       "end": at(times.method_end_us)}]}
     control.configure_control(configuration=configuration, experiment={})
     try:
-        control.after_experiment_control(context={}, state=state)
+        for _ in range(declared):  # a control declared twice: called twice
+            control.after_experiment_control(context={}, state=state)
     finally:
         control.cleanup_control()
     return state
@@ -616,6 +617,17 @@ def test_the_control_stores_the_impact_in_the_journal(query_api, caplog):
                                                "payments"]
     assert "impact: frontend errors 0% \u2192" in caplog.text
     assert "waiting up to 0s for the services' late spans" in caplog.text
+
+
+def test_a_control_declared_twice_computes_the_impact_once(query_api,
+                                                           caplog):
+    url, times = query_api
+    caplog.set_level(logging.INFO, "chaostoolkit")
+    state = end_of_run(url, times, {
+        "tracing_impact": True, "tracing_impact_baseline": 10,
+        "tracing_impact_wait": 0, "tracing_query_url": url}, declared=2)
+    assert len(state["extensions"]) == 1
+    assert caplog.text.count("impact: frontend errors") == 1
 
 
 def test_a_back_end_out_of_reach_costs_the_run_one_warning(caplog):
@@ -725,7 +737,6 @@ class SummariesProxy:
 
     def __init__(self, collector, any_service=False):
         import threading
-        import urllib.request
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         from chaostracing._data.spanquery import SpanQuery
@@ -742,6 +753,7 @@ class SummariesProxy:
             def do_GET(self):
                 import datetime
                 import urllib.parse
+                import urllib.request
 
                 url = urllib.parse.urlsplit(self.path)
                 params = dict(urllib.parse.parse_qsl(url.query))

@@ -75,6 +75,8 @@ def after_run(journal: Dict[str, Any], plan: lifecycle.ImpactPlan,
 
 def _after_run(journal: Dict[str, Any], plan: lifecycle.ImpactPlan,
                times: Optional[windows.RunTimes]) -> None:
+    if "impact" in _entry(journal, make=False):
+        return  # the control is declared twice: computed once
     if times is None:
         try:
             times = windows.from_journal(journal)
@@ -99,15 +101,17 @@ def _after_run(journal: Dict[str, Any], plan: lifecycle.ImpactPlan,
     _entry(journal)["impact"] = impact.as_json()
 
 
-def _entry(journal: Dict[str, Any]) -> Dict[str, Any]:
+def _entry(journal: Dict[str, Any], make: bool = True) -> Dict[str, Any]:
     """The journal's ``chaostracing`` entry of ``extensions``, made when the
-    run was not traced."""
+    run was not traced (unless not ``make``: then ``{}``)."""
     extensions = journal.get("extensions")
-    if not isinstance(extensions, list):
-        extensions = journal["extensions"] = []
-    for entry in extensions:
+    for entry in extensions if isinstance(extensions, list) else ():
         if isinstance(entry, dict) and entry.get("name") == "chaostracing":
             return entry
+    if not make:
+        return {}
+    if not isinstance(extensions, list):
+        extensions = journal["extensions"] = []
     entry = {"name": "chaostracing"}
     extensions.append(entry)
     return entry
