@@ -30,8 +30,10 @@ pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("scipy")
 from test_e2e_probes import Collect  # noqa: E402
 
-# a collector, the shop, chaos runs: processes
-pytestmark = pytest.mark.slow
+# a collector, the shop, chaos runs: processes. The first test also runs
+# the module's fixture: eight chaos runs, about two minutes, more on a busy
+# machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 BASELINE, FAULT, RECOVERY, CALM_RUNS = 4, 4, 3, 5

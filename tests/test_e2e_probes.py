@@ -240,8 +240,13 @@ def test_chaos_discover_lists_the_probes(tmp_path):
         collect.stop()
     assert found["extension"]["name"] == "chaostoolkit-opentracing"
     activities = {a["name"]: a for a in found["activities"]}
-    assert sorted(activities) == ["span_count", "span_error_ratio",
+    assert sorted(activities) == ["blast_radius", "span_count",
+                                  "span_error_ratio",
                                   "span_latency_percentile"]
+    radius = activities["blast_radius"]
+    assert radius["return_type"] == "boolean"
+    assert {"name": "allowed", "default": None, "type": "list"} in \
+        radius["arguments"]
     ratio = activities["span_error_ratio"]
     assert ratio["type"] == "probe" and ratio["mod"] == "chaostracing.probes"
     assert ratio["return_type"] == "number"
