@@ -9,12 +9,13 @@ impact`` to look at (docs/impact.md). On 127.0.0.1 only.
         │                          └──POST /record──▶ ledger (the fallback)
         └────GET /browse───▶ catalog
 
-Every service runs in this one process, each with its own tracer provider
-(its ``service.name``) exporting OTLP/HTTP, and every call carries W3C's
-``traceparent``: a server span per request, a client span per call, status
-ERROR on an HTTP 5xx. The load generator sends ``--rate`` requests a
-second to the frontend whatever the answers take (an open loop, as real
-users do): 60 % checkouts, 40 % browsing.
+Every service runs in a process of its own, as real services do (one
+interpreter each: a service's spans do not wait on another's work), with
+its tracer provider (its ``service.name``) exporting OTLP/HTTP, and every
+call carries W3C's ``traceparent``: a server span per request, a client
+span per call, status ERROR on an HTTP 5xx. This process starts them and
+sends ``--rate`` requests a second to the frontend whatever the answers
+take (an open loop, as real users do): 60 % checkouts, 40 % browsing.
 
 Faults, switched at run time by ``POST /_fault`` on any service (a JSON
 body; ``{}`` clears them; not traced): ``latency_ms`` added to each
@@ -25,7 +26,8 @@ payment in ``ledger`` instead and the checkout succeeds.
     python examples/shop.py --otlp-endpoint http://127.0.0.1:4318/v1/traces
 
 prints one line of JSON with each service's URL (``"payments":
-"http://127.0.0.1:PORT"``...), then serves until interrupted.
+"http://127.0.0.1:PORT"``...), then serves until interrupted (Ctrl-C or
+SIGTERM stop the services too).
 """
 import argparse
 import concurrent.futures
@@ -33,6 +35,8 @@ import contextlib
 import json
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -57,13 +61,15 @@ class Service(ThreadingHTTPServer):
     # dropped handshakes cost 200 ms retransmissions (TCP's minimum RTO)
     request_queue_size = 128
 
-    def __init__(self, name: str, shop: "Shop", port: int = 0) -> None:
+    def __init__(self, name: str, otlp_endpoint: Optional[str] = None,
+                 port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.name = name
-        self.shop = shop
+        #: the other services' URLs, by name
+        self.peers: Dict[str, str] = {}
         self.faults: Dict[str, object] = {}
-        self.tracing = _Tracing(name, shop.otlp_endpoint) \
-            if shop.otlp_endpoint else None
+        self.tracing = _Tracing(name, otlp_endpoint) \
+            if otlp_endpoint else None
 
     @property
     def url(self) -> str:
@@ -97,7 +103,7 @@ class Service(ThreadingHTTPServer):
 
     def call(self, service: str, method: str, path: str) -> bool:
         """Call another service of the shop; True when it answered 2xx."""
-        url = self.shop.services[service].url + path
+        url = self.peers[service] + path
         headers: Dict[str, str] = {}
         span_context = self.tracing.client_span(method, url, headers) \
             if self.tracing else contextlib.nullcontext(None)
@@ -233,31 +239,60 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Shop:
-    """The six services, each serving on its own thread."""
+    """The six services, each in a process of its own (this script with
+    ``--serve NAME``), told one another's URLs once all listen."""
 
     NAMES = ("frontend", "orders", "payments", "stock", "catalog", "ledger")
 
     def __init__(self, otlp_endpoint: Optional[str] = None,
                  base_port: int = 0) -> None:
-        self.otlp_endpoint = otlp_endpoint
-        self.services: Dict[str, Service] = {}
+        self.processes: Dict[str, subprocess.Popen] = {}
+        self.urls: Dict[str, str] = {}
         for index, name in enumerate(self.NAMES):
-            port = base_port + index if base_port else 0
-            self.services[name] = Service(name, self, port)
-        self._threads = [
-            threading.Thread(target=s.serve_forever, args=(0.05,),
-                             name=f"shop-{s.name}", daemon=True)
-            for s in self.services.values()]
-        for thread in self._threads:
-            thread.start()
-
-    @property
-    def urls(self) -> Dict[str, str]:
-        return {name: s.url for name, s in self.services.items()}
+            argv = [sys.executable, __file__, "--serve", name, "--port",
+                    str(base_port + index if base_port else 0)]
+            if otlp_endpoint:
+                argv += ["--otlp-endpoint", otlp_endpoint]
+            self.processes[name] = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                text=True)
+        for name, proc in self.processes.items():
+            line = proc.stdout.readline() if proc.stdout else ""
+            if not line:
+                self.stop()
+                raise RuntimeError(f"the {name} service did not start")
+            self.urls[name] = json.loads(line)["url"]
+        for proc in self.processes.values():  # who is where
+            if proc.stdin:
+                proc.stdin.write(json.dumps(self.urls) + "\n")
+                proc.stdin.flush()
 
     def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
+        for proc in self.processes.values():
+            if proc.stdin:
+                proc.stdin.close()  # the service's cue to stop
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def serve(name: str, otlp_endpoint: Optional[str], port: int) -> None:
+    """One service: listen, say where, learn the others' URLs from stdin,
+    serve until stdin closes."""
+    service = Service(name, otlp_endpoint, port)
+    print(json.dumps({"name": name, "url": service.url}), flush=True)
+    service.peers = json.loads(sys.stdin.readline() or "{}")
+    thread = threading.Thread(target=service.serve_forever, args=(0.05,),
+                              daemon=True)
+    thread.start()
+    try:
+        sys.stdin.read()
+    except KeyboardInterrupt:
+        pass
+    service.stop()
 
 
 class Load:
@@ -324,15 +359,22 @@ def main(argv: Optional[List[str]] = None) -> None:
                         "(default: free ports)")
     parser.add_argument("--fallback", action="store_true",
                         help="start with orders' fallback on")
+    parser.add_argument("--serve", choices=Shop.NAMES,
+                        help=argparse.SUPPRESS)  # one service, in a process
     args = parser.parse_args(argv)
+    if args.serve:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the shop stops it
+        return serve(args.serve, args.otlp_endpoint, args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     shop = Shop(args.otlp_endpoint, args.port)
-    if args.fallback:
-        shop.services["orders"].faults = {"fallback": True}
-    load = Load(shop.urls["frontend"], args.rate) if args.rate > 0 else None
-    print(json.dumps(shop.urls), flush=True)
+    load = None
     try:
+        if args.fallback:
+            _fault(shop.urls["orders"], {"fallback": True})
+        load = Load(shop.urls["frontend"], args.rate) if args.rate > 0 \
+            else None
+        print(json.dumps(shop.urls), flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass
@@ -340,6 +382,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         if load is not None:
             load.stop()
         shop.stop()
+
+
+def _fault(url: str, faults: Dict[str, object]) -> None:
+    request = urllib.request.Request(
+        url + "/_fault", data=json.dumps(faults).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=CALL_TIMEOUT) as answer:
+        answer.read()
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ baseline the seconds before its own method: five runs without a fault,
 then latency in a leaf (payments), errors in it, and errors in it while
 its caller (orders) has a fallback (ledger). Windows are short (a
 4-second baseline and fault, 40 requests a second) to keep the suite
-within its time. On one small machine the analysis of a run (its end of
-run, the command) competes with the services for the CPU: each run starts
-after a few seconds of traffic that came after the previous run's
-analysis, so that its baseline is the system's, not ours.
+within its time. On one small machine the test machinery (chaos's own
+start, the analyses) competes with the services for the CPU, and a busy
+CPU even makes them a little faster (threads wake sooner): so the
+hypothesis lets the system run for a baseline's length with nothing else
+going on, and each window sees the services with the machinery idle, as
+the method does.
 """
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,15 +44,30 @@ CHAIN = ["frontend", "orders", "payments"]
 OFF_THE_PATH = ("catalog", "stock")
 
 
+def ahead_of_the_tests(proc, group=False):
+    """Run the system under test (the shop's processes, its collector)
+    ahead of the test machinery for the CPU, as on hosts of its own: on one
+    small machine shared with other work, a service starved of CPU for a
+    moment really is slower, and the impact would rightly say so. Without
+    the privilege to do it, it runs as it is."""
+    try:
+        os.setpriority(os.PRIO_PGRP if group else os.PRIO_PROCESS, proc.pid,
+                       -10)
+    except OSError:
+        pass
+
+
 class Shop:
-    """examples/shop.py in its own process, exporting to ``collect``."""
+    """examples/shop.py (its load, and a process per service), exporting to
+    ``collect``."""
 
     def __init__(self, collect: Collect):
         self.proc = subprocess.Popen(
             [sys.executable, str(EXAMPLES / "shop.py"), "--otlp-endpoint",
              f"http://127.0.0.1:{collect.otlp}/v1/traces", "--rate", "40"],
-            stdout=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, text=True, start_new_session=True)
         self.urls = json.loads(self.proc.stdout.readline())
+        ahead_of_the_tests(self.proc, group=True)  # every service started
 
     def fault(self, service, **faults):
         request = urllib.request.Request(
@@ -63,17 +81,13 @@ class Shop:
         self.proc.wait(timeout=30)
 
 
-def wait_for_traffic(query_url, seconds, since=None):
-    """Until the collector holds ``seconds`` of the frontend's spans (that
-    started after ``since``, seconds since the epoch, when given)."""
+def wait_for_traffic(query_url, seconds):
+    """Until the collector holds ``seconds`` of the frontend's spans."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if since is None:
-            params = "start=0&end=" + str(time.time_ns() // 1000
-                                          - int(seconds * 1e6))
-        else:
-            params = f"start={int((since + seconds) * 1e6)}"
-        url = f"{query_url}/api/traces?service=frontend&{params}&limit=1"
+        end = time.time_ns() // 1000 - int(seconds * 1e6)
+        url = (f"{query_url}/api/traces?service=frontend&start=0&end={end}"
+               "&limit=1")
         with urllib.request.urlopen(url, timeout=5) as answer:
             if json.loads(answer.read())["data"]:
                 return
@@ -90,15 +104,22 @@ def experiment(fault, allowed, impact_at_end=True, traced=False):
     if traced:  # the run's own trace reaches the collector too
         document["configuration"].update(
             tracing_provider="otlp", tracing_service_name="chaostoolkit")
-    (probe,) = document["steady-state-hypothesis"]["probes"]
+    probes = document["steady-state-hypothesis"]["probes"]
+    (probe,) = probes
     probe["provider"]["arguments"].update(allowed=allowed, baseline=BASELINE)
+    # the baseline: the system alone (before the method; after it, more of
+    # the window judged for the recovery)
+    probes.append({
+        "type": "probe", "name": "let-the-system-run", "tolerance": BASELINE,
+        "provider": {"type": "python", "module": "chaos_helpers",
+                     "func": "nap", "arguments": {"seconds": BASELINE}}})
     inject = document["method"][0]
     inject["pauses"]["after"] = FAULT
     if fault is None:
         document["method"] = [{
             "type": "action", "name": "nothing-happens", "provider": {
                 "type": "python", "module": "chaos_helpers", "func": "nap",
-                "arguments": {"seconds": FAULT - 1}}}]
+                "arguments": {"seconds": FAULT}}}]
     else:
         inject["provider"]["arguments"] = fault
     return document
@@ -119,15 +140,13 @@ def runs(tmp_path_factory):
     """Every run, in turn, against one shop and one collector."""
     folder = tmp_path_factory.mktemp("impact")
     collect = Collect(folder / "services.json")
+    ahead_of_the_tests(collect.proc)
     shop = Shop(collect)
     results = {}
     try:
         wait_for_traffic(collect.query_url, BASELINE)
-        done = [time.time()]
 
         def run(name, document, *cli_extra):
-            # chaos's own start takes the baseline's last second or two
-            wait_for_traffic(collect.query_url, BASELINE - 1.5, done[0])
             where = folder / name
             where.mkdir()
             argv, env, journal = chaos_command(document, where, env={
@@ -148,7 +167,6 @@ def runs(tmp_path_factory):
                 # kept for a post-mortem
                 (where / "impact.json").write_text(json.dumps(result["cli"]))
             results[name] = result
-            done[0] = time.time()
 
         for number in range(CALM_RUNS):
             run(f"calm-{number}", experiment(None, allowed=[]))
