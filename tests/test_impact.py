@@ -829,3 +829,22 @@ def test_trace_summaries_fetch_each_trace_once_for_the_same_impact(
     one = analysis.analyze(searched.spans, windows).as_json()
     other = analysis.analyze(summarized.spans, windows).as_json()
     assert one == other and one["blast_radius"] == ["payments"]
+
+
+def test_without_scipy_the_run_says_so_once_and_goes_on(monkeypatch, caplog,
+                                                        tmp_path):
+    from chaostracing._run import extras
+
+    real = extras.installed
+    monkeypatch.setattr(extras, "installed",
+                        lambda module: module != "scipy" and real(module))
+    caplog.set_level(logging.INFO, "chaostoolkit")
+    state = end_of_run("", TIMES, {
+        "tracing_impact": True, "tracing_provider": "file",
+        "tracing_file": str(tmp_path / "trace.json"),
+        "tracing_query_url": "http://127.0.0.1:9"})
+    said = [r.getMessage() for r in caplog.records
+            if "needs scipy" in r.getMessage()]
+    assert len(said) == 1
+    assert "pip install 'chaostoolkit-opentracing[impact]'" in said[0]
+    assert "impact" not in json.dumps(state.get("extensions", []))

@@ -17,6 +17,7 @@ B3 / Jaeger headers on    OpenTelemetry's propagators        instrument
 those clients
 ``xray`` headers, AWS     OpenTelemetry's X-Ray propagator,  aws
 X-Ray trace ids           the SDK's AWS extension
+``tracing_impact``        scipy (its statistics)             impact
 ========================  =================================  ==============
 
 A missing extra costs its feature, never the trace: :func:`plan` gives the
@@ -39,6 +40,7 @@ __all__ = [
     "INSTRUMENTATIONS",
     "PROPAGATORS",
     "asked_for",
+    "impact_needs",
     "install_hint",
     "installed",
     "plan",
@@ -106,6 +108,16 @@ def vendor_needs(config: TracingConfig) -> str:
             f"{install_hint('aws')}; the trace has ordinary ids")
 
 
+def impact_needs(config: TracingConfig) -> Optional[str]:
+    """The sentence for ``tracing_impact`` without scipy (None: nothing
+    missing)."""
+    if not config.impact or installed("scipy"):
+        return None
+    return (f"{_setting(config, 'tracing_impact', 'true')} needs scipy for "
+            f"its statistics: {install_hint('impact')}; the run's impact is "
+            "not computed")
+
+
 def plan(config: TracingConfig,
          fallback_file: Optional[Callable[[], str]] = None,
          ) -> Tuple[TracingConfig, List[str]]:
@@ -137,6 +149,10 @@ def plan(config: TracingConfig,
             f"{install_hint('aws')}; requests carry "
             + (_formats(propagation) if propagation else "no trace header"))
         changes["propagation"] = propagation
+    impact = impact_needs(config)
+    if impact:
+        messages.append(impact)
+        changes["impact"] = False
     instrument, message = _instrumentations(config)
     if message:
         messages.append(message)

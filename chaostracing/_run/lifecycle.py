@@ -180,6 +180,10 @@ def _plan_impact(config: Any, configuration: Dict[str, Any],
     global _impact
     if not config.impact:
         return
+    missing = extras.impact_needs(config)
+    if missing:  # said once, extras.plan says it too when traced
+        _warn_problem(missing)
+        return
     from chaostracing._run.config import resolve
 
     try:
