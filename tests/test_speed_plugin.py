@@ -1,6 +1,8 @@
-"""The slow marker (tests/speed_plugin.py): set by fixture, and a test not
-marked that starts a process or takes long fails with a message saying how
-to mark it, so that ``make test-fast`` stays fast."""
+"""The slow marker (tests/speed_plugin.py): set by fixture; a test not
+marked that starts a process fails with a message saying how to mark it,
+and one that takes long is listed at the end of the run (never failed: a
+timed failure would flake on a busy machine), so that ``make test-fast``
+stays fast."""
 import pytest
 
 INI = """
@@ -47,8 +49,7 @@ def test_a_test_using_the_chaos_fixture_is_marked_slow(run_pytest):
     result.assert_outcomes(passed=1, deselected=2)
 
 
-def test_an_unmarked_test_over_the_limit_fails_and_says_how_to_mark_it(
-        run_pytest):
+def test_an_unmarked_test_over_the_limit_is_listed_not_failed(run_pytest):
     # the limit, stretched by the load average, stays far below the nap
     result = run_pytest("""
         import time
@@ -64,10 +65,15 @@ def test_an_unmarked_test_over_the_limit_fails_and_says_how_to_mark_it(
         def test_quick():
             pass
     """, "--fast-limit", "0.01")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3)
+    assert result.ret == 0
     result.stdout.fnmatch_lines([
-        "*test_unmarked_nap is not marked slow, but its call took 0.2* s, "
-        "over the fast tests' limit of *: mark it @pytest.mark.slow*"])
+        "*= tests not marked slow that took long =*",
+        "*test_unmarked_nap: its call took 0.2* s, over the fast tests' "
+        "limit of * s",
+        "if this happens on a quiet machine too: mark it @pytest.mark.slow*"])
+    listed = result.stdout.str().split("took long")[1]
+    assert "test_marked_nap" not in listed and "test_quick" not in listed
 
 
 def test_no_time_check_with_a_limit_of_zero(run_pytest):
@@ -79,6 +85,7 @@ def test_no_time_check_with_a_limit_of_zero(run_pytest):
             time.sleep(0.25)
     """, "--fast-limit", "0")
     result.assert_outcomes(passed=1)
+    assert "took long" not in result.stdout.str()
 
 
 @pytest.mark.slow  # the test it runs starts a process, on purpose
