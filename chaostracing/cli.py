@@ -115,8 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         "/ the recent ones), and write what arrives as Jaeger JSON: while "
         "spans arrive, and when it stops (Ctrl-C, SIGTERM or --duration; it "
         "always writes the file first). Malformed input is counted and "
-        "skipped; at most --max-spans spans are kept (the oldest traces go "
-        "first, counted).",
+        "skipped; at most --max-spans spans and --max-bytes bytes are kept "
+        "(the oldest traces go first, counted). The HTTP ports need the "
+        "collector's extra: pip install 'chaostoolkit-opentracing[collect]'.",
     )
     collect.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: "
@@ -146,6 +147,28 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--max-spans", type=_positive, default=200_000, metavar="N",
         help="spans kept at most (default: 200000)"
+    )
+    collect.add_argument(
+        "--max-bytes", type=_size, default=512 * 1024 * 1024, metavar="SIZE",
+        help="bytes of spans kept at most, estimated (values over 64 KiB are "
+        "cut first); a number with K, M or G, or bytes (default: 512M)"
+    )
+    collect.add_argument(
+        "--timeout", type=_seconds, default=30.0, metavar="S",
+        help="an HTTP connection idle this long is closed, and so is a "
+        "request whose headers or body take longer (default: 30)"
+    )
+    collect.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="answer HTTP requests whose Host header is NAME too (besides "
+        "localhost, loopback addresses and --host; * for any): against DNS "
+        "rebinding, others get 421 (repeatable)"
+    )
+    collect.add_argument(
+        "--cors", action="append", default=[], metavar="ORIGIN",
+        help="let pages of ORIGIN (such as http://localhost:3000; * for any) "
+        "read the answers and send OTLP from a browser; without it, no CORS "
+        "header is sent (repeatable)"
     )
     collect.add_argument(
         "--duration",
@@ -268,6 +291,21 @@ def _probability(text: str) -> float:
                                      "0 and 1")
 
 
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    number, unit = text.strip(), 1
+    if number[-1:].lower() in units:
+        number, unit = number[:-1], units[number[-1].lower()]
+    try:
+        value = int(float(number) * unit)
+    except ValueError:
+        value = 0
+    if value > 0:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected a size, such as 512M, 2G or 100000000")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -329,11 +367,19 @@ def _report(args: argparse.Namespace) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from chaostracing._collector import Collector
+    from chaostracing._collector.http import MissingExtra
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    collector = Collector(args.host, args.port, args.otlp_port, args.output,
-                          args.max_spans, args.query_port)
+    try:
+        collector = Collector(
+            args.host, args.port, args.otlp_port, args.output, args.max_spans,
+            args.query_port, max_bytes=args.max_bytes,
+            allow_hosts=args.allow_host, cors=args.cors, timeout=args.timeout,
+            warn=_say)
+    except MissingExtra as error:
+        print(f"chaostracing collect: {error}", file=sys.stderr)
+        return 1
     deadline = time.monotonic() + args.duration if args.duration else None
     where = []
     if collector.udp_port is not None:
@@ -360,8 +406,14 @@ def _collect(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     collector.write(force=True)
+    if collector.write_problem is not None:  # the file never came back
+        collector.write_elsewhere()
     print(f"chaostracing: {collector.summary()}", file=sys.stderr)
-    return 0
+    return 0 if collector.write_problem is None else 1
+
+
+def _say(message: str) -> None:
+    print(f"chaostracing: {message}", file=sys.stderr, flush=True)
 
 
 def _impact(args: argparse.Namespace) -> int:

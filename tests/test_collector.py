@@ -132,7 +132,7 @@ def test_collect_takes_otlp_and_jaeger_at_once_and_answers_right(tmp_path):
             "Content-Type": "application/x-protobuf",
             "Content-Encoding": "gzip"}).status_code
         with socket.create_connection(("127.0.0.1", otlp)) as sock:
-            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          b"Content-Type: application/x-protobuf\r\n"
                          b"Content-Length: 999999999\r\n\r\n")
             answers["oversize"] = int(sock.recv(100).split()[1])

@@ -11,6 +11,14 @@ another decodes: a burst is not dropped for slow decoding. Between them at
 most ``max_backlog`` datagrams wait; beyond, datagrams are counted as
 dropped rather than held without bound.
 
+The socket's receive buffer is made as large as the system allows (16 MiB
+asked; Linux caps it at ``net.core.rmem_max``, doubled, unless the process
+may force it), and the datagrams the kernel still dropped because it was
+full are counted (:attr:`AgentReceiver.kernel_dropped`): on Linux, from
+``SO_RXQ_OVFL`` (the count the kernel attaches to each datagram, as it
+stood when that one was queued) and from ``/proc/net/udp``'s ``drops``
+column for this socket, which also sees the drops of a burst's end.
+
 >>> with AgentReceiver() as agent:            # a free port on 127.0.0.1
 ...     port = agent.port                     # point tracing_port here
 ...     spans = agent.wait_for(count=5, timeout=0.1)
@@ -18,7 +26,9 @@ dropped rather than held without bound.
 []
 """
 import collections
+import os
 import socket
+import struct
 import threading
 import time
 from typing import Any, Callable, List, Optional
@@ -27,6 +37,13 @@ from chaostracing._data.model import SpanData
 from chaostracing._jaeger.decode import decode_emit_batch
 
 __all__ = ["AgentReceiver", "decode_datagram"]
+
+#: receive buffer asked for
+RECEIVE_BUFFER = 16 << 20
+# Linux's socket options (Python names neither): the drop count on each
+# datagram; a buffer size above net.core.rmem_max (CAP_NET_ADMIN)
+_SO_RXQ_OVFL = 40
+_SO_RCVBUFFORCE = 33
 
 
 def decode_datagram(data: bytes) -> List[SpanData]:
@@ -56,10 +73,13 @@ class AgentReceiver:
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        # a burst of spans must not overflow the kernel's buffer
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        #: the receive buffer's size, as the kernel gave it
+        self.receive_buffer = _enlarge_buffer(self._sock)
+        self._overflow = _count_overflows(self._sock)
         self._sock.bind((host, port))
-        self._sock.settimeout(0.1)
+        # stop() wakes the receiving thread with a datagram; the timeout is
+        # only a fallback for when that cannot be sent
+        self._sock.settimeout(1.0)
         self.host = host
         self.port = self._sock.getsockname()[1]
         self.spans: List[SpanData] = []
@@ -71,6 +91,8 @@ class AgentReceiver:
         self.datagrams = 0
         self.malformed = 0
         self.dropped = 0
+        self._kernel_seen = 0
+        self._kernel_final: Optional[int] = None
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._backlog: collections.deque[bytes] = collections.deque()
@@ -88,12 +110,24 @@ class AgentReceiver:
         return self
 
     def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._arrived.set()
+        if self._threads[0].is_alive():
+            self._wake()
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout=2)
+        self._kernel_final = self.kernel_dropped
         self._sock.close()
+
+    @property
+    def kernel_dropped(self) -> int:
+        """Datagrams the kernel dropped, its receive buffer being full."""
+        if self._kernel_final is not None:
+            return self._kernel_final
+        return max(self._kernel_seen, _proc_drops(self._sock) or 0)
 
     def __enter__(self) -> "AgentReceiver":
         return self.start()
@@ -132,13 +166,35 @@ class AgentReceiver:
         """Datagrams decoded or found malformed so far."""
         return self.datagrams + self.malformed
 
+    def _wake(self) -> None:
+        """Unblock the receiving thread: an empty datagram to ourselves."""
+        host, port = self._sock.getsockname()[:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        try:
+            with socket.socket(self._sock.family, socket.SOCK_DGRAM) as wake:
+                wake.sendto(b"", (host, port))
+        except OSError:
+            pass  # the socket's timeout ends the wait instead
+
     def _receive(self) -> None:
+        space = socket.CMSG_SPACE(4) if self._overflow else 0
         while not self._stop.is_set():
             try:
-                data = self._sock.recv(65535)
+                if space:
+                    data, ancillary, _, _ = self._sock.recvmsg(65535, space)
+                    for level, kind, value in ancillary:
+                        if level == socket.SOL_SOCKET and \
+                                kind == _SO_RXQ_OVFL and len(value) >= 4:
+                            count = struct.unpack("=I", value[:4])[0]
+                            self._kernel_seen = max(self._kernel_seen, count)
+                else:
+                    data = self._sock.recv(65535)
             except socket.timeout:
                 continue
             except OSError:
+                break
+            if self._stop.is_set():
                 break
             if len(self._backlog) >= self._max_backlog:
                 self.dropped += 1
@@ -170,3 +226,46 @@ class AgentReceiver:
                     self._changed.notify_all()
             if self._stop.is_set():
                 return
+
+
+def _enlarge_buffer(sock: socket.socket) -> int:
+    """Ask for :data:`RECEIVE_BUFFER` (forced where the process may), and
+    return what the kernel gave."""
+    for option in (_SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, RECEIVE_BUFFER)
+            break
+        except OSError:  # not allowed (an ordinary user), or not Linux
+            continue
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+def _count_overflows(sock: socket.socket) -> bool:
+    """Ask the kernel to attach its drop count to each datagram (Linux)."""
+    if not hasattr(sock, "recvmsg"):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RXQ_OVFL, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _proc_drops(sock: socket.socket) -> Optional[int]:
+    """The ``drops`` column of ``/proc/net/udp`` (or ``udp6``) for
+    ``sock``, found by its inode; ``None`` where there is none."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+    except (OSError, ValueError):
+        return None
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as lines:
+                next(lines, None)  # the header
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) >= 13 and fields[9] == inode:
+                        return int(fields[12])
+        except (OSError, ValueError):
+            continue
+    return None

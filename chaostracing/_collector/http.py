@@ -1,55 +1,832 @@
-"""The collector's HTTP servers (OTLP receiver, query API): one base.
+"""The collector's HTTP serving: aiohttp's server in front of plain endpoints.
 
-Python's ``ThreadingHTTPServer``: a thread per connection, daemon threads
-(a client that holds a connection open cannot keep the collector from
-stopping), HTTP/1.1 keep-alive, no line logged per request.
+The endpoints (the OTLP receiver, Jaeger's query API) are plain functions
+``handler(context, request) -> Answer`` listed in one routing table per
+port (:class:`Route`), and know nothing of the HTTP library: they take a
+:class:`Request` whose body is already read whole and inflated, and give an
+:class:`Answer` whose body is bytes, or an iterator of bytes for a large
+answer, sent piece by piece.
+
+This module does the HTTP, on aiohttp's server (its C parser): one asyncio
+loop in one daemon thread serves every port, and the endpoint functions run
+in a small thread pool, so that decoding, searching and writing JSON never
+hold the loop that keeps the connections and their clocks. What it holds to:
+
+- **Timeouts** (``Limits.timeout``, ``--timeout``): a connection idle that
+  long is closed, before its first request as after its last, and so is
+  one whose request headers take longer (aiohttp's keep-alive timer runs
+  until a request's headers are complete); a body must arrive whole within
+  it (else 408), and each piece of an answer must be taken within it.
+- **Bounds**: at most ``max_connections`` connections in all (beyond, a
+  503 and the connection closed), at most ``max_requests`` requests at once
+  per port (beyond, a request waits for its turn, then 503), and a listen
+  backlog of ``backlog``.
+- **Bodies**: read whole, with a ``Content-Length`` or chunked
+  (``Transfer-Encoding: chunked``, as OpenTelemetry's JavaScript exporters
+  send). A bad ``Content-Length`` or chunk size is answered 400 by the
+  parser. ``max_body`` caps a body, once inflated too (413); the bytes of
+  bodies held at once, raw and inflated, across requests, are bounded by
+  ``body_budget``: beyond, a request waits for room, then 503. A gzip body
+  that is cut short is 400. A body that is not read and decoded whole is
+  never answered 200: a connection that ends in the middle of one gets no
+  answer, and nothing of it is stored.
+- **Host**: the ``Host`` header must name an address served (see
+  :class:`HostGuard`), against DNS rebinding; else 421. No CORS headers,
+  unless an origin is allowed (``--cors``).
 """
+import asyncio
+import collections
+import concurrent.futures
+import functools
+import logging
 import socket
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Tuple, Type
+import threading
+import urllib.parse
+import zlib
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
-__all__ = ["Handler", "make_server"]
+from chaostracing._data.otlp import MAX_BODY
+
+__all__ = [
+    "Answer",
+    "HostGuard",
+    "HttpError",
+    "Limits",
+    "MissingExtra",
+    "PIECE",
+    "Request",
+    "Route",
+    "Serving",
+    "Site",
+    "inflate",
+    "match",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+#: what the collector's HTTP ports need, and the extra that brings it
+EXTRA = "chaostoolkit-opentracing[collect]"
+#: bytes of a streamed answer's pieces, about (each is sent before the next
+#: is made)
+PIECE = 256 * 1024
+Body = Union[bytes, Iterator[bytes]]
 
 
-class Handler(BaseHTTPRequestHandler):
-    """A handler that answers whole bodies with their length."""
-
-    server_version = "chaostracing-collect"
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:  # no line per request
-        pass
-
-    def send_body(self, status: int, content_type: str, body: bytes,
-                  headers: Tuple[Tuple[str, str], ...] = ()) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+class MissingExtra(RuntimeError):
+    """The collector's HTTP library is not installed."""
 
 
-def make_server(host: str, port: int, handler: Type[Handler], what: str,
-                **attributes: Any) -> Tuple[Any, int]:
-    """A threading HTTP server on ``host:port`` with ``attributes`` set on
-    it (the handler reads them as ``self.server.<name>``).
+class HttpError(ValueError):
+    """A request refused with ``status``; the message says why."""
 
-    :return: ``(server, port)``
-    :raises OSError: naming ``what`` (the option) when it cannot listen
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Limits(NamedTuple):
+    """How much the HTTP ports take (the module documentation says how)."""
+
+    #: seconds: idle connections, slow headers, a body, a piece of answer
+    timeout: float = 30.0
+    #: bytes of one request body, inflated or not
+    max_body: int = MAX_BODY
+    #: bytes of bodies held at once (raw and inflated), all requests
+    body_budget: int = 4 * MAX_BODY
+    #: connections at once, all ports
+    max_connections: int = 1000
+    #: requests handled at once, per port (the others wait their turn)
+    max_requests: int = 64
+    #: the listen backlog
+    backlog: int = 1024
+
+
+class Request:
+    """What an endpoint sees of a request: no socket, no library."""
+
+    __slots__ = ("method", "path", "args", "params", "headers", "body")
+
+    def __init__(self, method: str = "GET", path: str = "/",
+                 args: Optional[Dict[str, str]] = None,
+                 params: Optional[Dict[str, List[str]]] = None,
+                 headers: Optional[Mapping[str, str]] = None,
+                 body: bytes = b"") -> None:
+        self.method = method
+        #: the path as sent (percent-encoded), without the query
+        self.path = path
+        #: the pattern's ``{name}`` segments, decoded
+        self.args = args or {}
+        #: the query string's parameters, each a list of its values
+        self.params = params or {}
+        #: header names in lower case
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+        #: read whole, and inflated when it came gzip-encoded
+        self.body = body
+
+    def first(self, name: str) -> str:
+        """The first value of the query parameter ``name``, or ``""``."""
+        values = self.params.get(name)
+        return values[0] if values else ""
+
+
+class Answer:
+    """An endpoint's answer: status, type, body (bytes, or an iterator of
+    bytes sent as it is produced), more headers."""
+
+    __slots__ = ("status", "content_type", "body", "headers")
+
+    def __init__(self, status: int, content_type: str, body: Body,
+                 headers: Sequence[Tuple[str, str]] = ()) -> None:
+        self.status = status
+        self.content_type = content_type
+        self.body = body
+        self.headers = tuple(headers)
+
+
+Handler = Callable[[Any, Request], Answer]
+
+
+class Route(NamedTuple):
+    """One line of a port's routing table.
+
+    ``pattern`` is a path whose ``{name}`` segments match any one segment
+    (percent-decoded into ``request.args``). A ``GET`` route answers
+    ``HEAD`` too. A route with ``accepts`` (content types) reads a body;
+    other types are refused with 415 before it is read.
     """
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    method: str
+    pattern: str
+    handler: Handler
+    accepts: Tuple[str, ...] = ()
+
+
+class Site:
+    """One port: its routing table, the context its handlers get (the
+    store, the receiver), and its own way of saying no.
+
+    :param refuse: the answer for a refusal ``(status, message)``, in the
+        port's own error format
+    :param not_found: the answer for a path no route has
+    """
+
+    def __init__(self, what: str, routes: Sequence[Route], context: Any,
+                 refuse: Callable[[int, str], Answer],
+                 not_found: Optional[Callable[[Request], Answer]] = None
+                 ) -> None:
+        self.what = what
+        self.routes = list(routes)
+        self.context = context
+        self.refuse = refuse
+        self.not_found = not_found or (
+            lambda request: refuse(404, f"nothing at {request.path[:200]}"))
+        #: requests answered by a handler / refused before or by one
+        self.counters = {"requests": 0, "refused": 0}
+
+
+def match(routes: Sequence[Route], method: str, path: str
+          ) -> Tuple[Optional[Route], Dict[str, str], List[str]]:
+    """The route for ``method`` and ``path`` (percent-encoded), its
+    arguments, and the methods the path allows (for a 405) when no route
+    of that method matches."""
+    segments = path.split("/")
+    allowed: List[str] = []
+    for route in routes:
+        args = _match_pattern(route.pattern, segments)
+        if args is None:
+            continue
+        methods = ("GET", "HEAD") if route.method == "GET" else (route.method,)
+        if method in methods:
+            return route, args, []
+        allowed.extend(m for m in methods if m not in allowed)
+    return None, {}, allowed
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern_segments(pattern: str) -> Tuple[str, ...]:
+    return tuple(pattern.split("/"))
+
+
+def _match_pattern(pattern: str, segments: List[str]
+                   ) -> Optional[Dict[str, str]]:
+    expected = _pattern_segments(pattern)
+    if len(expected) != len(segments):
+        return None
+    args = {}
+    for want, got in zip(expected, segments):
+        if want.startswith("{") and want.endswith("}"):
+            args[want[1:-1]] = urllib.parse.unquote(got)
+        elif want != urllib.parse.unquote(got):
+            return None
+    return args
+
+
+###############################################################################
+# The Host header (DNS rebinding) and CORS
+###############################################################################
+_LOOPBACK_NAMES = ("localhost",)
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+class HostGuard:
+    """Which ``Host`` headers and browser origins are answered.
+
+    A page on another site can make a browser send requests to 127.0.0.1
+    by giving its own name the address 127.0.0.1 (DNS rebinding): the
+    browser then reads the answers as that site's own. Such a request
+    carries the other site's name in ``Host``. So ``Host`` must be one of
+    the names of what is served: ``localhost`` (and ``*.localhost``), a
+    loopback address, the ``--host`` address, any IP address when
+    ``--host`` is a wildcard (0.0.0.0, ::: a name, not an address, is what
+    rebinding needs), or a name listed with ``--allow-host`` (``*``: any).
+    Other requests are answered 421 Misdirected Request: the request is
+    not forbidden to this client, it is addressed to a name this server
+    does not serve (RFC 9110, 15.5.20).
+
+    Without ``--cors``, answers carry no CORS header, so a page of another
+    origin cannot read them; ``--cors ORIGIN`` lets that origin (``*``:
+    any) read them and send OTLP from a browser.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", allowed: Iterable[str] = (),
+                 cors: Iterable[str] = ()) -> None:
+        names = {_host_name(name) for name in allowed}
+        self.any_host = "*" in names
+        self.any_address = host.strip("[]") in _WILDCARDS
+        self.names = names | {_host_name(host)} | set(_LOOPBACK_NAMES)
+        self.origins = {origin.rstrip("/") for origin in cors}
+        #: refused Host names and how many times
+        self.refused: Dict[str, int] = {}
+
+    def refusal(self, host: Optional[str], http11: bool
+                ) -> Optional[Tuple[int, str]]:
+        """``(status, message)`` when a request with this ``Host`` header
+        is not answered, else ``None``."""
+        if host is None:
+            if http11:  # RFC 9112, 3.2
+                return 400, "an HTTP/1.1 request needs a Host header"
+            return None  # HTTP/1.0, no browser
+        if self.any_host:
+            return None
+        name = _host_name(host)
+        if name in self.names or name.endswith(".localhost"):
+            return None
+        address = _address(name)
+        if address is not None and (self.any_address or address.is_loopback):
+            return None
+        self.refused[name] = self.refused.get(name, 0) + 1
+        return 421, (f"Host {name[:100]!r} is not an address served here (a "
+                     "guard against DNS rebinding): start collect with "
+                     f"--allow-host {name[:100]} to accept it")
+
+    def cors_headers(self, origin: Optional[str]) -> List[Tuple[str, str]]:
+        """The CORS headers for a request from ``origin``: none unless it
+        is allowed."""
+        if not origin or not self.origins:
+            return []
+        if "*" in self.origins:
+            return [("Access-Control-Allow-Origin", "*")]
+        if origin.rstrip("/") in self.origins:
+            return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+        return []
+
+
+def _host_name(host: str) -> str:
+    """The name or address of a ``Host`` value, without its port."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:4318
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _address(name: str) -> Any:
+    import ipaddress
 
     try:
-        server = Server((host, port), handler)
-    except OSError as error:
-        raise OSError(error.errno, f"cannot listen on {host}:{port} "
-                      f"({what}): {error.strerror or error}") from None
-    for name, value in attributes.items():
-        setattr(server, name, value)
-    return server, server.server_address[1]
+        return ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+###############################################################################
+# Bodies
+###############################################################################
+class _NeedsMore(Exception):
+    """An inflated body grew past what was set aside for it."""
+
+
+def inflate(body: bytes, limit: int, cap: int) -> bytes:
+    """A gzip body inflated (several members, as gzip allows), at most
+    ``limit`` bytes (what was set aside for it) and never more than
+    ``cap`` (the body cap).
+
+    :raises HttpError: 400 when it is not gzip or is cut short, 413 over
+        ``cap``
+    :raises _NeedsMore: over ``limit`` but not over ``cap``
+    """
+    out: List[bytes] = []
+    size = 0
+    data = body
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            piece = inflater.decompress(data, min(limit, cap) - size + 1)
+        except zlib.error as error:
+            raise HttpError(400, f"not a gzip body: {error}") from None
+        size += len(piece)
+        out.append(piece)
+        if size > cap:
+            raise HttpError(413, f"more than {cap} bytes once inflated")
+        if size > limit or inflater.unconsumed_tail:
+            raise _NeedsMore()
+        if not inflater.eof:
+            raise HttpError(400, "the gzip body is cut short (it does not "
+                                 "end where its data does)")
+        data = inflater.unused_data
+        if not data.strip(b"\x00"):  # trailing zeros: some writers pad
+            return b"".join(out)
+
+
+def _gzip_size(body: bytes, cap: int) -> int:
+    """What a gzip body says it inflates to (its last member's ISIZE, the
+    size modulo 4 GiB), at most ``cap``: the room set aside first."""
+    if len(body) < 18:
+        return 1
+    return max(1, min(int.from_bytes(body[-4:], "little"), cap))
+
+
+class _Budget:
+    """Bytes set aside, on the loop: take waits (each taker holds one
+    reservation at a time, so waiting cannot deadlock), give returns."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.free = total
+        self._waiters: Deque[Tuple[int, asyncio.Future[None]]] = (
+            collections.deque())
+
+    async def take(self, size: int, timeout: float) -> int:
+        size = min(size, self.total)
+        if size <= 0:
+            return 0
+        if self.free >= size and not self._waiters:
+            self.free -= size
+            return size
+        future = asyncio.get_event_loop().create_future()
+        entry = (size, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            if future.done():  # granted as time ran out
+                return size
+            self._waiters.remove(entry)
+            self._wake()
+            raise HttpError(503, "the collector is busy with other bodies: "
+                                 "try again") from None
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.give(size)
+            elif entry in self._waiters:
+                self._waiters.remove(entry)
+            raise
+        return size
+
+    def give(self, size: int) -> None:
+        self.free += size
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.free:
+            size, future = self._waiters.popleft()
+            if not future.done():
+                self.free -= size
+                future.set_result(None)
+
+
+###############################################################################
+# Serving
+###############################################################################
+class _Counting(logging.Handler):
+    """aiohttp logs each request its parser refused (400): counted, not
+    printed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 54\r\n\r\n"
+         b"too many connections to the collector: try again soon\n")
+
+
+class _Busy(asyncio.Protocol):
+    """A connection over ``max_connections``: 503, closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(_BUSY)
+        transport.close()
+
+
+class Serving:
+    """The HTTP ports of one collector: bound at once (:meth:`bind`),
+    served from :meth:`start` to :meth:`stop`.
+
+    :param warn: called (on the loop's thread) with a message worth one
+        line on the console
+    """
+
+    def __init__(self, limits: Optional[Limits] = None,
+                 guard: Optional[HostGuard] = None,
+                 warn: Callable[[str], None] = logger.warning) -> None:
+        try:
+            import aiohttp.web  # noqa: F401
+        except ImportError as error:
+            raise MissingExtra(
+                "the collector's HTTP ports (OTLP, the query API) need "
+                f"aiohttp: pip install '{EXTRA}' ({error}), or give "
+                "--otlp-port off --query-port off for Jaeger UDP alone"
+            ) from None
+        self.limits = limits or Limits()
+        self.guard = guard or HostGuard()
+        self._warn = warn
+        self._bound: List[Tuple[socket.socket, Site]] = []
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._servers: List[Any] = []
+        self._web: List[Any] = []
+        self._connections = 0
+        self._parse_errors = _Counting()
+        self._warned_hosts: set = set()  # type: ignore[type-arg]
+        #: connections turned away (over max_connections)
+        self.busy = 0
+
+    @property
+    def malformed(self) -> int:
+        """Requests aiohttp's parser refused (400)."""
+        return self._parse_errors.count
+
+    def bind(self, host: str, port: int, site: Site) -> int:
+        """Listen on ``host:port`` for ``site``; the port (0: a free one).
+
+        :raises OSError: naming the option (``site.what``)
+        """
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            sock = socket.create_server((host, port), family=family,
+                                        backlog=self.limits.backlog)
+        except OSError as error:
+            raise OSError(error.errno, f"cannot listen on {host}:{port} "
+                          f"({site.what}): {error.strerror or error}"
+                          ) from None
+        sock.setblocking(False)
+        self._bound.append((sock, site))
+        return int(sock.getsockname()[1])
+
+    def start(self) -> "Serving":
+        if not self._bound or self._thread is not None:
+            return self
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="chaostracing-http")
+        loop = self._loop = asyncio.new_event_loop()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, args=(loop, ready),
+                                        name="chaostracing-http", daemon=True)
+        self._thread.start()
+        ready.result(30)
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(self.limits.timeout + 5)
+        else:
+            for sock, _ in self._bound:
+                sock.close()
+        self._bound = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+
+    # -- the loop's thread -----------------------------------------------------
+    def _run(self, loop: asyncio.AbstractEventLoop,
+             ready: "concurrent.futures.Future[None]") -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._open())
+        except BaseException as error:
+            ready.set_exception(error)
+            loop.close()
+            return
+        ready.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._close())
+            loop.close()
+
+    async def _open(self) -> None:
+        from aiohttp import web
+
+        quiet = logging.getLogger("chaostracing.collect.http")
+        quiet.propagate = False
+        quiet.handlers = [self._parse_errors]
+        loop = asyncio.get_event_loop()
+        for sock, site in self._bound:
+            site_state = _SiteState(site, self.limits.max_requests)
+            server = web.Server(
+                functools.partial(self._handle, site_state),
+                keepalive_timeout=self.limits.timeout, access_log=None,
+                auto_decompress=False, logger=quiet, lingering_time=2.0)
+            self._web.append(server)
+            self._servers.append(await loop.create_server(
+                functools.partial(self._protocol, server), sock=sock,
+                backlog=self.limits.backlog))
+        self._budget = _Budget(self.limits.body_budget)
+
+    async def _close(self) -> None:
+        for server in self._servers:
+            server.close()
+        await asyncio.gather(*(web.shutdown(2.0) for web in self._web),
+                             return_exceptions=True)
+        for server in self._servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+            except asyncio.TimeoutError:
+                pass
+
+    def _protocol(self, server: Any) -> asyncio.BaseProtocol:
+        open_now = sum(len(web.connections) for web in self._web)
+        if open_now >= self.limits.max_connections:
+            self.busy += 1
+            return _Busy()
+        protocol: asyncio.BaseProtocol = server()
+        return protocol
+
+    async def _handle(self, state: "_SiteState", raw: Any) -> Any:
+        """aiohttp's handler for every request of a port."""
+        site = state.site
+        guard = self.guard
+        refusal = guard.refusal(raw.headers.get("Host"),
+                                raw.version >= (1, 1))
+        if refusal is not None:
+            if refusal[0] == 421:
+                self._warn_host(raw.headers.get("Host", ""))
+            return await self._refuse(raw, site, *refusal, close=True)
+        cors = guard.cors_headers(raw.headers.get("Origin"))
+        if raw.method == "OPTIONS" and cors:
+            return await self._send(raw, Answer(204, "text/plain", b"", [
+                ("Access-Control-Allow-Methods", "GET, HEAD, POST, OPTIONS"),
+                ("Access-Control-Allow-Headers", raw.headers.get(
+                    "Access-Control-Request-Headers", "Content-Type")[:500]),
+                ("Access-Control-Max-Age", "600")] + cors))
+        route, args, allowed = match(site.routes, raw.method, raw.raw_path
+                                     .split("?", 1)[0])
+        request = Request(raw.method, raw.raw_path.split("?", 1)[0], args,
+                          urllib.parse.parse_qs(raw.query_string,
+                                                keep_blank_values=True),
+                          {k: v for k, v in raw.headers.items()})
+        if route is None:
+            if allowed:
+                answer = site.refuse(405, f"{raw.method} is not served here: "
+                                          + ", ".join(allowed))
+                answer.headers += (("Allow", ", ".join(allowed)),)
+                site.counters["refused"] += 1
+                return await self._send(raw, answer, cors)
+            site.counters["refused"] += 1
+            return await self._send(raw, await self._call(
+                lambda _, req: site.not_found(req), None, request), cors)
+        if route.accepts:
+            kind = request.headers.get("content-type", "").split(";")[0]
+            if kind.strip().lower() not in route.accepts:
+                return await self._refuse(
+                    raw, site, 415, "expected " + " or ".join(route.accepts),
+                    close=not raw.content.is_eof())
+        try:
+            await asyncio.wait_for(state.slots.acquire(), self.limits.timeout)
+        except asyncio.TimeoutError:
+            return await self._refuse(raw, site, 503, "the collector is busy: "
+                                      "try again", close=True)
+        held = 0
+        try:
+            if route.accepts:
+                request.body, held = await self._read(raw)
+            answer = await self._call(route.handler, site.context, request)
+        except HttpError as error:
+            site.counters["refused"] += 1
+            answer = site.refuse(error.status, error.message)
+            if error.status in (400, 408, 413, 503):  # the rest is not read
+                return await self._send(raw, answer, cors, close=True,
+                                        release=(state, held))
+        except (ConnectionError, asyncio.CancelledError):
+            self._budget.give(held)
+            state.slots.release()
+            raise
+        except Exception as error:  # a bug of ours: the collector goes on
+            logger.warning("chaostracing collect: %s %s failed: %r",
+                           raw.method, request.path[:200], error)
+            site.counters["refused"] += 1
+            answer = site.refuse(500, f"internal error: {error!r:.300}")
+        else:
+            if answer.status < 400:
+                site.counters["requests"] += 1
+            else:
+                site.counters["refused"] += 1
+        return await self._send(raw, answer, cors, release=(state, held))
+
+    async def _call(self, handler: Handler, context: Any,
+                    request: Request) -> Answer:
+        loop = asyncio.get_event_loop()
+        return await loop.run_in_executor(self._pool, handler, context,
+                                          request)
+
+    async def _read(self, raw: Any) -> Tuple[bytes, int]:
+        """The body, whole and inflated, and the bytes of the budget it
+        holds; within the timeout."""
+        limits = self.limits
+        length = raw.content_length
+        if length is not None and length > limits.max_body:
+            raise HttpError(413, f"more than {limits.max_body} bytes")
+        deadline = asyncio.get_event_loop().time() + limits.timeout
+        held = 0
+        try:
+            held = await self._budget.take(length or 0, limits.timeout)
+            chunks: List[bytes] = []
+            size = 0
+            while True:
+                left = deadline - asyncio.get_event_loop().time()
+                if left <= 0:
+                    raise asyncio.TimeoutError()
+                data = await asyncio.wait_for(raw.content.readany(), left)
+                if not data:
+                    break
+                size += len(data)
+                if size > limits.max_body:
+                    raise HttpError(413, f"more than {limits.max_body} bytes")
+                if size > held:  # chunked: room as it comes
+                    more = max(size - held, 64 * 1024)
+                    held += await self._budget.take(
+                        more, max(0.0, deadline - asyncio.get_event_loop()
+                                  .time()))
+                chunks.append(data)
+            body = b"".join(chunks)
+            del chunks
+            encoding = raw.headers.get("Content-Encoding", "")
+            encoding = encoding.strip().lower()
+            if encoding == "gzip":
+                body, held = await self._inflate(body, held)
+            elif encoding not in ("", "identity"):
+                raise HttpError(415, f"unsupported Content-Encoding "
+                                     f"{encoding[:40]!r}: gzip or none")
+            return body, held
+        except asyncio.TimeoutError:
+            self._budget.give(held)
+            raise HttpError(408, f"the body did not arrive whole within "
+                                 f"{limits.timeout:g} s") from None
+        except HttpError:
+            self._budget.give(held)
+            raise
+        except Exception as error:  # cut short: the connection ended
+            self._budget.give(held)
+            if isinstance(error, ConnectionError):
+                raise
+            raise HttpError(400, f"the body is cut short or malformed "
+                                 f"({error})") from None
+
+    async def _inflate(self, body: bytes, held: int) -> Tuple[bytes, int]:
+        """``body`` inflated, with room set aside for its inflated size;
+        the raw body's room is returned once it is inflated."""
+        cap = self.limits.max_body
+        room = await self._budget.take(_gzip_size(body, cap),
+                                       self.limits.timeout)
+        loop = asyncio.get_event_loop()
+        try:
+            try:
+                data = await loop.run_in_executor(self._pool, inflate, body,
+                                                  room, cap)
+            except _NeedsMore:  # several members, or a size that lied
+                self._budget.give(room)
+                room = 0
+                room = await self._budget.take(cap, self.limits.timeout)
+                data = await loop.run_in_executor(self._pool, inflate, body,
+                                                  room, cap)
+        except BaseException:
+            self._budget.give(room)
+            raise
+        self._budget.give(held)
+        return data, room
+
+    async def _refuse(self, raw: Any, site: Site, status: int, message: str,
+                      close: bool = False) -> Any:
+        site.counters["refused"] += 1
+        return await self._send(raw, site.refuse(status, message),
+                                close=close)
+
+    async def _send(self, raw: Any, answer: Answer,
+                    cors: Sequence[Tuple[str, str]] = (), close: bool = False,
+                    release: Optional[Tuple["_SiteState", int]] = None) -> Any:
+        """Send ``answer``: whole, or piece by piece (chunked) when its
+        body is an iterator with more than one piece, each piece within
+        the timeout. ``release``: the slot and budget to give back once
+        the answer is out."""
+        from aiohttp import web
+
+        try:
+            headers = [("Content-Type", answer.content_type),
+                       ("Server", "chaostracing-collect")]
+            headers.extend(answer.headers)
+            headers.extend(cors)
+            response = web.StreamResponse(status=answer.status,
+                                          headers=headers)
+            if close:
+                response.force_close()
+            body = answer.body
+            pieces: Optional[Iterator[bytes]] = None
+            if not isinstance(body, (bytes, bytearray)):
+                pieces = iter(body)
+                first = await self._next(pieces)
+                second = await self._next(pieces) if first is not None \
+                    else None
+                if second is None:
+                    body, pieces = first or b"", None
+                else:
+                    body = first or b""
+            if release is not None:  # the body's room: the body is gone
+                self._budget.give(release[1])
+                release = (release[0], 0)
+            timeout = self.limits.timeout
+            if raw.method == "HEAD":  # its length, not its body
+                if pieces is None:
+                    response.content_length = len(body)
+                await asyncio.wait_for(response.prepare(raw), timeout)
+                await asyncio.wait_for(response.write_eof(), timeout)
+                return response
+            if pieces is None:
+                response.content_length = len(body)
+                await asyncio.wait_for(response.prepare(raw), timeout)
+                await asyncio.wait_for(response.write_eof(bytes(body)),
+                                       timeout)
+                return response
+            await asyncio.wait_for(response.prepare(raw), timeout)
+            await asyncio.wait_for(response.write(bytes(body)), timeout)
+            await asyncio.wait_for(response.write(second), timeout)  # type: ignore[arg-type]
+            while True:
+                piece = await self._next(pieces)
+                if piece is None:
+                    break
+                await asyncio.wait_for(response.write(piece), timeout)
+            await asyncio.wait_for(response.write_eof(), timeout)
+            return response
+        except asyncio.TimeoutError:  # a reader too slow: let it go
+            if raw.transport is not None:
+                raw.transport.abort()
+            return response
+        finally:
+            if release is not None:
+                self._budget.give(release[1])
+                release[0].slots.release()
+
+    async def _next(self, pieces: Iterator[bytes]) -> Optional[bytes]:
+        loop = asyncio.get_event_loop()
+        piece: Optional[bytes] = await loop.run_in_executor(
+            self._pool, next, pieces, None)
+        return piece
+
+    def _warn_host(self, host: str) -> None:
+        name = _host_name(host)
+        if name not in self._warned_hosts and len(self._warned_hosts) < 20:
+            self._warned_hosts.add(name)
+            self._warn(f"refused requests for Host {name[:100]!r} (421, a "
+                       "guard against DNS rebinding): if that name is "
+                       f"yours, add --allow-host {name[:100]}")
+
+
+class _SiteState:
+    """A port's slots, made on the loop."""
+
+    def __init__(self, site: Site, slots: int) -> None:
+        self.site = site
+        self.slots = asyncio.Semaphore(slots)

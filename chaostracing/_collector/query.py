@@ -24,10 +24,16 @@ store, so queries are consistent while spans arrive.
 import html
 import json
 import time
-import urllib.parse
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from chaostracing._collector import http
+from chaostracing._collector.http import (
+    PIECE,
+    Answer,
+    HttpError,
+    Request,
+    Route,
+    Site,
+)
 from chaostracing._collector.store import SpanStore
 from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.jaegerjson import trace_json
@@ -39,7 +45,20 @@ from chaostracing._data.spanquery import (
 )
 from chaostracing._data.summary import summarize
 
-__all__ = ["QueryHandler", "make_server"]
+__all__ = [
+    "ROUTES",
+    "BadParameter",
+    "home",
+    "not_found",
+    "operations",
+    "refuse",
+    "search",
+    "service_operations",
+    "services",
+    "site",
+    "trace",
+    "trace_page",
+]
 
 #: traces answered when the search gives no ``limit``, as Jaeger
 DEFAULT_LIMIT = 100
@@ -52,153 +71,179 @@ _PAGE_POLICY = ("Content-Security-Policy",
 _NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
-class BadParameter(ValueError):
+class BadParameter(HttpError):
     """A parameter Jaeger would refuse (400)."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
-class QueryHandler(http.Handler):
-    """The query API; the server has ``store`` (a :class:`SpanStore`)."""
 
-    server: Any
+###############################################################################
+# The endpoints: (store, request) -> answer
+###############################################################################
+def services(store: SpanStore, request: Request) -> Answer:
+    names = store.services()
+    return _json(names, total=len(names))
 
-    def do_GET(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        segments = [urllib.parse.unquote(s) for s in url.path.split("/")[1:]]
-        params = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        try:
-            self._route(segments, params)
-        except BadParameter as error:
-            self._error(400, str(error))
 
-    do_HEAD = do_GET
+def service_operations(store: SpanStore, request: Request) -> Answer:
+    names = store.operations(request.args["service"])
+    return _json(names, total=len(names))
 
-    # -- routes ----------------------------------------------------------------
-    def _route(self, segments: List[str], params: Dict[str, List[str]]) -> None:
-        store: SpanStore = self.server.store
-        if segments[:1] == ["api"]:
-            path = segments[1:]
-            if path == ["services"]:
-                services = store.services()
-                return self._json(services, total=len(services))
-            if (len(path) == 3 and path[0] == "services"
-                    and path[2] == "operations"):
-                names = store.operations(path[1])
-                return self._json(names, total=len(names))
-            if path == ["operations"]:
-                return self._operations(store, params)
-            if path == ["traces"]:
-                return self._search(store, params)
-            if len(path) == 2 and path[0] == "traces":
-                return self._trace(store, path[1])
-            return self._error(404, "404 page not found")
-        if segments in ([""], []):
-            return self._page(200, _home(store))
-        if len(segments) == 2 and segments[0] == "trace":
-            return self._trace_page(store, segments[1])
-        return self._page(404, _message_page("Not found", "There is nothing at "
-                                             "this address."))
 
-    def _operations(self, store: SpanStore, params: Dict[str, List[str]]
-                    ) -> None:
-        service = _first(params, "service")
-        if not service:
-            return self._error(400, "parameter 'service' is required")
-        kinds = store.operation_kinds(service, _first(params, "spanKind"))
-        data = [{"name": name, "spanKind": kind} for name, kind in kinds]
-        self._json(data, total=len(data))
+def operations(store: SpanStore, request: Request) -> Answer:
+    service = request.first("service")
+    if not service:
+        raise BadParameter("parameter 'service' is required")
+    kinds = store.operation_kinds(service, request.first("spanKind"))
+    data = [{"name": name, "spanKind": kind} for name, kind in kinds]
+    return _json(data, total=len(data))
 
-    def _search(self, store: SpanStore, params: Dict[str, List[str]]) -> None:
-        now = _now_us()
-        end = _time(params, "end", now)
-        start = _time(params, "start", now - DEFAULT_LOOKBACK_US)
-        tags = _tags(params)
-        limit = _limit(params)
-        low = _duration(params, "minDuration")
-        high = _duration(params, "maxDuration")
-        if low and high and high < low:
-            raise BadParameter("'maxDuration' should be greater than "
-                               "'minDuration'")
-        ids = []
-        for text in params.get("traceID", []):
-            ids.append(_trace_id(text, "cannot parse traceID param"))
-        if ids:
-            found, errors = [], []
-            for trace_id in ids:
-                spans = store.trace(trace_id)
-                if spans:
-                    found.append((trace_id, spans))
-                else:
-                    errors.append({"msg": "trace not found",
-                                   "traceID": trace_hex(trace_id)})
-            return self._traces(found, errors or None)
-        service = _first(params, "service")
-        if not service:
-            raise BadParameter("parameter 'service' is required")
-        query = SpanQuery(service, _first(params, "operation"), tags, start,
-                          end, low, high)
+
+def search(store: SpanStore, request: Request) -> Answer:
+    params = request.params
+    now = _now_us()
+    end = _time(params, "end", now)
+    start = _time(params, "start", now - DEFAULT_LOOKBACK_US)
+    tags = _tags(params)
+    limit = _limit(params)
+    low = _duration(params, "minDuration")
+    high = _duration(params, "maxDuration")
+    if low and high and high < low:
+        raise BadParameter("'maxDuration' should be greater than "
+                           "'minDuration'")
+    ids = []
+    for text in params.get("traceID", []):
+        ids.append(_trace_id(text, "cannot parse traceID param"))
+    if ids:
+        found, errors = [], []
+        for trace_id in ids:
+            spans = store.trace(trace_id)
+            if spans:
+                found.append((trace_id, spans))
+            else:
+                errors.append({"msg": "trace not found",
+                               "traceID": trace_hex(trace_id)})
+        return _traces(found, errors or None)
+    service = request.first("service")
+    if not service:
+        raise BadParameter("parameter 'service' is required")
+    query = SpanQuery(service, request.first("operation"), tags, start, end,
+                      low, high)
+    return _traces(store.find(query, limit))
+
+
+def trace(store: SpanStore, request: Request) -> Answer:
+    trace_id = _trace_id(request.args["trace_id"], "cannot parse traceID")
+    spans = store.trace(trace_id)
+    if not spans:
+        return refuse(404, "trace not found")
+    return _traces([(trace_id, spans)])
+
+
+def home(store: SpanStore, request: Request) -> Answer:
+    return _page(200, _home(store))
+
+
+def trace_page(store: SpanStore, request: Request) -> Answer:
+    from chaostracing._viewers.report import render
+
+    text = request.args["trace_id"]
+    try:
+        trace_id = _trace_id(text, "not a trace id")
+    except BadParameter:
+        return _page(400, _message_page(
+            "Not a trace id", f"{text[:64]} is not a trace id (1 to 32 "
+            "hexadecimal digits)."))
+    spans = store.trace(trace_id)
+    if not spans:
+        return _page(404, _message_page(
+            "Trace not found", f"No trace {trace_hex(trace_id)} was "
+            "received (or it was evicted, over --max-spans or --max-bytes)."))
+    body = render(spans, title=f"trace {trace_hex(trace_id)}")
+    return Answer(200, _HTML, body.encode("utf-8"), (_NOSNIFF,))
+
+
+#: the query API's routing table: Jaeger's paths, then the pages
+ROUTES: List[Route] = [
+    Route("GET", "/api/services", services),
+    Route("GET", "/api/services/{service}/operations", service_operations),
+    Route("GET", "/api/operations", operations),
+    Route("GET", "/api/traces", search),
+    Route("GET", "/api/traces/{trace_id}", trace),
+    Route("GET", "/", home),
+    Route("GET", "/trace/{trace_id}", trace_page),
+]
+
+
+def refuse(status: int, message: str) -> Answer:
+    """Jaeger's error envelope (``errors: [{code, msg}]``)."""
+    return _json(None, errors=[{"code": status, "msg": message}],
+                 status=status)
+
+
+def not_found(request: Request) -> Answer:
+    """Jaeger's 404 under ``/api/``, a page elsewhere."""
+    if request.path.startswith("/api/") or request.path == "/api":
+        return refuse(404, "404 page not found")
+    return _page(404, _message_page("Not found", "There is nothing at this "
+                                    "address."))
+
+
+def site(store: SpanStore) -> Site:
+    """The query API's port: its routes, over ``store``."""
+    return Site("--query-port", ROUTES, store, refuse, not_found)
+
+
+# -- answers -------------------------------------------------------------------
+def _json(data: Any, total: int = 0,
+          errors: Optional[List[Dict[str, Any]]] = None,
+          status: int = 200) -> Answer:
+    body = json.dumps({"data": data, "total": total, "limit": 0,
+                       "offset": 0, "errors": errors},
+                      separators=(",", ":")).encode("ascii")
+    return Answer(status, _JSON, body, (_NOSNIFF,))
+
+
+def _traces(found: List[Tuple[int, List[SpanData]]],
+            errors: Optional[List[Dict[str, Any]]] = None) -> Answer:
+    return Answer(200, _JSON, _traces_pieces(found, errors), (_NOSNIFF,))
+
+
+def _page(status: int, text: str) -> Answer:
+    return Answer(status, _HTML, text.encode("utf-8"),
+                  (_PAGE_POLICY, _NOSNIFF))
+
+
+def _traces_pieces(found: List[Tuple[int, List[SpanData]]],
+                   errors: Optional[List[Dict[str, Any]]] = None
+                   ) -> Iterator[bytes]:
+    """Traces in Jaeger's envelope, each written by :func:`trace_json`, in
+    pieces of about :data:`PIECE` bytes: a large search is sent as it is
+    written, and concurrent searches hold a piece each, not their whole
+    answer."""
+    pending: List[str] = ['{"data":[']
+    traces = iter(enumerate(found))
+    done = False
+    while not done:
+        size = 0
         with paused_gc():  # not while sending: a slow reader could hold it
-            body = _traces_body(store.find(query, limit))
-        self.send_body(200, _JSON, body, (_NOSNIFF,))
-
-    def _trace(self, store: SpanStore, text: str) -> None:
-        trace_id = _trace_id(text, "cannot parse traceID")
-        spans = store.trace(trace_id)
-        if not spans:
-            return self._error(404, "trace not found")
-        self._traces([(trace_id, spans)])
-
-    def _trace_page(self, store: SpanStore, text: str) -> None:
-        from chaostracing._viewers.report import render
-
-        try:
-            trace_id = _trace_id(text, "not a trace id")
-        except BadParameter:
-            return self._page(400, _message_page(
-                "Not a trace id", f"{text[:64]} is not a trace id (1 to 32 "
-                "hexadecimal digits)."))
-        spans = store.trace(trace_id)
-        if not spans:
-            return self._page(404, _message_page(
-                "Trace not found", f"No trace {trace_hex(trace_id)} was "
-                "received (or it was evicted, over --max-spans)."))
-        body = render(spans, title=f"trace {trace_hex(trace_id)}")
-        self.send_body(200, _HTML, body.encode("utf-8"), (_NOSNIFF,))
-
-    # -- answers ---------------------------------------------------------------
-    def _json(self, data: Any, total: int = 0,
-              errors: Optional[List[Dict[str, Any]]] = None,
-              status: int = 200) -> None:
-        body = json.dumps({"data": data, "total": total, "limit": 0,
-                           "offset": 0, "errors": errors},
-                          separators=(",", ":")).encode("ascii")
-        self.send_body(status, _JSON, body, (_NOSNIFF,))
-
-    def _traces(self, found: List[Tuple[int, List[SpanData]]],
-                errors: Optional[List[Dict[str, Any]]] = None) -> None:
-        self.send_body(200, _JSON, _traces_body(found, errors), (_NOSNIFF,))
-
-    def _error(self, status: int, message: str) -> None:
-        self._json(None, errors=[{"code": status, "msg": message}],
-                   status=status)
-
-    def _page(self, status: int, text: str) -> None:
-        self.send_body(status, _HTML, text.encode("utf-8"),
-                       (_PAGE_POLICY, _NOSNIFF))
-
-
-def _traces_body(found: List[Tuple[int, List[SpanData]]],
-                 errors: Optional[List[Dict[str, Any]]] = None) -> bytes:
-    """Traces in Jaeger's envelope, each written by :func:`trace_json`."""
-    return "".join((
-        '{"data":[', ",".join(trace_json(tid, spans) for tid, spans in found),
-        '],"total":0,"limit":0,"offset":0,"errors":',
-        json.dumps(errors, separators=(",", ":")), "}")).encode("ascii")
-
-
-def make_server(host: str, port: int, store: SpanStore) -> Tuple[Any, int]:
-    """A threading HTTP server for the query API; ``(server, port)``."""
-    return http.make_server(host, port, QueryHandler, "--query-port",
-                            store=store)
+            for number, (trace_id, spans) in traces:
+                text = trace_json(trace_id, spans)
+                if number:
+                    pending.append(",")
+                pending.append(text)
+                size += len(text)
+                if size >= PIECE:
+                    break
+            else:
+                done = True
+                pending.append('],"total":0,"limit":0,"offset":0,"errors":')
+                pending.append(json.dumps(errors, separators=(",", ":")))
+                pending.append("}")
+            piece = "".join(pending).encode("ascii")
+        pending = []
+        yield piece
 
 
 ###############################################################################

@@ -1,11 +1,18 @@
 """The collector's store: every span received, by trace id, bounded.
 
 Receivers (Jaeger UDP, OTLP/HTTP) add spans from their threads; the writer,
-``show``/``report`` and the query API read consistent snapshots. At most
-``max_spans`` spans are kept: beyond, the oldest traces are evicted whole
-(a collector that runs for days keeps answering about the recent past) and
-the evicted spans are counted as dropped. A span received twice (the same
-trace and span id) is kept once.
+``show``/``report`` and the query API read consistent snapshots. The store
+is bounded twice: at most ``max_spans`` spans, and at most about
+``max_bytes`` bytes of span data (each span's size is estimated from its
+strings and fields, :func:`span_size`). Beyond either, the oldest traces
+are evicted whole (a collector that runs for days keeps answering about the
+recent past) and the evicted spans are counted as dropped. A span received
+twice (the same trace and span id) is kept once.
+
+No single value may fill it: every tag and log value, operation name and
+process tag longer than ``max_value`` characters (bytes) is cut at ingest
+and ends with the marker the run side writes (``...[truncated; N chars in
+all]``, :func:`chaostracing._data.text.truncate`); cut values are counted.
 
 Searches (:meth:`SpanStore.find`, the query API's ``/api/traces``) read only
 the traces holding a span of the service asked, and skip those whose spans
@@ -15,19 +22,40 @@ the ids of its traces with the first and last start of its spans there.
 import collections
 import itertools
 import threading
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from chaostracing._data.model import SpanData
+from chaostracing._data.model import Process, SpanData
 from chaostracing._data.spanquery import SpanQuery
+from chaostracing._data.text import TRUNCATED, truncate
 
-__all__ = ["SpanStore"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_SPANS",
+    "MAX_VALUE",
+    "SpanStore",
+    "span_size",
+]
+
+DEFAULT_MAX_SPANS = 200_000
+#: bytes of span data kept at most, by default: 200,000 ordinary spans
+#: take about a fifth of it; spans with large values fill it first
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+#: characters (bytes) of one value kept at most
+MAX_VALUE = 64 * 1024
+#: what a span costs beyond its strings, estimated (CPython: the object,
+#: its dicts and lists, the ids as integers); a tag, a log, a reference
+_SPAN_COST, _TAG_COST, _LOG_COST, _REF_COST = 600, 120, 200, 120
 
 
 class SpanStore:
     """Thread-safe, bounded, indexed by trace, service and operation."""
 
-    def __init__(self, max_spans: int = 500_000) -> None:
+    def __init__(self, max_spans: int = 500_000,
+                 max_bytes: int = DEFAULT_MAX_BYTES,
+                 max_value: int = MAX_VALUE) -> None:
         self.max_spans = max_spans
+        self.max_bytes = max_bytes
+        self.max_value = max_value
         self._lock = threading.Lock()
         self._traces: collections.OrderedDict[int, Dict[int, SpanData]] = (
             collections.OrderedDict())
@@ -36,9 +64,16 @@ class SpanStore:
         #: service -> trace id -> [first, last] start (µs) of the service's
         #: spans in that trace; traces in the order they came
         self._service_traces: Dict[str, Dict[int, List[int]]] = {}
+        #: trace id -> estimated bytes of its stored spans
+        self._trace_bytes: Dict[int, int] = {}
         self._count = 0
-        #: spans evicted to stay under max_spans
+        #: estimated bytes of the stored spans
+        self.bytes = 0
+        #: spans evicted to stay under max_spans / under max_bytes
         self.dropped = 0
+        self.dropped_for_bytes = 0
+        #: values cut at ingest (over max_value)
+        self.values_cut = 0
         #: spans ever added (duplicates excluded)
         self.received = 0
         #: bumped at every change, so a writer knows when to write
@@ -49,15 +84,31 @@ class SpanStore:
 
     def add(self, spans: Iterable[SpanData]) -> int:
         """Store ``spans``; return how many were new."""
+        return self.ingest(spans)[0]
+
+    def ingest(self, spans: Iterable[SpanData]) -> Tuple[int, int]:
+        """Store ``spans`` (their long values cut); return how many were
+        new, and how many of them are not stored once the store made room
+        (OTLP's ``partial_success.rejected_spans``: only this request's
+        spans, not the older ones evicted for them)."""
         added = 0
+        new: List[Tuple[int, int]] = []
+        cut = _Cut(self.max_value)
+        spans = [cut.span(span) for span in spans]
         with self._lock:
+            self.values_cut += cut.count
             for span in spans:
                 trace = self._traces.get(span.trace_id)
                 if trace is None:
                     trace = self._traces[span.trace_id] = {}
+                    self._trace_bytes[span.trace_id] = 0
                 elif span.span_id in trace:
                     continue
                 trace[span.span_id] = span
+                size = span_size(span)
+                self._trace_bytes[span.trace_id] += size
+                self.bytes += size
+                new.append((span.trace_id, span.span_id))
                 self._index(span, 1)
                 traces = self._service_traces.setdefault(
                     span.process.service_name, {})
@@ -73,8 +124,14 @@ class SpanStore:
             self.received += added
             if added:
                 self.generation += 1
+            before = self.dropped
             self._evict()
-        return added
+            rejected = 0
+            if self.dropped != before:
+                for trace_id, span_id in new:
+                    if span_id not in self._traces.get(trace_id, ()):
+                        rejected += 1
+        return added, rejected
 
     def spans(self) -> List[SpanData]:
         """Every stored span (a copy)."""
@@ -162,22 +219,111 @@ class SpanStore:
                 if not traces:
                     del self._service_traces[service]
 
+    def _full(self) -> bool:
+        return self._count > self.max_spans or self.bytes > self.max_bytes
+
     def _evict(self) -> None:
-        while self._count > self.max_spans and len(self._traces) > 1:
+        while self._full() and len(self._traces) > 1:
+            for_bytes = self._count <= self.max_spans
             trace_id, oldest = self._traces.popitem(last=False)
             for span in oldest.values():
                 self._index(span, -1)
             self._unindex_trace(trace_id, {s.service_name
                                            for s in oldest.values()})
+            self.bytes -= self._trace_bytes.pop(trace_id)
             self._count -= len(oldest)
             self.dropped += len(oldest)
-        if self._count > self.max_spans:  # one huge trace: cut its oldest
+            if for_bytes:
+                self.dropped_for_bytes += len(oldest)
+        if self._full() and self._traces:  # one huge trace: cut its oldest
             ((trace_id, trace),) = self._traces.items()
             services = set()
-            while self._count > self.max_spans:
+            while self._full() and trace:
+                for_bytes = self._count <= self.max_spans
                 span = trace.pop(next(iter(trace)))
                 self._index(span, -1)
                 services.add(span.service_name)
+                size = span_size(span)
+                self._trace_bytes[trace_id] -= size
+                self.bytes -= size
                 self._count -= 1
                 self.dropped += 1
+                if for_bytes:
+                    self.dropped_for_bytes += 1
             self._unindex_trace(trace_id, services)
+            if not trace:
+                del self._traces[trace_id]
+                del self._trace_bytes[trace_id]
+
+
+class _Cut:
+    """Cuts the values of spans longer than ``limit``, and counts them."""
+
+    __slots__ = ("limit", "count", "_processes")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        #: a process shared by spans stays shared once cut
+        self._processes: Dict[int, Process] = {}
+
+    def span(self, span: SpanData) -> SpanData:
+        """``span``, or a copy whose long values are cut (the caller's span
+        is never changed)."""
+        limit = self.limit
+        changes: Dict[str, Any] = {}
+        if _long(span.operation_name, limit):
+            changes["operation_name"] = self.value(span.operation_name)
+        if any(_long(k, limit) or _long(v, limit)
+               for k, v in span.tags.items()):
+            changes["tags"] = {self.value(k): self.value(v)
+                               for k, v in span.tags.items()}
+        if any(_long(k, limit) or _long(v, limit)
+               for _, fields in span.logs for k, v in fields.items()):
+            changes["logs"] = [(ts, {self.value(k): self.value(v)
+                                     for k, v in fields.items()})
+                               for ts, fields in span.logs]
+        process = span.process
+        cut = self._processes.get(id(process))
+        if cut is None:
+            cut = self._processes[id(process)] = process
+            if _long(process.service_name, limit) or any(
+                    _long(k, limit) or _long(v, limit)
+                    for k, v in process.tags):
+                cut = self._processes[id(process)] = Process(
+                    self.value(process.service_name),
+                    [(self.value(k), self.value(v)) for k, v in process.tags])
+        if cut is not process:
+            changes["process"] = cut
+        return span.replace(**changes) if changes else span
+
+    def value(self, value: Any) -> Any:
+        limit = self.limit
+        if isinstance(value, str) and len(value) > limit:
+            self.count += 1
+            return truncate(value, limit)
+        if isinstance(value, (bytes, bytearray)) and len(value) > limit:
+            self.count += 1
+            marker = TRUNCATED.format(n=len(value)).encode("ascii")
+            return bytes(value[:limit - len(marker)]) + marker
+        return value
+
+
+def _long(value: Any, limit: int) -> bool:
+    return isinstance(value, (str, bytes, bytearray)) and len(value) > limit
+
+
+def span_size(span: SpanData) -> int:
+    """The bytes a stored span takes, estimated: its strings and a cost per
+    field (the store's ``max_bytes`` counts these)."""
+    size = _SPAN_COST + len(span.operation_name)
+    for key, value in span.tags.items():
+        size += _TAG_COST + len(key) + (
+            len(value) if isinstance(value, (str, bytes, bytearray)) else 8)
+    for _, fields in span.logs:
+        size += _LOG_COST
+        for key, value in fields.items():
+            size += _TAG_COST + len(key) + (
+                len(value) if isinstance(value, (str, bytes, bytearray))
+                else 8)
+    return size + _REF_COST * len(span.references)

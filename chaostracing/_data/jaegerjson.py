@@ -27,7 +27,7 @@ import math
 import os
 import stat
 from json.encoder import encode_basestring_ascii as _q
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from chaostracing._data.model import (
     CHILD_OF,
@@ -169,8 +169,10 @@ def dumps(spans: Iterable[SpanData]) -> str:
                       separators=(",", ":"))
 
 
-def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> int:
-    """Write ``text`` to ``path``: the old file or the new, never half.
+def write_atomic(path: str, text: Union[str, Iterable[str]],
+                 mode: int = FILE_MODE) -> int:
+    """Write ``text`` (a string, or its pieces) to ``path``: the old file
+    or the new, never half.
 
     A new file gets ``mode`` less the umask, as ``open()`` gives the
     journal; a file that exists keeps its own mode (a 0600 file stays
@@ -198,7 +200,10 @@ def write_atomic(path: str, text: str, mode: int = FILE_MODE) -> int:
         if kept is not None:
             os.chmod(temp, kept)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+            if isinstance(text, str):
+                out.write(text)
+            else:
+                out.writelines(text)
             out.flush()
             os.fsync(out.fileno())
             inode = os.fstat(out.fileno()).st_ino

@@ -194,6 +194,8 @@ def _gunzip(body: bytes) -> bytes:
         raise BadRequest(f"not gzip: {error}") from None
     if len(data) > MAX_BODY or decompressor.unconsumed_tail:
         raise TooLarge(f"more than {MAX_BODY} bytes once decompressed")
+    if not decompressor.eof:  # its end never came: not the whole body
+        raise BadRequest("the gzip body is cut short")
     return data
 
 

@@ -15,10 +15,18 @@ a page or a message uses :func:`safe_str` (or :func:`safe_repr`):
 
 Display-specific cleaning stays a thin layer on top (the terminal's
 ``printable`` in :mod:`chaostracing._viewers.waterfall`).
+
+A value cut short says so, the same way wherever it is cut (the run's
+redactor, the collector's store): :func:`truncate` ends it with
+``...[truncated; N chars in all]``.
 """
 from typing import Any, Optional
 
-__all__ = ["safe_repr", "safe_str"]
+__all__ = ["TRUNCATED", "safe_repr", "safe_str", "truncate"]
+
+#: the end of a value cut short, ``n`` being its whole length
+TRUNCATED = "...[truncated; {n} chars in all]"
+_TRUNCATED_UNKNOWN = "...[truncated]"
 
 
 def safe_repr(value: Any, limit: Optional[int] = 4096) -> str:
@@ -57,6 +65,34 @@ def safe_str(value: Any, limit: Optional[int] = None) -> str:
     except Exception:
         return safe_repr(value, limit)
     return text if limit is None else text[:limit]
+
+
+def truncate(
+    text: str,
+    max_length: int,
+    total: Optional[int] = None,
+    force: bool = False,
+) -> str:
+    """Cut ``text`` to at most ``max_length`` characters with a visible marker.
+
+    :param total: the length of the whole value, when known
+    :param force: mark ``text`` as cut even when it fits (it is itself
+        only the beginning of a longer value)
+
+    >>> truncate("x" * 50, 40)
+    'xxxxxxxxx...[truncated; 50 chars in all]'
+    """
+    if len(text) <= max_length and not force:
+        return text
+    if total is None and not force:
+        total = len(text)
+    marker = (
+        TRUNCATED.format(n=total) if total is not None else _TRUNCATED_UNKNOWN
+    )
+    keep = max_length - len(marker)
+    if keep < 0:  # no room for the marker: an ellipsis says it all
+        return text[: max(0, max_length - 1)] + "…"
+    return text[:keep] + marker
 
 
 def _type_name(value: Any) -> str:

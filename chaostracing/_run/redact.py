@@ -55,7 +55,7 @@ from typing import (
 )
 
 from chaostracing._data import tags
-from chaostracing._data.text import safe_repr, safe_str
+from chaostracing._data.text import safe_repr, safe_str, truncate
 
 __all__ = [
     "MASK",
@@ -78,8 +78,6 @@ MIN_SECRET_LENGTH = 4
 URL_TAGS = tags.URL_TAGS
 #: longest tag key kept
 MAX_KEY_LENGTH = 256
-_TRUNCATED = "...[truncated; {n} chars in all]"
-_TRUNCATED_UNKNOWN = "...[truncated]"
 _MAX_DEPTH = 32
 
 # credentials in URLs: scheme://user:password@host (user alone too)
@@ -543,34 +541,6 @@ class Redactor:
         if "://" in masked:
             masked = _URL_CREDENTIALS.sub(MASK + "@", masked)
         return masked
-
-
-def truncate(
-    text: str,
-    max_length: int,
-    total: Optional[int] = None,
-    force: bool = False,
-) -> str:
-    """Cut ``text`` to at most ``max_length`` characters with a visible marker.
-
-    :param total: the length of the whole value, when known
-    :param force: mark ``text`` as cut even when it fits (it is itself
-        only the beginning of a longer value)
-
-    >>> truncate("x" * 50, 40)
-    'xxxxxxxxx...[truncated; 50 chars in all]'
-    """
-    if len(text) <= max_length and not force:
-        return text
-    if total is None and not force:
-        total = len(text)
-    marker = (
-        _TRUNCATED.format(n=total) if total is not None else _TRUNCATED_UNKNOWN
-    )
-    keep = max_length - len(marker)
-    if keep < 0:  # no room for the marker: an ellipsis says it all
-        return text[: max(0, max_length - 1)] + "…"
-    return text[:keep] + marker
 
 
 ###############################################################################
