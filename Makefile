@@ -63,9 +63,9 @@ bench: $(BENCH_STAMP)  ## print the benchmarks' ratios against their baselines
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
 	$(BENCH_VENV)/bin/python benchmarks/run_all.py
 
-bench-compare: $(BENCH_STAMP)  ## before/after in one run: make bench-compare BEFORE=rev
+bench-compare: $(BENCH_STAMP)  ## before/after in one run: make bench-compare BEFORE=rev [ONLY=run|collector]
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall . examples/extension
-	$(BENCH_VENV)/bin/python benchmarks/compare_versions.py --before $(BEFORE)
+	$(BENCH_VENV)/bin/python benchmarks/compare_versions.py --before $(BEFORE) $(if $(ONLY),--only $(ONLY))
 
 install: $(STAMP) $(NODE_STAMP)
 

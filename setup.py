@@ -51,6 +51,11 @@ AWS = SDK + [
 # (Fisher's exact test, Mann-Whitney U), imported only when an impact is
 # computed; 1.7 gave mannwhitneyu its one-sided exact and asymptotic methods
 IMPACT = ["scipy>=1.7"]
+# chaostracing collect's HTTP ports (OTLP, Jaeger's query API): aiohttp's
+# server (3.10.11: the last request-smuggling fixes that also reach
+# Python 3.8), and OTLP's definitions to decode what arrives (on the train
+# of the other OpenTelemetry packages: the exporters pin it exactly)
+COLLECT = ["aiohttp>=3.10.11", "opentelemetry-proto" + OTEL]
 # the documentation site: `mkdocs build --strict` (tests/test_docs.py)
 DOCS = ["mkdocs>=1.5", "mkdocs-material>=9.4"]
 # the clients tests/test_e2e_clients.py traces
@@ -67,6 +72,7 @@ EXTRAS = {
     "instrument": INSTRUMENT,
     "aws": AWS,
     "impact": IMPACT,
+    "collect": COLLECT,
     "docs": DOCS,
     "dev": [
         "chaostoolkit>=1.19",
@@ -92,11 +98,11 @@ EXTRAS = {
         "types-requests",
         "types-protobuf",
     ] + JAEGER + OPENTELEMETRY + GRPC + INSTRUMENTATIONS + AWS + CLIENTS
-    + DOCS + IMPACT,
+    + DOCS + IMPACT + COLLECT,
     # what benchmarks/ compare against (rows are skipped when absent)
     "bench": [
         "opentelemetry-instrumentation-requests" + CONTRIB,
-    ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER + IMPACT,
+    ] + OPENTELEMETRY + INSTRUMENTATIONS + CLIENTS + JAEGER + IMPACT + COLLECT,
 }
 
 setup(

@@ -10,7 +10,12 @@ machine's drift hits both alike:
   (paired added time);
 - per span, and a 10,000-span burst delivered (``span_cost.py --json``);
 - per request, ``session()`` with the jaeger provider vs a bare session on
-  a fast loopback server (``requests_overhead.py --json``).
+  a fast loopback server (``requests_overhead.py --json``);
+- the collector's ingest rates, per transport, and the spans 50 concurrent
+  senders lose (``collector_ingest.py --json``), with after/before ratios
+  per round.
+
+``--only collector`` (or ``run``) runs one part.
 
     python benchmarks/compare_versions.py --before d55f8b6 [--rounds 15]
 """
@@ -51,8 +56,9 @@ def install(rev: str) -> str:
                    check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True)
-    subprocess.run(pip + ["chaostoolkit", f"{source}[opentelemetry]"],
-                   check=True)
+    # collect: the collector's HTTP library, where that version has the extra
+    subprocess.run(pip + ["chaostoolkit",
+                          f"{source}[opentelemetry,collect]"], check=True)
     return str(python)
 
 
@@ -134,6 +140,30 @@ def request_costs(pythons, rounds):
     return added
 
 
+def collector_rates(pythons, rounds, spans):
+    """Per version and figure: the collector's ingest, one run per round."""
+    figures = {v: {} for v in pythons}
+    for round_ in range(rounds):
+        for version in rotated(list(pythons), round_):
+            result = worker(pythons[version], "collector_ingest.py",
+                            "--spans", str(spans))
+            for name, value in result.items():
+                figures[version].setdefault(name, []).append(value)
+    return figures
+
+
+def compare_ratio(rows, title, unit, values):
+    """Rows for one rate: each version, then after / before per round."""
+    (_, old), (_, new) = values.items()
+    for version, figures in values.items():
+        rows.append((f"{title}: {version}", median(figures), mad(figures),
+                     unit))
+    ratios = [n / o for n, o in zip(new, old) if o]
+    if ratios:
+        rows.append((f"{title}: after / before (paired)", median(ratios),
+                     mad(ratios), "x"))
+
+
 def compare(rows, title, unit, values):
     """Rows for one figure: each version, then after vs before per round."""
     (before, old), (after, new) = values.items()
@@ -149,20 +179,42 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", required=True, help="a git revision")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--only", choices=("run", "collector"),
+                        help="only the traced run's figures, or only the "
+                        "collector's")
+    parser.add_argument("--spans", type=int, default=50_000,
+                        help="spans per sender in the collector's part")
     args = parser.parse_args()
     pythons = {f"before ({args.before})": install(args.before),
                "after (this install)": sys.executable}
     rows = []
-    with AgentReceiver() as agent:
-        compare(rows, "traced chaos run, added", "ms",
-                chaos_runs(pythons, args.rounds, agent))
-        cpu, delivered = span_costs(pythons, max(5, args.rounds // 2), agent)
-    compare(rows, "per span, traced thread cpu", "µs", cpu)
-    for version, values in delivered.items():
-        rows.append((f"10,000-span bursts delivered, worst: {version}",
-                     min(values), "%"))
-    compare(rows, "session() request, jaeger, added", "µs",
-            request_costs(pythons, max(5, args.rounds // 2)))
+    if args.only != "collector":
+        with AgentReceiver() as agent:
+            compare(rows, "traced chaos run, added", "ms",
+                    chaos_runs(pythons, args.rounds, agent))
+            cpu, delivered = span_costs(pythons, max(5, args.rounds // 2),
+                                        agent)
+        compare(rows, "per span, traced thread cpu", "µs", cpu)
+        for version, values in delivered.items():
+            rows.append((f"10,000-span bursts delivered, worst: {version}",
+                         min(values), "%"))
+        compare(rows, "session() request, jaeger, added", "µs",
+                request_costs(pythons, max(5, args.rounds // 2)))
+    if args.only != "run":
+        figures = collector_rates(pythons, max(3, args.rounds // 3),
+                                  args.spans)
+        for name, title in (
+                ("otlp_sdk", "collector, OTLP from the SDK's exporter"),
+                ("otlp_capacity", "collector, OTLP 512-span posts back to "
+                                  "back"),
+                ("senders_50", "collector, OTLP from 50 senders at once"),
+                ("udp", "collector, Jaeger UDP")):
+            compare_ratio(rows, title, "spans/s",
+                          {v: figures[v][name] for v in pythons})
+        for version in pythons:
+            rows.append((f"collector, 50 senders: spans lost, worst: "
+                         f"{version}", max(figures[version]["senders_50_lost"]),
+                         "spans"))
     report(f"before vs after, interleaved round by round, {args.rounds} rounds",
            rows)
 

@@ -570,6 +570,8 @@ class Serving:
     async def _close(self) -> None:
         for server in self._servers:
             server.close()
+        for web in self._web:  # idle connections end now, not at the timeout
+            getattr(web, "pre_shutdown", lambda: None)()
         await asyncio.gather(*(web.shutdown(2.0) for web in self._web),
                              return_exceptions=True)
         for server in self._servers:
