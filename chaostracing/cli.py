@@ -371,6 +371,7 @@ def _collect(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    _return_large_blocks()
     try:
         collector = Collector(
             args.host, args.port, args.otlp_port, args.output, args.max_spans,
@@ -410,6 +411,23 @@ def _collect(args: argparse.Namespace) -> int:
         collector.write_elsewhere()
     print(f"chaostracing: {collector.summary()}", file=sys.stderr)
     return 0 if collector.write_problem is None else 1
+
+
+def _return_large_blocks() -> None:
+    """Large blocks (a body, its decoded strings) go back to the system
+    when freed. glibc's malloc otherwise keeps them once it has seen one
+    freed (its mmap threshold grows to that size), one heap per thread:
+    after a few large bodies, collect held hundreds of MB it did not use."""
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: 1 MiB, fixed
+    except (OSError, AttributeError):
+        pass
 
 
 def _say(message: str) -> None:

@@ -18,15 +18,18 @@ hold the loop that keeps the connections and their clocks. What it holds to:
   until a request's headers are complete); a body must arrive whole within
   it (else 408), and each piece of an answer must be taken within it.
 - **Bounds**: at most ``max_connections`` connections in all (beyond, a
-  503 and the connection closed), at most ``max_requests`` requests at once
-  per port (beyond, a request waits for its turn, then 503), and a listen
+  503 and the connection closed), at most ``max_requests`` requests handled
+  at once per port (beyond, a request waits for its turn, then 503; a body
+  is read before its turn, so that a slow one holds no turn), and a listen
   backlog of ``backlog``.
 - **Bodies**: read whole, with a ``Content-Length`` or chunked
   (``Transfer-Encoding: chunked``, as OpenTelemetry's JavaScript exporters
   send). A bad ``Content-Length`` or chunk size is answered 400 by the
   parser. ``max_body`` caps a body, once inflated too (413); the bytes of
   bodies held at once, raw and inflated, across requests, are bounded by
-  ``body_budget``: beyond, a request waits for room, then 503. A gzip body
+  ``body_budget`` (counted as they arrive, not as a ``Content-Length``
+  promises them): beyond, a request waits for room, then 503. Bodies of
+  :data:`BIG_BODY` or more are decoded one at a time. A gzip body
   that is cut short is 400. A body that is not read and decoded whole is
   never answered 200: a connection that ends in the middle of one gets no
   answer, and nothing of it is stored.
@@ -83,6 +86,10 @@ EXTRA = "chaostoolkit-opentracing[collect]"
 #: bytes of a streamed answer's pieces, about (each is sent before the next
 #: is made)
 PIECE = 256 * 1024
+#: bytes of a body from which its handler runs alone: decoding a body takes
+#: about twice its size again (the parsed message, then Python's strings),
+#: and that is not counted in the budget
+BIG_BODY = 4 * 1024 * 1024
 Body = Union[bytes, Iterator[bytes]]
 
 
@@ -107,7 +114,7 @@ class Limits(NamedTuple):
     #: bytes of one request body, inflated or not
     max_body: int = MAX_BODY
     #: bytes of bodies held at once (raw and inflated), all requests
-    body_budget: int = 4 * MAX_BODY
+    body_budget: int = 2 * MAX_BODY
     #: connections at once, all ports
     max_connections: int = 1000
     #: requests handled at once, per port (the others wait their turn)
@@ -373,24 +380,40 @@ def _gzip_size(body: bytes, cap: int) -> int:
 
 
 class _Budget:
-    """Bytes set aside, on the loop: take waits (each taker holds one
-    reservation at a time, so waiting cannot deadlock), give returns."""
+    """Bytes of bodies set aside, on the loop.
+
+    A reader takes room as its body's bytes arrive, and gives it back once
+    its request is handled. Readers that wait while holding room could wait
+    for each other forever; so when room is short, one reader at a time (the
+    first that found it short) may go past the total, by its own body: it
+    always finishes, then the next one may. At most the total plus one body
+    is held.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.free = total
-        self._waiters: Deque[Tuple[int, asyncio.Future[None]]] = (
+        self._waiters: Deque[Tuple[int, asyncio.Future[None], object]] = (
             collections.deque())
+        #: the reader allowed past the total, if any
+        self._past: Optional[object] = None
 
-    async def take(self, size: int, timeout: float) -> int:
-        size = min(size, self.total)
+    async def take(self, size: int, timeout: float, reader: object) -> int:
+        """``size`` bytes for ``reader``, at once or within ``timeout``.
+
+        :raises HttpError: 503 when no room came in time
+        """
         if size <= 0:
             return 0
-        if self.free >= size and not self._waiters:
+        if self._past is reader or (self.free >= size and not self._waiters):
+            self.free -= size
+            return size
+        if self._past is None:
+            self._past = reader
             self.free -= size
             return size
         future = asyncio.get_event_loop().create_future()
-        entry = (size, future)
+        entry = (size, future, reader)
         self._waiters.append(entry)
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
@@ -410,15 +433,29 @@ class _Budget:
         return size
 
     def give(self, size: int) -> None:
-        self.free += size
-        self._wake()
+        if size:
+            self.free += size
+            self._wake()
+
+    def done(self, reader: object) -> None:
+        """``reader`` has its whole body: another may go past the total."""
+        if self._past is reader:
+            self._past = None
+            self._wake()
 
     def _wake(self) -> None:
-        while self._waiters and self._waiters[0][0] <= self.free:
-            size, future = self._waiters.popleft()
-            if not future.done():
-                self.free -= size
-                future.set_result(None)
+        while self._waiters:
+            size, future, reader = self._waiters[0]
+            if future.done():
+                self._waiters.popleft()
+                continue
+            if self.free < size:
+                if self._past is not None and self._past is not reader:
+                    return
+                self._past = reader
+            self._waiters.popleft()
+            self.free -= size
+            future.set_result(None)
 
 
 ###############################################################################
@@ -566,6 +603,7 @@ class Serving:
                 functools.partial(self._protocol, server), sock=sock,
                 backlog=self.limits.backlog))
         self._budget = _Budget(self.limits.body_budget)
+        self._big = asyncio.Lock()
 
     async def _close(self) -> None:
         for server in self._servers:
@@ -627,22 +665,32 @@ class Serving:
                 return await self._refuse(
                     raw, site, 415, "expected " + " or ".join(route.accepts),
                     close=not raw.content.is_eof())
+        held = 0
+        if route.accepts:  # read before taking a turn: a slow body holds
+            try:           # only the bytes it sent, never a turn
+                request.body, held = await self._read(raw)
+            except HttpError as error:  # the rest is not read: closed
+                return await self._refuse(raw, site, error.status,
+                                          error.message, cors, close=True)
         try:
             await asyncio.wait_for(state.slots.acquire(), self.limits.timeout)
         except asyncio.TimeoutError:
+            self._budget.give(held)
             return await self._refuse(raw, site, 503, "the collector is busy: "
-                                      "try again", close=True)
-        held = 0
+                                      "try again", cors)
+        except BaseException:
+            self._budget.give(held)
+            raise
         try:
-            if route.accepts:
-                request.body, held = await self._read(raw)
-            answer = await self._call(route.handler, site.context, request)
+            if len(request.body) >= BIG_BODY:  # one at a time (see Limits)
+                async with self._big:
+                    answer = await self._call(route.handler, site.context,
+                                              request)
+            else:
+                answer = await self._call(route.handler, site.context, request)
         except HttpError as error:
             site.counters["refused"] += 1
             answer = site.refuse(error.status, error.message)
-            if error.status in (400, 408, 413, 503):  # the rest is not read
-                return await self._send(raw, answer, cors, close=True,
-                                        release=(state, held))
         except (ConnectionError, asyncio.CancelledError):
             self._budget.give(held)
             state.slots.release()
@@ -672,14 +720,15 @@ class Serving:
         length = raw.content_length
         if length is not None and length > limits.max_body:
             raise HttpError(413, f"more than {limits.max_body} bytes")
-        deadline = asyncio.get_event_loop().time() + limits.timeout
+        loop = asyncio.get_event_loop()
+        deadline = loop.time() + limits.timeout
+        reader = object()
         held = 0
         try:
-            held = await self._budget.take(length or 0, limits.timeout)
             chunks: List[bytes] = []
             size = 0
             while True:
-                left = deadline - asyncio.get_event_loop().time()
+                left = deadline - loop.time()
                 if left <= 0:
                     raise asyncio.TimeoutError()
                 data = await asyncio.wait_for(raw.content.readany(), left)
@@ -688,18 +737,19 @@ class Serving:
                 size += len(data)
                 if size > limits.max_body:
                     raise HttpError(413, f"more than {limits.max_body} bytes")
-                if size > held:  # chunked: room as it comes
-                    more = max(size - held, 64 * 1024)
+                if size > held:  # room as the bytes arrive, not as promised
                     held += await self._budget.take(
-                        more, max(0.0, deadline - asyncio.get_event_loop()
-                                  .time()))
+                        max(size - held, 64 * 1024),
+                        max(0.0, deadline - loop.time()), reader)
                 chunks.append(data)
             body = b"".join(chunks)
             del chunks
             encoding = raw.headers.get("Content-Encoding", "")
             encoding = encoding.strip().lower()
             if encoding == "gzip":
-                body, held = await self._inflate(body, held)
+                body, room = await self._inflate(body, reader, deadline)
+                self._budget.give(held)  # the raw body is gone
+                held = room
             elif encoding not in ("", "identity"):
                 raise HttpError(415, f"unsupported Content-Encoding "
                                      f"{encoding[:40]!r}: gzip or none")
@@ -717,34 +767,43 @@ class Serving:
                 raise
             raise HttpError(400, f"the body is cut short or malformed "
                                  f"({error})") from None
+        except BaseException:
+            self._budget.give(held)
+            raise
+        finally:
+            self._budget.done(reader)
 
-    async def _inflate(self, body: bytes, held: int) -> Tuple[bytes, int]:
-        """``body`` inflated, with room set aside for its inflated size;
-        the raw body's room is returned once it is inflated."""
+    async def _inflate(self, body: bytes, reader: object,
+                       deadline: float) -> Tuple[bytes, int]:
+        """``body`` inflated, and the room set aside for it (what its gzip
+        trailer says first; the cap if that was a lie or there are several
+        members)."""
         cap = self.limits.max_body
-        room = await self._budget.take(_gzip_size(body, cap),
-                                       self.limits.timeout)
         loop = asyncio.get_event_loop()
+        room = await self._budget.take(_gzip_size(body, cap),
+                                       max(0.0, deadline - loop.time()),
+                                       reader)
         try:
             try:
                 data = await loop.run_in_executor(self._pool, inflate, body,
                                                   room, cap)
-            except _NeedsMore:  # several members, or a size that lied
+            except _NeedsMore:
                 self._budget.give(room)
                 room = 0
-                room = await self._budget.take(cap, self.limits.timeout)
+                room = await self._budget.take(
+                    cap, max(0.0, deadline - loop.time()), reader)
                 data = await loop.run_in_executor(self._pool, inflate, body,
                                                   room, cap)
         except BaseException:
             self._budget.give(room)
             raise
-        self._budget.give(held)
         return data, room
 
     async def _refuse(self, raw: Any, site: Site, status: int, message: str,
+                      cors: Sequence[Tuple[str, str]] = (),
                       close: bool = False) -> Any:
         site.counters["refused"] += 1
-        return await self._send(raw, site.refuse(status, message),
+        return await self._send(raw, site.refuse(status, message), cors,
                                 close=close)
 
     async def _send(self, raw: Any, answer: Answer,

@@ -91,27 +91,54 @@ class SpanStore:
         new, and how many of them are not stored once the store made room
         (OTLP's ``partial_success.rejected_spans``: only this request's
         spans, not the older ones evicted for them)."""
+        spans = list(spans)
+        limit = self.max_value
+        sizes = []
+        cut: Optional[_Cut] = None
+        processes: Dict[int, Process] = {}  # each process checked once
+        last: Optional[Process] = None  # spans of a request share one
+        for number, span in enumerate(spans):
+            size = _measure(span)
+            if span.process is last and size <= limit:
+                sizes.append(size)
+                continue
+            last = span.process
+            process = processes.get(id(span.process))
+            if process is None:
+                process = processes[id(span.process)] = span.process
+                if _longest_of_process(process) > limit:
+                    cut = cut or _Cut(limit)
+                    process = processes[id(span.process)] = cut.process(
+                        process)
+            # no value is longer than the span's size: most need no look
+            if size > limit or process is not span.process:
+                cut = cut or _Cut(limit)
+                span = spans[number] = cut.span(span, process)
+                size = _measure(span)
+                last = None  # its process is to be replaced in every span
+            sizes.append(size)
         added = 0
-        new: List[Tuple[int, int]] = []
-        cut = _Cut(self.max_value)
-        spans = [cut.span(span) for span in spans]
+        duplicates: List[int] = []
         with self._lock:
-            self.values_cut += cut.count
-            for span in spans:
+            if cut is not None:
+                self.values_cut += cut.count
+            for number, span in enumerate(spans):
                 trace = self._traces.get(span.trace_id)
                 if trace is None:
                     trace = self._traces[span.trace_id] = {}
                     self._trace_bytes[span.trace_id] = 0
                 elif span.span_id in trace:
+                    duplicates.append(number)
                     continue
                 trace[span.span_id] = span
-                size = span_size(span)
+                size = sizes[number]
                 self._trace_bytes[span.trace_id] += size
                 self.bytes += size
-                new.append((span.trace_id, span.span_id))
                 self._index(span, 1)
-                traces = self._service_traces.setdefault(
-                    span.process.service_name, {})
+                traces = self._service_traces.get(span.process.service_name)
+                if traces is None:
+                    traces = self._service_traces[
+                        span.process.service_name] = {}
                 starts = traces.get(span.trace_id)
                 if starts is None:
                     traces[span.trace_id] = [span.start_us, span.start_us]
@@ -127,9 +154,11 @@ class SpanStore:
             before = self.dropped
             self._evict()
             rejected = 0
-            if self.dropped != before:
-                for trace_id, span_id in new:
-                    if span_id not in self._traces.get(trace_id, ()):
+            if self.dropped != before:  # were any of these evicted?
+                skip = set(duplicates)
+                for number, span in enumerate(spans):
+                    if number not in skip and span.span_id not in \
+                            self._traces.get(span.trace_id, ()):
                         rejected += 1
         return added, rejected
 
@@ -259,19 +288,19 @@ class SpanStore:
 class _Cut:
     """Cuts the values of spans longer than ``limit``, and counts them."""
 
-    __slots__ = ("limit", "count", "_processes")
+    __slots__ = ("limit", "count")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count = 0
-        #: a process shared by spans stays shared once cut
-        self._processes: Dict[int, Process] = {}
 
-    def span(self, span: SpanData) -> SpanData:
-        """``span``, or a copy whose long values are cut (the caller's span
-        is never changed)."""
+    def span(self, span: SpanData, process: Process) -> SpanData:
+        """A copy of ``span`` with its long values cut and ``process`` (the
+        caller's span is never changed)."""
         limit = self.limit
         changes: Dict[str, Any] = {}
+        if process is not span.process:
+            changes["process"] = process
         if _long(span.operation_name, limit):
             changes["operation_name"] = self.value(span.operation_name)
         if any(_long(k, limit) or _long(v, limit)
@@ -283,19 +312,13 @@ class _Cut:
             changes["logs"] = [(ts, {self.value(k): self.value(v)
                                      for k, v in fields.items()})
                                for ts, fields in span.logs]
-        process = span.process
-        cut = self._processes.get(id(process))
-        if cut is None:
-            cut = self._processes[id(process)] = process
-            if _long(process.service_name, limit) or any(
-                    _long(k, limit) or _long(v, limit)
-                    for k, v in process.tags):
-                cut = self._processes[id(process)] = Process(
-                    self.value(process.service_name),
-                    [(self.value(k), self.value(v)) for k, v in process.tags])
-        if cut is not process:
-            changes["process"] = cut
         return span.replace(**changes) if changes else span
+
+    def process(self, process: Process) -> Process:
+        """A copy of ``process`` with its long values cut."""
+        return Process(self.value(process.service_name),
+                       [(self.value(k), self.value(v))
+                        for k, v in process.tags])
 
     def value(self, value: Any) -> Any:
         limit = self.limit
@@ -313,17 +336,33 @@ def _long(value: Any, limit: int) -> bool:
     return isinstance(value, (str, bytes, bytearray)) and len(value) > limit
 
 
+def _longest_of_process(process: Process) -> int:
+    longest = len(process.service_name)
+    for key, value in process.tags:
+        longest = max(longest, len(key), len(value)
+                      if isinstance(value, (str, bytes, bytearray)) else 0)
+    return longest
+
+
+def _measure(span: SpanData) -> int:
+    """The bytes a span takes, estimated (see :func:`span_size`): one quick
+    pass over its fields, at ingest. It is also a bound on its longest
+    value (see :meth:`SpanStore.ingest`)."""
+    size = len(span.operation_name)
+    for key, value in span.tags.items():
+        kind = type(value)
+        size += len(key) + (len(value) if kind is str or kind is bytes
+                            else 8)
+    size += _TAG_COST * len(span.tags) + _LOG_COST * len(span.logs)
+    for _, fields in span.logs:
+        for key, value in fields.items():
+            kind = type(value)
+            size += _TAG_COST + len(key) + (
+                len(value) if kind is str or kind is bytes else 8)
+    return size + _SPAN_COST + _REF_COST * len(span.references)
+
+
 def span_size(span: SpanData) -> int:
     """The bytes a stored span takes, estimated: its strings and a cost per
     field (the store's ``max_bytes`` counts these)."""
-    size = _SPAN_COST + len(span.operation_name)
-    for key, value in span.tags.items():
-        size += _TAG_COST + len(key) + (
-            len(value) if isinstance(value, (str, bytes, bytearray)) else 8)
-    for _, fields in span.logs:
-        size += _LOG_COST
-        for key, value in fields.items():
-            size += _TAG_COST + len(key) + (
-                len(value) if isinstance(value, (str, bytes, bytearray))
-                else 8)
-    return size + _REF_COST * len(span.references)
+    return _measure(span)

@@ -42,6 +42,9 @@ MAX_BODY = 32 * 1024 * 1024
 #: OTLP's ``Status.StatusCode`` values (0, unset, writes no tag)
 _STATUS = {1: STATUS_OK, 2: STATUS_ERROR}
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
+#: OTLP's span kind values, as ``span.kind`` tags
+_KIND_TAGS = {value: kind.tag for value, kind in (
+    (value, kind_of_otlp(value)) for value in range(8)) if kind is not None}
 
 
 class BadRequest(ValueError):
@@ -113,65 +116,74 @@ def to_span_data(request: Any) -> List[SpanData]:
         process = Process(str(service), sorted(attributes.items()))
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
+            scope_tags = {}  # the same for each span of the scope
+            if scope.name:
+                scope_tags[OTEL_SCOPE_NAME] = scope.name
+                if scope.version:
+                    scope_tags[OTEL_SCOPE_VERSION] = scope.version
             for span in scope_spans.spans:
-                out.append(_span(span, process, scope))
+                out.append(_span(span, process, scope_tags))
     return out
 
 
-def _span(span: Any, process: Process, scope: Any) -> SpanData:
+def _span(span: Any, process: Process, scope_tags: Dict[str, str]
+          ) -> SpanData:
     tags = _attributes(span.attributes)
-    kind = kind_of_otlp(span.kind)
+    kind = _KIND_TAGS.get(span.kind)
     if kind is not None:
-        tags[SPAN_KIND] = kind.tag
-    status = _STATUS.get(span.status.code)
-    if status:
-        tags[OTEL_STATUS_CODE] = status
-        if span.status.message:
-            tags[OTEL_STATUS_DESCRIPTION] = span.status.message
-        if status == STATUS_ERROR:
-            tags[ERROR] = True
-    if scope.name:
-        tags[OTEL_SCOPE_NAME] = scope.name
-        if scope.version:
-            tags[OTEL_SCOPE_VERSION] = scope.version
+        tags[SPAN_KIND] = kind
+    code = span.status.code
+    if code:
+        status = _STATUS.get(code)
+        if status:
+            tags[OTEL_STATUS_CODE] = status
+            if span.status.message:
+                tags[OTEL_STATUS_DESCRIPTION] = span.status.message
+            if status == STATUS_ERROR:
+                tags[ERROR] = True
+    if scope_tags:
+        tags.update(scope_tags)
     start = span.start_time_unix_nano // 1000
-    trace_id = int.from_bytes(span.trace_id, "big")
+    links = span.links
+    events = span.events
     return SpanData(
-        trace_id=trace_id,
-        span_id=int.from_bytes(span.span_id, "big"),
-        parent_id=int.from_bytes(span.parent_span_id, "big"),
-        flags=1,
-        operation_name=span.name,
-        start_us=start,
-        duration_us=max(0, span.end_time_unix_nano // 1000 - start),
-        references=[
-            (FOLLOWS_FROM, int.from_bytes(link.trace_id, "big"),
-             int.from_bytes(link.span_id, "big"))
-            for link in span.links if link.trace_id and link.span_id
-        ],
-        tags=tags,
-        logs=[
-            (event.time_unix_nano // 1000,
-             dict(_attributes(event.attributes), **{EVENT: event.name}))
-            for event in span.events
-        ],
-        process=process,
+        int.from_bytes(span.trace_id, "big"),
+        int.from_bytes(span.span_id, "big"),
+        int.from_bytes(span.parent_span_id, "big"),
+        1,
+        span.name,
+        start,
+        max(0, span.end_time_unix_nano // 1000 - start),
+        [(FOLLOWS_FROM, int.from_bytes(link.trace_id, "big"),
+          int.from_bytes(link.span_id, "big"))
+         for link in links if link.trace_id and link.span_id]
+        if links else None,
+        tags,
+        [(event.time_unix_nano // 1000,
+          dict(_attributes(event.attributes), **{EVENT: event.name}))
+         for event in events] if events else None,
+        process,
     )
 
 
 def _attributes(key_values: Any) -> Dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in key_values}
+    out = {}
+    for key_value in key_values:
+        value = key_value.value
+        kind = value.WhichOneof("value")
+        # most are text: no call for them
+        out[key_value.key] = (value.string_value if kind == "string_value"
+                              else _value(value, kind))
+    return out
 
 
-def _value(any_value: Any) -> Any:
-    kind = any_value.WhichOneof("value")
+def _value(any_value: Any, kind: Optional[str]) -> Any:
     if kind is None:
         return ""
-    value = getattr(any_value, kind)
     if kind in ("array_value", "kvlist_value"):
         # Jaeger shows structured attributes as JSON text
         return json.dumps(_plain(any_value), default=repr)
-    return value
+    return getattr(any_value, kind)
 
 
 def _plain(any_value: Any) -> Any:
