@@ -37,11 +37,12 @@ lint: $(STAMP)  ## ruff, mypy (both in pyproject.toml), the report page's JS lin
 	@$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-js
 
-# The report page's JS linter: ESLint on its script (eslint.config.js); skipped, saying
-# why, where node and npm are not installed
+# The JS linter: ESLint on the report page's script and the tests' Node scripts
+# (eslint.config.js); skipped, saying why, where node and npm are not installed
 lint-js: $(NODE_STAMP)
 	@if [ -x node_modules/.bin/eslint ]; then \
-	  node_modules/.bin/eslint chaostracing/_viewers/report.js eslint.config.js; \
+	  node_modules/.bin/eslint chaostracing/_viewers/report.js eslint.config.js \
+	    tests/js; \
 	else echo "lint-js: skipped: no node and npm to run ESLint"; fi
 
 # the report's browser tests use Debian's chromium: installed where root and
@@ -71,11 +72,11 @@ install: $(STAMP) $(NODE_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  echo "set-up: ESLint for the report page's script, npm ci (log: $(LOG))"; \
+	  echo "set-up: ESLint, and the JS clients the collector's tests use, npm ci (log: $(LOG))"; \
 	  mkdir -p $(VENV); npm ci --no-audit --no-fund $(QUIET); \
 	  touch $@; \
 	else \
-	  echo "set-up: no npm: the JS linter's test will skip"; \
+	  echo "set-up: no npm: the JS linter's and the JS clients' tests will skip"; \
 	fi
 
 $(STAMP): setup.py examples/extension/setup.py
