@@ -9,6 +9,7 @@ directly, without HTTP: they are plain functions of (store, request).
 import gzip
 import json
 import socket
+import sys
 import time
 
 import pytest
@@ -447,3 +448,51 @@ def test_an_output_unwritable_at_the_end_goes_to_the_temporary_folder(
         import os
 
         os.unlink(fallback)
+
+
+# -- UDP ----------------------------------------------------------------------
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="the kernel's drop count is read on Linux")
+def test_datagrams_the_kernel_dropped_are_counted_and_reported():
+    collector = Collector(udp_port=0, otlp_port=None)
+    agent = collector.agent
+    assert agent.receive_buffer >= 1 << 20  # enlarged
+    # a tiny buffer, and nobody reading yet: most of a burst is dropped
+    agent._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(500):
+            sender.sendto(b"x" * 512, ("127.0.0.1", collector.udp_port))
+    collector.start()
+    deadline = time.monotonic() + 5
+    while agent.malformed + agent.kernel_dropped < 500 and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
+    collector.stop()
+    assert agent.kernel_dropped > 400
+    assert agent.kernel_dropped + agent.malformed == 500
+    assert (f"{agent.kernel_dropped} datagram(s) dropped by the kernel"
+            in collector.summary())
+
+
+def test_the_agent_stops_at_once():
+    from chaostracing._collector.agent import AgentReceiver
+
+    agent = AgentReceiver().start()
+    time.sleep(0.05)  # its thread waits in recvmsg
+    started = time.monotonic()
+    agent.stop()
+    # woken, not waiting for its socket's timeout (1 s)
+    assert time.monotonic() - started < 0.5
+    assert not any(thread.is_alive() for thread in agent._threads)
+
+
+def test_query_parameters_are_decoded_once(collector):
+    now = time.time_ns() // 1000
+    collector.store.add([SpanData(5, 1, operation_name="GET", start_us=now,
+                                  process=Process("web"),
+                                  tags={"http.url": "/a+b&c%d e"})])
+    answer = exchange(collector.query_port, b"GET /api/traces?service=web&"
+                      b"tag=http.url:/a%2Bb%26c%25d+e HTTP/1.1\r\n"
+                      b"Host: localhost\r\nConnection: close\r\n\r\n")
+    body = answer.partition(b"\r\n\r\n")[2]
+    assert len(json.loads(body)["data"]) == 1

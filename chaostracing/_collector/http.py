@@ -643,11 +643,10 @@ class Serving:
                 ("Access-Control-Allow-Headers", raw.headers.get(
                     "Access-Control-Request-Headers", "Content-Type")[:500]),
                 ("Access-Control-Max-Age", "600")] + cors))
-        route, args, allowed = match(site.routes, raw.method, raw.raw_path
-                                     .split("?", 1)[0])
-        request = Request(raw.method, raw.raw_path.split("?", 1)[0], args,
-                          urllib.parse.parse_qs(raw.query_string,
-                                                keep_blank_values=True),
+        path, _, query = raw.raw_path.partition("?")  # as sent: decoded once
+        route, args, allowed = match(site.routes, raw.method, path)
+        request = Request(raw.method, path, args,
+                          urllib.parse.parse_qs(query, keep_blank_values=True),
                           {k: v for k, v in raw.headers.items()})
         if route is None:
             if allowed:
