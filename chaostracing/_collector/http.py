@@ -48,6 +48,7 @@ import urllib.parse
 import zlib
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Deque,
     Dict,
@@ -174,13 +175,17 @@ class Route(NamedTuple):
     ``pattern`` is a path whose ``{name}`` segments match any one segment
     (percent-decoded into ``request.args``). A ``GET`` route answers
     ``HEAD`` too. A route with ``accepts`` (content types) reads a body;
-    other types are refused with 415 before it is read.
+    other types are refused with 415 before it is read. Handlers run in
+    the thread pool, except for bodies shorter than ``inline`` bytes: the
+    handler is quick for those, and runs on the loop's thread without the
+    hop to the pool (which cost more than decoding a small OTLP body).
     """
 
     method: str
     pattern: str
     handler: Handler
     accepts: Tuple[str, ...] = ()
+    inline: int = 0
 
 
 class Site:
@@ -672,7 +677,11 @@ class Serving:
                 return await self._refuse(raw, site, error.status,
                                           error.message, cors, close=True)
         try:
-            await asyncio.wait_for(state.slots.acquire(), self.limits.timeout)
+            if state.slots.locked():  # wait for a turn, not for ever
+                await asyncio.wait_for(state.slots.acquire(),
+                                       self.limits.timeout)
+            else:
+                await state.slots.acquire()
         except asyncio.TimeoutError:
             self._budget.give(held)
             return await self._refuse(raw, site, 503, "the collector is busy: "
@@ -681,7 +690,9 @@ class Serving:
             self._budget.give(held)
             raise
         try:
-            if len(request.body) >= BIG_BODY:  # one at a time (see Limits)
+            if len(request.body) < route.inline:
+                answer = route.handler(site.context, request)
+            elif len(request.body) >= BIG_BODY:  # one at a time
                 async with self._big:
                     answer = await self._call(route.handler, site.context,
                                               request)
@@ -726,13 +737,18 @@ class Serving:
         try:
             chunks: List[bytes] = []
             size = 0
+            content = raw.content
             while True:
-                left = deadline - loop.time()
-                if left <= 0:
-                    raise asyncio.TimeoutError()
-                data = await asyncio.wait_for(raw.content.readany(), left)
+                data = content.read_nowait()  # what arrived: no wait
                 if not data:
-                    break
+                    if content.at_eof():
+                        break
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise asyncio.TimeoutError()
+                    data = await asyncio.wait_for(content.readany(), left)
+                    if not data:
+                        break
                 size += len(data)
                 if size > limits.max_body:
                     raise HttpError(413, f"more than {limits.max_body} bytes")
@@ -837,37 +853,45 @@ class Serving:
             if release is not None:  # the body's room: the body is gone
                 self._budget.give(release[1])
                 release = (release[0], 0)
-            timeout = self.limits.timeout
             if raw.method == "HEAD":  # its length, not its body
                 if pieces is None:
                     response.content_length = len(body)
-                await asyncio.wait_for(response.prepare(raw), timeout)
-                await asyncio.wait_for(response.write_eof(), timeout)
+                await self._within(raw, response.prepare(raw))
+                await self._within(raw, response.write_eof())
                 return response
             if pieces is None:
                 response.content_length = len(body)
-                await asyncio.wait_for(response.prepare(raw), timeout)
-                await asyncio.wait_for(response.write_eof(bytes(body)),
-                                       timeout)
+                await self._within(raw, response.prepare(raw))
+                await self._within(raw, response.write_eof(bytes(body)))
                 return response
-            await asyncio.wait_for(response.prepare(raw), timeout)
-            await asyncio.wait_for(response.write(bytes(body)), timeout)
-            await asyncio.wait_for(response.write(second), timeout)  # type: ignore[arg-type]
+            await self._within(raw, response.prepare(raw))
+            await self._within(raw, response.write(bytes(body)))
+            await self._within(raw, response.write(second))  # type: ignore[arg-type]
             while True:
                 piece = await self._next(pieces)
                 if piece is None:
                     break
-                await asyncio.wait_for(response.write(piece), timeout)
-            await asyncio.wait_for(response.write_eof(), timeout)
+                await self._within(raw, response.write(piece))
+            await self._within(raw, response.write_eof())
             return response
-        except asyncio.TimeoutError:  # a reader too slow: let it go
-            if raw.transport is not None:
-                raw.transport.abort()
+        except ConnectionError:  # gone, or too slow and let go
             return response
         finally:
             if release is not None:
                 self._budget.give(release[1])
                 release[0].slots.release()
+
+    async def _within(self, raw: Any, sending: Awaitable[Any]) -> None:
+        """Await ``sending``; a reader too slow to take it within the
+        timeout is let go (its connection aborted). A timer, not
+        ``wait_for``: most sends complete at once, and a task each would
+        cost more than the send."""
+        loop = asyncio.get_event_loop()
+        timer = loop.call_later(self.limits.timeout, _abort, raw)
+        try:
+            await sending
+        finally:
+            timer.cancel()
 
     async def _next(self, pieces: Iterator[bytes]) -> Optional[bytes]:
         loop = asyncio.get_event_loop()
@@ -882,6 +906,11 @@ class Serving:
             self._warn(f"refused requests for Host {name[:100]!r} (421, a "
                        "guard against DNS rebinding): if that name is "
                        f"yours, add --allow-host {name[:100]}")
+
+
+def _abort(raw: Any) -> None:
+    if raw.transport is not None:
+        raw.transport.abort()
 
 
 class _SiteState:
