@@ -17,7 +17,7 @@ name); links are ``FOLLOWS_FROM`` references; the instrumentation scope is
 import base64
 import json
 import zlib
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 from chaostracing._data.tags import (
@@ -159,11 +159,14 @@ def _span(span: Any, process: Process, scope_tags: Dict[str, str]
          for link in links if link.trace_id and link.span_id]
         if links else None,
         tags,
-        [(event.time_unix_nano // 1000,
-          dict(_attributes(event.attributes), **{EVENT: event.name}))
-         for event in events] if events else None,
+        [_log(event) for event in events] if events else None,
         process,
     )
+
+
+def _log(event: Any) -> Tuple[int, Dict[str, Any]]:
+    return (event.time_unix_nano // 1000,
+            dict(_attributes(event.attributes), **{EVENT: event.name}))
 
 
 def _attributes(key_values: Any) -> Dict[str, Any]:
