@@ -367,20 +367,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _collect(args: argparse.Namespace) -> int:
     from chaostracing._collector import Collector
-    from chaostracing._collector.http import MissingExtra
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _return_large_blocks()
-    try:
-        collector = Collector(
-            args.host, args.port, args.otlp_port, args.output, args.max_spans,
-            args.query_port, max_bytes=args.max_bytes,
-            allow_hosts=args.allow_host, cors=args.cors, timeout=args.timeout,
-            warn=_say)
-    except MissingExtra as error:
-        print(f"chaostracing collect: {error}", file=sys.stderr)
-        return 1
+    collector = Collector(
+        args.host, args.port, args.otlp_port, args.output, args.max_spans,
+        args.query_port, max_bytes=args.max_bytes,
+        allow_hosts=args.allow_host, cors=args.cors, timeout=args.timeout,
+        warn=_say)
     deadline = time.monotonic() + args.duration if args.duration else None
     where = []
     if collector.udp_port is not None:
@@ -391,9 +386,23 @@ def _collect(args: argparse.Namespace) -> int:
     if collector.query_port is not None:
         where.append(f"http://{_netloc(args.host, collector.query_port)} "
                      "(Jaeger query API)")
+    if collector.http_problem:  # one line for the ports it costs
+        lost = []
+        if args.otlp_port is not None:
+            lost.append(f"receiving OTLP (--otlp-port {args.otlp_port})")
+        if args.query_port is not None:
+            lost.append("answering Jaeger's query API (--query-port "
+                        f"{args.query_port})")
+        print(f"chaostracing: not {' nor '.join(lost)}: "
+              f"{collector.http_problem}", file=sys.stderr)
     if collector.otlp_problem:
         print(f"chaostracing: not receiving OTLP (--otlp-port "
               f"{args.otlp_port}): {collector.otlp_problem}", file=sys.stderr)
+    if not where:
+        print("chaostracing collect: nothing left to collect with",
+              file=sys.stderr)
+        collector.stop()
+        return 1
     print(f"chaostracing: collecting on {', '.join(where)}, writing "
           f"{args.output}", file=sys.stderr, flush=True)
     with collector:

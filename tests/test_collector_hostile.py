@@ -430,22 +430,34 @@ def test_an_output_unwritable_to_the_end_is_saved_elsewhere(collect,
 
 
 def test_without_the_collect_extra_one_line_names_it(tmp_path):
+    # a missing extra costs its features: the HTTP ports, not Jaeger UDP
     shadow = tmp_path / "shadow" / "aiohttp"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(
         "raise ImportError(\"No module named 'aiohttp'\")\n")
     env = dict(os.environ, PYTHONPATH=str(shadow.parent))
-    proc = subprocess.run([CHAOSTRACING, "collect", "--duration", "0.2"],
+    proc = subprocess.run([CHAOSTRACING, "collect", "--port", "0",
+                           "--otlp-port", "0", "--duration", "0.2"],
+                          capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == (
+        "chaostracing: not receiving OTLP (--otlp-port 0) nor answering "
+        "Jaeger's query API (--query-port 16686): aiohttp is not installed: "
+        "pip install 'chaostoolkit-opentracing[collect]' (No module named "
+        "'aiohttp')")
+    assert re.match(r"chaostracing: collecting on udp://127\.0\.0\.1:\d+ "
+                    r"\(Jaeger agent\), writing ", lines[1])
+    assert "0 span(s) written" in lines[-1]
+    # nothing left: said, and a failure
+    proc = subprocess.run([CHAOSTRACING, "collect", "--port", "off",
+                           "--query-port", "off", "--duration", "0.2"],
                           capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=60)
     assert proc.returncode == 1
-    assert proc.stderr.count("\n") == 1
-    assert "pip install 'chaostoolkit-opentracing[collect]'" in proc.stderr
-    assert "--otlp-port off --query-port off" in proc.stderr
-    # Jaeger UDP alone needs nothing more
-    proc = subprocess.run([CHAOSTRACING, "collect", "--port", "0",
-                           "--otlp-port", "off", "--query-port", "off",
-                           "--duration", "0.2"], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert "0 span(s) written" in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "chaostracing: not receiving OTLP (--otlp-port 4318): aiohttp is not "
+        "installed: pip install 'chaostoolkit-opentracing[collect]' (No "
+        "module named 'aiohttp')",
+        "chaostracing collect: nothing left to collect with"]

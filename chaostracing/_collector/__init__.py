@@ -53,10 +53,12 @@ DEFAULT_TIMEOUT = 30.0
 class Collector:
     """Receivers feeding one store, and the file written from it.
 
+    A missing extra costs only what needs it: without aiohttp, the HTTP
+    ports are not served (:attr:`http_problem` says why), without
+    opentelemetry-proto, OTLP is not received (:attr:`otlp_problem`).
+
     :param warn: called with a message worth one line on the console (an
         output that cannot be written, a Host refused), from any thread
-    :raises chaostracing._collector.http.MissingExtra: an HTTP port is
-        asked and aiohttp is not installed
     :raises OSError: a port cannot be listened on (the option is named)
     """
 
@@ -81,8 +83,10 @@ class Collector:
         self.http: Any = None
         self.otlp: Any = None
         self.otlp_port: Optional[int] = None
-        #: why OTLP is not received, when it is not
+        #: why OTLP is not received / the HTTP ports are not served, when
+        #: a port was asked and is not
         self.otlp_problem: Optional[str] = None
+        self.http_problem: Optional[str] = None
         self.query: Any = None
         self.query_port: Optional[int] = None
         self._warn = warn or logger.warning
@@ -115,16 +119,25 @@ class Collector:
                query_port: Optional[int], allow_hosts: Iterable[str],
                cors: Iterable[str], timeout: float) -> None:
         from chaostracing._collector import query
-        from chaostracing._collector.http import HostGuard, Limits, Serving
+        from chaostracing._collector.http import (
+            HostGuard,
+            Limits,
+            MissingExtra,
+            Serving,
+        )
 
-        self.http = Serving(Limits(timeout=timeout),
-                            HostGuard(host, allow_hosts, cors), self._warn)
+        try:
+            self.http = Serving(Limits(timeout=timeout),
+                                HostGuard(host, allow_hosts, cors), self._warn)
+        except MissingExtra as error:
+            self.http_problem = str(error)
+            return
         if otlp_port is not None:
             try:
                 import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401,E501
             except ImportError as error:
                 self.otlp_problem = (
-                    "OTLP needs opentelemetry-proto: pip install "
+                    "decoding OTLP needs opentelemetry-proto: pip install "
                     f"'chaostoolkit-opentracing[collect]' ({error})")
             else:
                 from chaostracing._collector import otlp

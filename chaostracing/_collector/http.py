@@ -59,6 +59,7 @@ from typing import (
     NamedTuple,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Union,
 )
@@ -507,9 +508,7 @@ class Serving:
             import aiohttp.web  # noqa: F401
         except ImportError as error:
             raise MissingExtra(
-                "the collector's HTTP ports (OTLP, the query API) need "
-                f"aiohttp: pip install '{EXTRA}' ({error}), or give "
-                "--otlp-port off --query-port off for Jaeger UDP alone"
+                f"aiohttp is not installed: pip install '{EXTRA}' ({error})"
             ) from None
         self.limits = limits or Limits()
         self.guard = guard or HostGuard()
@@ -520,9 +519,8 @@ class Serving:
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._servers: List[Any] = []
         self._web: List[Any] = []
-        self._connections = 0
         self._parse_errors = _Counting()
-        self._warned_hosts: set = set()  # type: ignore[type-arg]
+        self._warned_hosts: Set[str] = set()
         #: connections turned away (over max_connections)
         self.busy = 0
 
@@ -668,7 +666,7 @@ class Serving:
             if kind.strip().lower() not in route.accepts:
                 return await self._refuse(
                     raw, site, 415, "expected " + " or ".join(route.accepts),
-                    close=not raw.content.is_eof())
+                    cors, close=not raw.content.is_eof())
         held = 0
         if route.accepts:  # read before taking a turn: a slow body holds
             try:           # only the bytes it sent, never a turn
