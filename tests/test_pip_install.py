@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 from conftest import ROOT
 
-EXTRAS = ["opentelemetry", "grpc", "instrument", "aws", "jaeger"]
+EXTRAS = ["opentelemetry", "grpc", "instrument", "aws", "jaeger", "collect"]
 #: far above the seconds a resolution takes with the caps, far below the
 #: quarter of an hour pip 23 backtracked without them
 LIMIT = 300

@@ -133,13 +133,11 @@ class Collector:
             self.http_problem = str(error)
             return
         if otlp_port is not None:
-            try:
-                import opentelemetry.proto.collector.trace.v1.trace_service_pb2  # noqa: F401,E501
-            except ImportError as error:
-                self.otlp_problem = (
-                    "decoding OTLP needs opentelemetry-proto: pip install "
-                    f"'chaostoolkit-opentracing[collect]' ({error})")
-            else:
+            from chaostracing._data.otlp import decoder_problem
+
+            # refused at start, in one line, rather than on each request
+            self.otlp_problem = decoder_problem("collect")
+            if self.otlp_problem is None:
                 from chaostracing._collector import otlp
 
                 self.otlp = otlp.site(self._add)

@@ -55,13 +55,14 @@ class TooLarge(ValueError):
     """A body over the cap (413)."""
 
 
-def decoder_problem() -> Optional[str]:
+def decoder_problem(extra: str = "opentelemetry") -> Optional[str]:
     """Why OTLP cannot be decoded here, in one sentence naming the extra to
     install; ``None`` when it can.
 
     Decoding needs opentelemetry-proto and protobuf (the ``[opentelemetry]``
-    extra), imported only when a body arrives: a receiver or a reader asks
-    this first, so that it refuses at once rather than on every request.
+    extra, or ``[collect]`` for the collector: ``extra`` is the one named),
+    imported only when a body arrives: a receiver or a reader asks this
+    first, so that it refuses at once rather than on every request.
     """
     try:
         from google.protobuf import json_format  # noqa: F401
@@ -70,7 +71,7 @@ def decoder_problem() -> Optional[str]:
         )
     except Exception as error:  # missing, or a protobuf it cannot load
         return ("decoding OTLP needs opentelemetry-proto and protobuf: pip "
-                "install 'chaostoolkit-opentracing[opentelemetry]' "
+                f"install 'chaostoolkit-opentracing[{extra}]' "
                 f"({type(error).__name__}: {error})")
     return None
 
