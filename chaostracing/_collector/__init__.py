@@ -94,7 +94,8 @@ class Collector:
             if udp_port is not None:
                 try:
                     self.agent = AgentReceiver(host, udp_port,
-                                               on_spans=self._add)
+                                               on_spans=self._add_datagram,
+                                               with_size=True)
                 except OSError as error:
                     raise OSError(error.errno, f"cannot listen on {host}:"
                                   f"{udp_port} (--port, UDP): "
@@ -268,6 +269,10 @@ class Collector:
     def _add(self, spans: List[SpanData]) -> int:
         """Store ``spans``; how many of them are not stored."""
         return self.store.ingest(spans)[1]
+
+    def _add_datagram(self, spans: List[SpanData], size: int) -> None:
+        # what a datagram holds is no longer than the datagram
+        self.store.ingest(spans, wire=size)
 
 
 def _write(path: str, traces: List[Tuple[int, List[SpanData]]]) -> None:

@@ -58,7 +58,8 @@ class AgentReceiver:
     """Listen for Jaeger agent datagrams on a UDP port, in threads.
 
     :param on_spans: called (on the decoding thread) with the spans of each
-        datagram; by default they are appended to :attr:`spans`
+        datagram, and its size when ``with_size``; by default they are
+        appended to :attr:`spans`
     :param keep_datagrams: keep every raw datagram in :attr:`raw` (tests
         check bytes on the wire; the collector does not keep them)
     """
@@ -67,9 +68,10 @@ class AgentReceiver:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        on_spans: Optional[Callable[[List[SpanData]], Any]] = None,
+        on_spans: Optional[Callable[..., Any]] = None,
         keep_datagrams: bool = False,
         max_backlog: int = 20_000,
+        with_size: bool = False,
     ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -86,6 +88,7 @@ class AgentReceiver:
         self.raw: List[bytes] = []
         self._keep = keep_datagrams
         self._on_spans = on_spans
+        self._with_size = with_size
         self._max_backlog = max_backlog
         #: datagrams decoded / malformed / dropped because decoding lagged
         self.datagrams = 0
@@ -216,7 +219,10 @@ class AgentReceiver:
                         self._changed.notify_all()
                     continue
                 if self._on_spans is not None:
-                    self._on_spans(spans)
+                    if self._with_size:
+                        self._on_spans(spans, len(data))
+                    else:
+                        self._on_spans(spans)
                 with self._changed:
                     self.datagrams += 1
                     if self._keep:

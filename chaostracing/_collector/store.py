@@ -86,12 +86,87 @@ class SpanStore:
         """Store ``spans``; return how many were new."""
         return self.ingest(spans)[0]
 
-    def ingest(self, spans: Iterable[SpanData]) -> Tuple[int, int]:
+    def ingest(self, spans: Iterable[SpanData], wire: Optional[int] = None
+               ) -> Tuple[int, int]:
         """Store ``spans`` (their long values cut); return how many were
         new, and how many of them are not stored once the store made room
         (OTLP's ``partial_success.rejected_spans``: only this request's
-        spans, not the older ones evicted for them)."""
+        spans, not the older ones evicted for them).
+
+        :param wire: the bytes ``spans`` came in, when no value they hold
+            can be longer (a datagram's text is the datagram's): shorter
+            than ``max_value``, it spares looking at each value, and the
+            spans' sizes are estimated from it
+        """
         spans = list(spans)
+        limit = self.max_value
+        cut: Optional[_Cut] = None
+        if wire is not None and wire <= limit:
+            share = wire // max(1, len(spans))
+            sizes = [_fields(span) + share for span in spans]
+        else:
+            sizes, cut = self._measured(spans)
+        added = total = 0
+        duplicates: List[int] = []
+        with self._lock:
+            if cut is not None:
+                self.values_cut += cut.count
+            # the loop every span goes through: lookups held in locals
+            stored = self._traces
+            trace_bytes = self._trace_bytes
+            operations = self._operations
+            service_traces = self._service_traces
+            for number, span in enumerate(spans):
+                trace_id = span.trace_id
+                trace = stored.get(trace_id)
+                if trace is None:
+                    trace = stored[trace_id] = {}
+                    trace_bytes[trace_id] = 0
+                elif span.span_id in trace:
+                    duplicates.append(number)
+                    continue
+                trace[span.span_id] = span
+                size = sizes[number]
+                trace_bytes[trace_id] += size
+                total += size
+                service = span.process.service_name
+                kinds = operations.get(service)
+                if kinds is None:
+                    kinds = operations[service] = {}
+                key = (span.operation_name, span.kind)
+                kinds[key] = kinds.get(key, 0) + 1
+                traces = service_traces.get(service)
+                if traces is None:
+                    traces = service_traces[service] = {}
+                start = span.start_us
+                starts = traces.get(trace_id)
+                if starts is None:
+                    traces[trace_id] = [start, start]
+                elif start < starts[0]:
+                    starts[0] = start
+                elif start > starts[1]:
+                    starts[1] = start
+                added += 1
+            self.bytes += total
+            self._count += added
+            self.received += added
+            if added:
+                self.generation += 1
+            before = self.dropped
+            self._evict()
+            rejected = 0
+            if self.dropped != before:  # were any of these evicted?
+                skip = set(duplicates)
+                for number, span in enumerate(spans):
+                    if number not in skip and span.span_id not in \
+                            self._traces.get(span.trace_id, ()):
+                        rejected += 1
+        return added, rejected
+
+    def _measured(self, spans: List[SpanData]
+                  ) -> Tuple[List[int], Optional["_Cut"]]:
+        """The sizes of ``spans``, measured, and their long values cut (in
+        place in ``spans``)."""
         limit = self.max_value
         sizes = []
         cut: Optional[_Cut] = None
@@ -117,50 +192,7 @@ class SpanStore:
                 size = _measure(span)
                 last = None  # its process is to be replaced in every span
             sizes.append(size)
-        added = 0
-        duplicates: List[int] = []
-        with self._lock:
-            if cut is not None:
-                self.values_cut += cut.count
-            for number, span in enumerate(spans):
-                trace = self._traces.get(span.trace_id)
-                if trace is None:
-                    trace = self._traces[span.trace_id] = {}
-                    self._trace_bytes[span.trace_id] = 0
-                elif span.span_id in trace:
-                    duplicates.append(number)
-                    continue
-                trace[span.span_id] = span
-                size = sizes[number]
-                self._trace_bytes[span.trace_id] += size
-                self.bytes += size
-                self._index(span, 1)
-                traces = self._service_traces.get(span.process.service_name)
-                if traces is None:
-                    traces = self._service_traces[
-                        span.process.service_name] = {}
-                starts = traces.get(span.trace_id)
-                if starts is None:
-                    traces[span.trace_id] = [span.start_us, span.start_us]
-                elif span.start_us < starts[0]:
-                    starts[0] = span.start_us
-                elif span.start_us > starts[1]:
-                    starts[1] = span.start_us
-                added += 1
-            self._count += added
-            self.received += added
-            if added:
-                self.generation += 1
-            before = self.dropped
-            self._evict()
-            rejected = 0
-            if self.dropped != before:  # were any of these evicted?
-                skip = set(duplicates)
-                for number, span in enumerate(spans):
-                    if number not in skip and span.span_id not in \
-                            self._traces.get(span.trace_id, ()):
-                        rejected += 1
-        return added, rejected
+        return sizes, cut
 
     def spans(self) -> List[SpanData]:
         """Every stored span (a copy)."""
@@ -266,6 +298,10 @@ class SpanStore:
                 self.dropped_for_bytes += len(oldest)
         if self._full() and self._traces:  # one huge trace: cut its oldest
             ((trace_id, trace),) = self._traces.items()
+            # its spans measured, as each one's size is taken off
+            exact = sum(_measure(span) for span in trace.values())
+            self.bytes += exact - self._trace_bytes[trace_id]
+            self._trace_bytes[trace_id] = exact
             services = set()
             while self._full() and trace:
                 for_bytes = self._count <= self.max_spans
@@ -360,6 +396,13 @@ def _measure(span: SpanData) -> int:
             size += _TAG_COST + len(key) + (
                 len(value) if kind is str or kind is bytes else 8)
     return size + _SPAN_COST + _REF_COST * len(span.references)
+
+
+def _fields(span: SpanData) -> int:
+    """What a span costs beyond its strings (with :func:`_measure`'s
+    costs): added to its share of the bytes it came in."""
+    return (_SPAN_COST + _TAG_COST * len(span.tags) + _LOG_COST
+            * len(span.logs) + _REF_COST * len(span.references))
 
 
 def span_size(span: SpanData) -> int:
