@@ -14,9 +14,11 @@ hold the loop that keeps the connections and their clocks. What it holds to:
 
 - **Timeouts** (``Limits.timeout``, ``--timeout``): a connection idle that
   long is closed, before its first request as after its last, and so is
-  one whose request headers take longer (aiohttp's keep-alive timer runs
-  until a request's headers are complete); a body must arrive whole within
-  it (else 408), and each piece of an answer must be taken within it.
+  one whose request headers take longer (a sweep, every second, closes
+  connections with no request under way since; aiohttp 3.14 does the same
+  itself, older releases did not before a first request); a body must
+  arrive whole within it (else 408), and each piece of an answer must be
+  taken within it.
 - **Bounds**: at most ``max_connections`` connections in all (beyond, a
   503 and the connection closed), at most ``max_requests`` requests handled
   at once per port (beyond, a request waits for its turn, then 503; a body
@@ -521,6 +523,10 @@ class Serving:
         self._web: List[Any] = []
         self._parse_errors = _Counting()
         self._warned_hosts: Set[str] = set()
+        #: each connection: since when it has had no request under way
+        #: (None: one is)
+        self._idle: Dict[Any, Optional[float]] = {}
+        self._sweeper: Optional[asyncio.Task[None]] = None
         #: connections turned away (over max_connections)
         self.busy = 0
 
@@ -607,8 +613,26 @@ class Serving:
                 backlog=self.limits.backlog))
         self._budget = _Budget(self.limits.body_budget)
         self._big = asyncio.Lock()
+        self._sweeper = loop.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        """Close the connections idle, or sending headers, for longer than
+        the timeout."""
+        timeout = self.limits.timeout
+        loop = asyncio.get_event_loop()
+        while True:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            now = loop.time()
+            for protocol, since in list(self._idle.items()):
+                if protocol.transport is None:  # gone
+                    del self._idle[protocol]
+                elif since is not None and now - since > timeout:
+                    del self._idle[protocol]
+                    protocol.force_close()
 
     async def _close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for server in self._servers:
             server.close()
         for web in self._web:  # idle connections end now, not at the timeout
@@ -627,10 +651,20 @@ class Serving:
             self.busy += 1
             return _Busy()
         protocol: asyncio.BaseProtocol = server()
+        self._idle[protocol] = asyncio.get_event_loop().time()
         return protocol
 
     async def _handle(self, state: "_SiteState", raw: Any) -> Any:
         """aiohttp's handler for every request of a port."""
+        protocol = raw.protocol
+        self._idle[protocol] = None  # a request under way
+        try:
+            return await self._answer(state, raw)
+        finally:
+            if protocol.transport is not None:
+                self._idle[protocol] = asyncio.get_event_loop().time()
+
+    async def _answer(self, state: "_SiteState", raw: Any) -> Any:
         site = state.site
         guard = self.guard
         refusal = guard.refusal(raw.headers.get("Host"),
