@@ -12,6 +12,7 @@ BENCHMARKS = (
     "decorator_cost.py",
     "load_overhead.py",
     "collector_ingest.py",
+    "collector_memory.py",
     "probe_query.py",
     "impact_query.py",
     "import_cost.py",
