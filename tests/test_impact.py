@@ -209,6 +209,32 @@ def test_windows_are_contiguous_each_holding_its_start_not_its_end():
     assert find(TIMES.run_end_us + 5 * SEC) is None
     assert windows.judged_for_recovery.name == "recovery"
     assert win.make(TIMES, 10).judged_for_recovery.name == "after"
+    # a span under way when the method starts is the method's; one ending
+    # as it starts, or under way when the method ends, stays where it began
+    start = TIMES.method_start_us
+    assert find(start - 10, start) == "baseline"
+    assert find(start - 10, start + 1) == "during"
+    assert find(T0 - 1, start + 1) is None
+    assert find(TIMES.method_end_us - 10, TIMES.run_end_us) == "during"
+    assert find(TIMES.method_end_us, TIMES.run_end_us + 1) == "after"
+
+
+def test_a_request_under_way_when_the_fault_begins_is_the_faults():
+    # a checkout that began 0.3 ms before the method and failed inside it:
+    # its frontend and orders spans started in the baseline, its payments
+    # span (0.4 ms in) in the method
+    shop = Shop()
+    at = TIMES.method_start_us - 300
+    shop.checkout(next(shop.ids), at, 0, failing=True, fallback=False)
+    samples = units.collect(shop.spans, win.make(TIMES, 10))
+    for unit in (units.Unit("service", "frontend"),
+                 units.Unit("service", "orders"),
+                 units.Unit("service", "payments"),
+                 units.Unit("edge", "frontend", "orders"),
+                 units.Unit("edge", "orders", "payments")):
+        assert samples[unit]["baseline"].errors == 0, unit
+        assert samples[unit]["baseline"].durations == [], unit
+        assert samples[unit]["during"].errors == 1, unit
 
 
 def test_the_baseline_is_clipped_to_where_data_exists():

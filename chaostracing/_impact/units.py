@@ -13,9 +13,12 @@ background load and real users count):
   the call; its duration is the caller's client span's (the wait the
   caller saw, the network included), else the callee's.
 
-A span belongs to the window its start falls in (a call: its callee's
-span). "Failed" is :func:`chaostracing._data.model.failed`, the one
-definition. Percentiles are nearest-rank, as the probes compute them.
+A span belongs to the window its start falls in, except one still under
+way when the method starts, which is the method's
+(:class:`~chaostracing._impact.windows.WindowFinder`); a call's times are
+those of the span whose duration it takes. "Failed" is
+:func:`chaostracing._data.model.failed`, the one definition. Percentiles
+are nearest-rank, as the probes compute them.
 """
 import math
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
@@ -144,7 +147,7 @@ def collect(spans: Iterable[SpanData], windows: Windows) -> Samples:
         kind = span.tags.get(SPAN_KIND)
         if not isinstance(kind, str) or kind.lower() not in ENTRY_KINDS:
             continue
-        window = find(span.start_us)
+        window = find(span.start_us, span.end_us)
         if window is None:
             continue
         key = (span.process.service_name, span.operation_name)
@@ -157,17 +160,17 @@ def collect(spans: Iterable[SpanData], windows: Windows) -> Samples:
             sample.errors += 1
     calls: Dict[Tuple[str, str], Dict[str, Sample]] = {}
     for caller, callee in call_pairs(spans):
-        window = find(callee.start_us)
+        client = caller.kind in _CALLER_SIDE
+        timed = caller if client else callee
+        window = find(timed.start_us, timed.end_us)
         if window is None:
             continue
         key = (caller.process.service_name, callee.process.service_name)
         per_window = calls.get(key)
         if per_window is None:
             per_window = calls[key] = {n: Sample() for n in names}
-        client = caller.kind in _CALLER_SIDE
         sample = per_window[window]
-        sample.durations.append(caller.duration_us if client
-                                else callee.duration_us)
+        sample.durations.append(timed.duration_us)
         if failed(callee.tags) or (client and failed(caller.tags)):
             sample.errors += 1
     samples: Samples = {}

@@ -8,8 +8,11 @@
   after the method, the rollbacks);
 - **recovery**: the ``recovery`` seconds after the run, when asked for.
 
-A span belongs to the window its start falls in; each window holds its
-start and not its end, so a span is in one window at most.
+A span belongs to the window its start falls in (each window holds its
+start and not its end, so a span is in one window at most), except a span
+still under way when the method starts: it counts in the method's window,
+where the fault could reach it (a request that began in the baseline and
+failed once the fault was in place is the fault's, not the baseline's).
 
 The times come from the run itself (:class:`RunTimes`): the control's own
 spans (the ``Method`` span, the experiment's span), or the control's clock
@@ -95,20 +98,30 @@ class Windows(NamedTuple):
 
 
 class WindowFinder:
-    """Which window a time falls in, by bisection over their bounds."""
+    """Which window a span falls in: by its start, found by bisection over
+    the windows' bounds, except that a span under way when the method
+    starts is the method's (``during``)."""
 
-    __slots__ = ("_bounds", "_names", "_end")
+    __slots__ = ("_bounds", "_names", "_end", "_method_start")
 
     def __init__(self, windows: List[Window]) -> None:
         self._bounds = [w.start_us for w in windows]
         self._names = [w.name for w in windows]
         self._end = windows[-1].end_us
+        self._method_start = windows[1].start_us
 
-    def __call__(self, time_us: int) -> Optional[str]:
-        if time_us >= self._end:
+    def __call__(self, start_us: int, end_us: Optional[int] = None
+                 ) -> Optional[str]:
+        """The window of a span from ``start_us`` to ``end_us`` (without
+        an end: of an instant)."""
+        if start_us >= self._end:
             return None
-        index = bisect.bisect_right(self._bounds, time_us) - 1
-        return self._names[index] if index >= 0 else None
+        index = bisect.bisect_right(self._bounds, start_us) - 1
+        if index < 0:
+            return None
+        if index == 0 and end_us is not None and end_us > self._method_start:
+            return self._names[1]
+        return self._names[index]
 
 
 def make(times: RunTimes, baseline_s: float, recovery_s: float = 0
