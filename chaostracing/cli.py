@@ -318,6 +318,7 @@ def _seconds(text: str) -> float:
 
 def _spans(args: argparse.Namespace) -> "List[SpanData]":
     from chaostracing._data.inputs import load
+    from chaostracing._data.model import jaeger_trace_hex
     from chaostracing._viewers.waterfall import printable
 
     def say(path: str, skipped: object) -> None:
@@ -328,7 +329,10 @@ def _spans(args: argparse.Namespace) -> "List[SpanData]":
     spans = load(args.files, say)
     if args.trace:
         wanted = args.trace.lower()
-        spans = [s for s in spans if s.trace_id_hex.startswith(wanted)]
+        # the start of the id as logs show it (32 digits) or as Jaeger
+        # JSON writes it (16 when the high half is zero)
+        spans = [s for s in spans if s.trace_id_hex.startswith(wanted)
+                 or jaeger_trace_hex(s.trace_id).startswith(wanted)]
         if not spans:
             raise ValueError(f"no trace {printable(args.trace)} in "
                              + ", ".join(args.files))

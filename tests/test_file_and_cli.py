@@ -12,7 +12,8 @@ import pytest
 from conftest import assert_one_trace, jaeger_client_spans, load_example
 
 from chaostracing import cli
-from chaostracing._data.jaegerjson import load_spans, write_atomic
+from chaostracing._data.jaegerjson import dumps, load_spans, write_atomic
+from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 
 CHAOSTRACING = str(Path(sys.executable).with_name("chaostracing"))
 
@@ -111,6 +112,43 @@ def test_show_selects_a_trace_by_id_prefix_and_errors_in_one_line(tmp_path):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
 
 
+def test_trace_ids_are_written_as_jaeger_writes_them_and_found_either_way(
+        tmp_path, capsys):
+    # a 64-bit id (jaeger-client's) is 16 digits in Jaeger JSON, as Jaeger
+    # writes it (zero-padded to 32, Jaeger UI showed it as "0000000"); a
+    # 128-bit one is 32; show --trace finds either by either form
+    path = tmp_path / "trace.json"
+    wide = (0x1234 << 64) | 5
+    spans = [
+        SpanData(0x46D7789, 1, operation_name="narrow root", start_us=1,
+                 duration_us=3, process=Process("svc")),
+        SpanData(0x46D7789, 2, 1, operation_name="narrow child", start_us=2,
+                 duration_us=1, process=Process("svc"),
+                 references=[(FOLLOWS_FROM, wide, 1)]),
+        SpanData(wide, 1, operation_name="wide root", start_us=1,
+                 duration_us=2, process=Process("svc")),
+    ]
+    write_atomic(str(path), dumps(spans))
+    document = json.loads(path.read_text())
+    by_root = {t["spans"][0]["operationName"]: t for t in document["data"]}
+    narrow, wide_text = "00000000046d7789", "00000000000012340000000000000005"
+    assert by_root["narrow root"]["traceID"] == narrow
+    assert by_root["wide root"]["traceID"] == wide_text
+    (child,) = [s for s in by_root["narrow root"]["spans"]
+                if s["operationName"] == "narrow child"]
+    assert child["references"] == [
+        {"refType": "CHILD_OF", "traceID": narrow, "spanID": "0" * 15 + "1"},
+        {"refType": "FOLLOWS_FROM", "traceID": wide_text,
+         "spanID": "0" * 15 + "1"}]
+    # read back: both lengths, the same ids
+    assert {(s.trace_id, s.span_id) for s in load_spans(str(path))} == {
+        (s.trace_id, s.span_id) for s in spans}
+    for wanted in (narrow[:10], "000000000000000000000000046d7789"):
+        assert cli.main(["show", "--trace", wanted, str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "narrow root" in out and "wide root" not in out
+
+
 def test_help_is_available_for_every_command(capsys):
     for argv in (["--help"], ["show", "--help"], ["collect", "--help"]):
         with pytest.raises(SystemExit) as done:
@@ -185,6 +223,10 @@ def test_collect_receives_jaeger_client_traffic_and_skips_garbage(tmp_path):
     assert "3 malformed datagram(s) skipped" in err
     document = json.loads(output.read_text())
     check_jaeger_ui_fields(document)
+    # jaeger-client's ids are 64-bit: 16 digits, as Jaeger writes them
+    trace_ids = {trace["traceID"] for trace in document["data"]}
+    assert "0000000000000001" in trace_ids  # over-binary's
+    assert {len(trace_id) for trace_id in trace_ids} == {16}
     spans = load_spans(str(output))
     by_name = {s.operation_name: s for s in spans}
     assert by_name["child-3"].parent_id == by_name["root"].span_id

@@ -99,7 +99,7 @@ def test_a_trace_in_jaegers_model_field_by_field(collector):
     assert answer["errors"] is None and len(answer["data"]) == 1
     trace = answer["data"][0]
     assert set(trace) == {"traceID", "spans", "processes", "warnings"}
-    assert trace["traceID"] == "a1".zfill(32)
+    assert trace["traceID"] == "a1".zfill(16)  # high half 0: 16 digits
     # processes: p1, p2... each with serviceName and typed tags
     assert sorted(trace["processes"]) == ["p1", "p2"]
     by_service = {p["serviceName"]: p for p in trace["processes"].values()}
@@ -139,7 +139,7 @@ def test_a_trace_in_jaegers_model_field_by_field(collector):
                                      "traceID": trace["traceID"],
                                      "spanID": first["spanID"]}]
     assert third["references"][1] == {
-        "refType": "FOLLOWS_FROM", "traceID": "a2".zfill(32),
+        "refType": "FOLLOWS_FROM", "traceID": "a2".zfill(16),
         "spanID": "9".zfill(16)}
     assert {"key": "raw", "type": "binary", "value": "AP8="} in third["tags"]
     assert {"key": "ratio", "type": "float64", "value": 0.25} in third["tags"]
@@ -185,9 +185,9 @@ def test_search_by_trace_ids_reports_the_unknown_ones(collector):
     status, answer, _ = get(collector.base, "/api/traces",
                             traceID=["a1", "c3"])
     assert status == 200
-    assert [t["traceID"] for t in answer["data"]] == ["a1".zfill(32)]
+    assert [t["traceID"] for t in answer["data"]] == ["a1".zfill(16)]
     assert answer["errors"] == [{"msg": "trace not found",
-                                 "traceID": "c3".zfill(32)}]
+                                 "traceID": "c3".zfill(16)}]
 
 
 def search(collector, **params):

@@ -37,7 +37,12 @@ from chaostracing._collector.http import (
 from chaostracing._collector.store import SpanStore
 from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.jaegerjson import trace_json
-from chaostracing._data.model import SpanData, parse_id, trace_hex
+from chaostracing._data.model import (
+    SpanData,
+    jaeger_trace_hex,
+    parse_id,
+    trace_hex,
+)
 from chaostracing._data.spanquery import (
     DEFAULT_LOOKBACK_US,
     SpanQuery,
@@ -123,7 +128,7 @@ def search(store: SpanStore, request: Request) -> Answer:
                 found.append((trace_id, spans))
             else:
                 errors.append({"msg": "trace not found",
-                               "traceID": trace_hex(trace_id)})
+                               "traceID": jaeger_trace_hex(trace_id)})
         return _traces(found, errors or None)
     service = request.first("service")
     if not service:

@@ -9,6 +9,9 @@ what Jaeger's query API answers.
 Each span has ``traceID``, ``spanID`` (hex), ``operationName``,
 ``references`` (``CHILD_OF`` / ``FOLLOWS_FROM``), ``startTime`` and
 ``duration`` in microseconds, typed ``tags``, ``logs`` and a ``processID``.
+Trace ids are written as Jaeger writes them (16 digits when the high half
+is zero, else 32: :func:`~chaostracing._data.model.jaeger_trace_hex`);
+either length is read.
 
 Files are written atomically (a temporary file in the same folder, then a
 rename), so a reader sees the previous file or the complete new one. Reading
@@ -35,9 +38,9 @@ from chaostracing._data.model import (
     REF_TYPES,
     Process,
     SpanData,
+    jaeger_trace_hex,
     parse_id,
     span_hex,
-    trace_hex,
 )
 from chaostracing._data.text import safe_str
 
@@ -80,7 +83,7 @@ def to_trace(trace_id: int, spans: Iterable[SpanData]) -> Dict[str, Any]:
             }
         out.append(_span(span, pid))
     return {
-        "traceID": trace_hex(trace_id),
+        "traceID": jaeger_trace_hex(trace_id),
         "spans": out,
         "processes": processes,
         "warnings": None,
@@ -97,7 +100,7 @@ def trace_json(trace_id: int, spans: Iterable[SpanData]) -> str:
     """
     pids: Dict[Process, str] = {}
     processes = []
-    trace = trace_hex(trace_id)
+    trace = jaeger_trace_hex(trace_id)
     out = []
     for span in sorted(spans, key=_start):
         pid = pids.get(span.process)
@@ -114,8 +117,8 @@ def trace_json(trace_id: int, spans: Iterable[SpanData]) -> str:
         for kind, ref_trace, ref_span in span.references:
             references.append(
                 '{"refType":"%s","traceID":"%s","spanID":"%s"}' % (
-                    REF_TYPES.get(kind, "CHILD_OF"), trace_hex(ref_trace),
-                    span_hex(ref_span)))
+                    REF_TYPES.get(kind, "CHILD_OF"),
+                    jaeger_trace_hex(ref_trace), span_hex(ref_span)))
         logs = ",".join(
             '{"timestamp":%d,"fields":[%s]}' % (ts, _tags_json(fields))
             for ts, fields in span.logs)
@@ -226,17 +229,17 @@ def _span(span: SpanData, pid: str) -> Dict[str, Any]:
     if span.parent_id:
         references.append({
             "refType": "CHILD_OF",
-            "traceID": trace_hex(span.trace_id),
+            "traceID": jaeger_trace_hex(span.trace_id),
             "spanID": span_hex(span.parent_id),
         })
     for kind, trace, span_id in span.references:
         references.append({
             "refType": REF_TYPES.get(kind, "CHILD_OF"),
-            "traceID": trace_hex(trace),
+            "traceID": jaeger_trace_hex(trace),
             "spanID": span_hex(span_id),
         })
     return {
-        "traceID": trace_hex(span.trace_id),
+        "traceID": jaeger_trace_hex(span.trace_id),
         "spanID": span_hex(span.span_id),
         "flags": span.flags,
         "operationName": span.operation_name,

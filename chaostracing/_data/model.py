@@ -6,9 +6,13 @@ UDP sender encodes it, the file provider and ``collect`` write it as Jaeger
 JSON, the OTLP exporter converts it, ``show`` draws it, and what arrives
 (Jaeger Thrift datagrams, JSON files) is read back into it.
 
-Ids are integers; :func:`trace_hex` and :func:`span_hex` are the only place
-where they become text: trace ids are always 32 lower-case hex digits (the
-form W3C ``traceparent`` uses and Jaeger accepts), span ids 16.
+Ids are integers; :func:`trace_hex`, :func:`jaeger_trace_hex` and
+:func:`span_hex` are the only places where they become text: trace ids are
+32 lower-case hex digits (the form W3C ``traceparent`` and OTLP use) in
+logs, headers, OTLP and api_v3, and in Jaeger's own convention in Jaeger
+JSON (16 digits when the high 64 bits are zero, as a 64-bit id of
+jaeger-client: Jaeger UI shows an id's first 7 digits, so a zero-padded
+one would show as ``0000000``); span ids are 16. Readers accept either.
 
 What "failed" means is defined here once (:func:`failed`, the
 :attr:`SpanData.failed` property): ``show``, ``report``, the collector's
@@ -34,6 +38,7 @@ __all__ = [
     "failed",
     "http_status",
     "is_true",
+    "jaeger_trace_hex",
     "marked_error",
     "parse_id",
     "span_hex",
@@ -51,12 +56,26 @@ Reference = Tuple[int, int, int]  # (kind, trace id, span id)
 
 
 def trace_hex(trace_id: int) -> str:
-    """A trace id as text: 32 lower-case hex digits, everywhere.
+    """A trace id as text: 32 lower-case hex digits (W3C ``traceparent``,
+    OTLP, api_v3, logs); Jaeger JSON writes :func:`jaeger_trace_hex`.
 
     >>> trace_hex(0x46d7789)
     '000000000000000000000000046d7789'
     """
     return format(trace_id & _MASK128, "032x")
+
+
+def jaeger_trace_hex(trace_id: int) -> str:
+    """A trace id as Jaeger writes it in its JSON model (``model.TraceID``'s
+    ``String()``): 16 hex digits when the high 64 bits are zero, else 32.
+
+    >>> jaeger_trace_hex(0x46d7789)
+    '00000000046d7789'
+    >>> jaeger_trace_hex(1 << 64 | 2)
+    '00000000000000010000000000000002'
+    """
+    trace_id &= _MASK128
+    return format(trace_id, "016x" if trace_id <= _MASK64 else "032x")
 
 
 def span_hex(span_id: int) -> str:
