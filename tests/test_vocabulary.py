@@ -28,6 +28,12 @@ VALUES = {
 NOT_A_TAG = {
     ("chaostracing/_collector/otlp.py", "message"):
         "the field of OTLP's error body (google.rpc.Status)",
+    ("chaostracing/_collector/apiv3.py", "error"):
+        "the field of Jaeger's api_v3 error body (GRPCGatewayError)",
+    ("chaostracing/_collector/apiv3.py", "message"):
+        "the field of Jaeger's api_v3 error body (GRPCGatewayError)",
+    ("chaostracing/_data/otlpjson.py", "message"):
+        "the field of OTLP's Status",
     ("chaostracing/_data/inputs.py", "exception"):
         "the key of a journal's activity run",
     ("chaostracing/_run/run.py", "exception"):

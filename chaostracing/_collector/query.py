@@ -24,11 +24,14 @@ store, so queries are consistent while spans arrive.
 import html
 import json
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
+from chaostracing._collector import apiv3
+from chaostracing._collector.dependencies import dependencies
 from chaostracing._collector.http import (
     PIECE,
     Answer,
+    Handler,
     HttpError,
     Request,
     Route,
@@ -169,6 +172,18 @@ def trace_page(store: SpanStore, request: Request) -> Answer:
     return Answer(200, _HTML, body.encode("utf-8"), (_NOSNIFF,))
 
 
+def _plain(endpoint: Callable[..., apiv3.Answer]) -> Handler:
+    """A route's handler for an endpoint of ``(store, query parameters,
+    path arguments...)`` that returns ``(status, content type, body)``
+    (api_v3's and ``/api/dependencies``)."""
+
+    def handler(store: SpanStore, request: Request) -> Answer:
+        status, kind, body = endpoint(store, request.params, **request.args)
+        return Answer(status, kind, body, (_NOSNIFF,))
+
+    return handler
+
+
 #: the query API's routing table: Jaeger's paths, then the pages
 ROUTES: List[Route] = [
     Route("GET", "/api/services", services),
@@ -176,6 +191,9 @@ ROUTES: List[Route] = [
     Route("GET", "/api/operations", operations),
     Route("GET", "/api/traces", search),
     Route("GET", "/api/traces/{trace_id}", trace),
+    Route("GET", "/api/dependencies", _plain(dependencies)),
+    *(Route("GET", pattern, _plain(endpoint))
+      for pattern, endpoint in apiv3.ROUTES),
     Route("GET", "/", home),
     Route("GET", "/trace/{trace_id}", trace_page),
 ]
@@ -189,6 +207,9 @@ def refuse(status: int, message: str) -> Answer:
 
 def not_found(request: Request) -> Answer:
     """Jaeger's 404 under ``/api/``, a page elsewhere."""
+    if request.path.startswith("/api/v3/"):  # Go's ServeMux, as Jaeger's
+        status, kind, body = apiv3.NOT_FOUND
+        return Answer(status, kind, body, (_NOSNIFF,))
     if request.path.startswith("/api/") or request.path == "/api":
         return refuse(404, "404 page not found")
     return _page(404, _message_page("Not found", "There is nothing at this "

@@ -166,8 +166,10 @@ def _span(span: Any, process: Process, scope_tags: Dict[str, str]
 
 
 def _log(event: Any) -> Tuple[int, Dict[str, Any]]:
-    return (event.time_unix_nano // 1000,
-            dict(_attributes(event.attributes), **{EVENT: event.name}))
+    fields = _attributes(event.attributes)
+    if event.name:  # an event without a name is a log without "event"
+        fields[EVENT] = event.name
+    return event.time_unix_nano // 1000, fields
 
 
 def _attributes(key_values: Any) -> Dict[str, Any]:
