@@ -89,6 +89,9 @@ EXTRAS = {
         # browser of its own is downloaded)
         "playwright>=1.40",
         "opentelemetry-instrumentation-requests" + CONTRIB,
+        # tests/test_apiv3_idl.py compiles Jaeger's api_v3 protos (where
+        # JAEGER_IDL names a jaeger-idl checkout)
+        "grpcio-tools>=1.60",
         # make lint (configured in pyproject.toml); ruff pinned to a minor:
         # a new ruff adds rules to the families selected
         "ruff>=0.17,<0.18",

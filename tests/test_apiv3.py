@@ -11,6 +11,7 @@ parameters first, snake_case aliases second; answers in proto3's JSON
 messages (tests/apiv3_schema.json) and, for traces, against OTLP's own
 definitions (opentelemetry-proto).
 """
+import contextlib
 import json
 import time
 import urllib.error
@@ -106,24 +107,37 @@ def shop_trace(trace_id, start, error=False, op="GET /orders"):
     ]
 
 
-@pytest.fixture
-def collector():
+@contextlib.contextmanager
+def collected(*traces):
+    """A collector answering on a free port (``.base``), holding
+    ``traces`` (lists of spans)."""
     with Collector(udp_port=None, otlp_port=None, query_port=0,
                    max_spans=100_000) as running:
         running.base = f"http://127.0.0.1:{running.query_port}"
+        for spans in traces:
+            running.store.add(spans)
+        yield running
+
+
+def shop_traces():
+    """Two shop traces a minute apart (the later one failed) and an
+    unrelated one of another service."""
+    return [shop_trace(0xA1, NOW - 120_000_000),
+            shop_trace(0xB2, NOW - 60_000_000, error=True, op="POST /orders"),
+            [SpanData(WIDE, 9, 0, 1, "nightly", NOW - 1_000_000, 50,
+                      process=Process("batch"))]]
+
+
+@pytest.fixture
+def collector():
+    with collected() as running:
         yield running
 
 
 @pytest.fixture
-def shop(collector):
-    """Two shop traces a minute apart (the later one failed) and an
-    unrelated one of another service."""
-    collector.store.add(shop_trace(0xA1, NOW - 120_000_000))
-    collector.store.add(shop_trace(0xB2, NOW - 60_000_000, error=True,
-                                   op="POST /orders"))
-    collector.store.add([SpanData(WIDE, 9, 0, 1, "nightly", NOW - 1_000_000,
-                                  50, process=Process("batch"))])
-    return collector
+def shop():
+    with collected(*shop_traces()) as running:
+        yield running
 
 
 # -- services and operations --------------------------------------------------
