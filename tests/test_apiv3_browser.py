@@ -31,6 +31,8 @@ import pytest
 from test_apiv3 import NOW, collected, shop_traces
 from test_report_browser import CHROMIUM, FLAGS
 
+from chaostracing._data.model import Process, SpanData
+
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=(
     "no chromium here: `make test` installs Debian's chromium where root and "
     "apt allow (apt-get install chromium); the api_v3 browser tests skip")),
@@ -53,6 +55,8 @@ class Front(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _FrontHandler)
         self.root, self.backend, self.index = Path(root), backend, index
         self.requests = []
+        #: (request, status) of every /api/ request answered
+        self.answered = []
         self.answers = {}
 
     @property
@@ -79,6 +83,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self.server.requests.append(self.path)
             status, kind, body = self.server.answers.get(path) or \
                 self._forward()
+            self.server.answered.append((self.path, status))
         else:
             file = (self.server.root / path.lstrip("/")).resolve()
             if not file.is_file() or self.server.root.resolve() not in \
@@ -236,3 +241,112 @@ def test_answers_the_ui_would_refuse_are_refused(browser, shop, path, answer,
         assert page.text_content("#status") == "failed"
         assert page.text_content("#error") == shown
         page.close()
+
+
+# -- the real Jaeger UI ------------------------------------------------------
+needs_ui = pytest.mark.skipif(not UI_BUILD, reason=(
+    "JAEGER_UI_BUILD is not set: it names a built Jaeger UI (jaeger-ui's "
+    "packages/jaeger-ui/build; its source cannot be fetched here, "
+    "docs/collector.md says how to build one); the page above searches as "
+    "it does"))
+
+
+def real_ui_traces():
+    """A trace with jaeger-client's 64-bit id, and a failed one with a
+    128-bit id, both a shop calling the stock service."""
+    from test_apiv3 import shop_trace
+
+    return [shop_trace(0x5AF7183FB1D4CF5F, NOW - 30_000_000),
+            shop_trace(0x4BF92F3577B34DA6A3CE929D0E0E4736, NOW - 20_000_000,
+                       error=True, op="POST /orders"),
+            [SpanData(0x77, 1, 0, 1, "nightly", NOW - 10_000_000, 50,
+                      process=Process("batch"))]]
+
+
+@pytest.fixture
+def real_ui(tmp_path):
+    build = Path(UI_BUILD)
+    if not (build / "index.html").is_file():
+        pytest.fail(f"JAEGER_UI_BUILD={UI_BUILD} holds no index.html")
+    with collected(*real_ui_traces()) as collector, \
+            front(build, collector.base) as server:
+        yield server
+
+
+@needs_ui
+def test_jaeger_uis_search_finds_and_opens_a_trace(browser, real_ui):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{real_ui.base}/search")
+    # the service list
+    page.click("[data-testid=service]")
+    page.wait_for_selector(".ant-select-item-option")
+    assert page.eval_on_selector_all(
+        ".ant-select-item-option",
+        "o => o.map(e => e.getAttribute('title'))") == [
+        "batch", "shop", "stock service/eu"]
+    page.click(".ant-select-item-option[title='shop']")
+    page.wait_for_selector("[data-testid=operation]:not(.ant-select-disabled)")
+    # a search with a tag and a duration filter
+    page.fill("input[name=tags]", "host.name=box-1 error=true")
+    page.fill("input[name=minDuration]", "1ms")
+    page.click("button:has-text('Find Traces')")
+    page.wait_for_selector(".ResultItem")
+    _screenshot(page, "search")
+    (result,) = page.query_selector_all(".ResultItem")
+    text = result.inner_text()
+    assert "shop: POST /orders" in text and "4bf92f3" in text
+    assert "4 Spans" in text and "1 Error" in text
+    assert "shop (2)" in text and "stock service/eu (2)" in text
+    # without the filters: both, newest first; the 64-bit id shows as the
+    # UI shows a 32-digit summary id, zero-padded
+    page.fill("input[name=tags]", "")
+    page.fill("input[name=minDuration]", "")
+    page.click("button:has-text('Find Traces')")
+    page.wait_for_function(
+        "document.querySelectorAll('.ResultItem').length === 2")
+    titles = [item.inner_text() for item in
+              page.query_selector_all(".ResultItemTitle")]
+    assert "shop: POST /orders" in titles[0]
+    assert "shop: GET /orders" in titles[1]
+    # a trace opened from the results: its page, every span
+    page.click("text=shop: GET /orders")
+    page.wait_for_selector(".span-name")
+    _screenshot(page, "trace")
+    assert "5af7183" in page.title()
+    rows = [(row.query_selector(".span-svc-name").inner_text().strip(),
+             row.query_selector(".endpoint-name").inner_text().strip())
+            for row in page.query_selector_all(".span-name")]
+    assert rows == [("shop", "GET /orders"), ("shop", "check stock"),
+                    ("stock service/eu", "GET /stock"),
+                    ("stock service/eu", "lookup")]
+    page.close()
+    paths = [request.partition("?")[0] for request, _ in real_ui.answered]
+    assert all(status == 200 for _, status in real_ui.answered), \
+        real_ui.answered
+    assert {"/api/v3/services", "/api/v3/operations"} <= set(paths)
+    # v2.19 on: search by summaries; v2.15 to v2.18: by /api/traces
+    assert "/api/v3/trace-summaries" in paths or "/api/traces" in paths
+    assert "/api/traces/00000000000000005af7183fb1d4cf5f" in paths
+
+
+@needs_ui
+def test_jaeger_uis_system_architecture_draws_the_calls(browser, real_ui):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{real_ui.base}/dependencies")
+    page.wait_for_selector("[data-testid=dagNodeLabel]")
+    _screenshot(page, "dependencies")
+    labels = page.eval_on_selector_all(
+        "[data-testid=dagNodeLabel]", "n => n.map(e => e.textContent)")
+    assert sorted(labels) == ["shop", "stock service/eu"]
+    assert page.eval_on_selector_all(
+        "svg text", "t => t.map(e => e.textContent)") == ["2"]  # calls
+    page.close()
+    ((request, status),) = real_ui.answered
+    assert request.startswith("/api/dependencies?endTs=") and status == 200
+
+
+def _screenshot(page, name):
+    """Kept where JAEGER_UI_SCREENSHOTS names a folder."""
+    folder = os.environ.get("JAEGER_UI_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"jaeger-ui-{name}.png"))
