@@ -33,6 +33,7 @@ from chaostracing._collector import Collector
 from chaostracing._data.model import FOLLOWS_FROM, Process, SpanData
 from chaostracing._data.otlp import decode, to_span_data
 from chaostracing._data.otlpjson import traces_data
+from chaostracing._data.spanquery import SpanQuery
 
 NOW = time.time_ns() // 1000 // 1_000_000 * 1_000_000  # a whole second, µs
 SHOP = Process("shop", (("host.name", "box-1"), ("pid", 42)))
@@ -465,6 +466,29 @@ def test_the_traces_answer_is_otlp_by_opentelemetrys_own_definitions(shop):
     assert sorted((s.trace_id, s.span_id) for s in spans) == sorted(
         (s.trace_id, s.span_id) for s in shop.store.spans()
         if s.service_name != "batch")
+
+
+def test_a_large_trace_search_is_written_in_pieces():
+    # each piece is written when the last was sent: concurrent searches
+    # hold a piece each, not their whole answer
+    from chaostracing._collector import apiv3
+    from chaostracing._collector.store import SpanStore
+
+    store = SpanStore()
+    for number in range(1, 41):
+        spans = shop_trace(number, NOW - number * 1_000_000)
+        spans[0].tags["payload"] = "x" * 20_000
+        store.add(spans)
+    params = window(**{"query.serviceName": "shop"})
+    status, kind, body = apiv3.find_traces(
+        store, {name: [value] for name, value in params.items()})
+    assert (status, kind) == (200, "application/json")
+    pieces = list(body)
+    assert len(pieces) == 4  # 40 traces of 20 kB, pieces of 256 KiB
+    assert all(len(piece) < 2 * apiv3.PIECE for piece in pieces)
+    document = json.loads(b"".join(pieces))
+    found = store.find(SpanQuery("shop"), 100)
+    assert document == {"result": traces_data(found)}
 
 
 def test_paths_jaegers_gateway_does_not_serve(shop):
