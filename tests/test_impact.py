@@ -243,6 +243,53 @@ def test_the_baseline_is_clipped_to_where_data_exists():
     assert 3.9 < impact.windows.baseline.seconds <= 4.0
 
 
+# -- the lean read of a query's answer ----------------------------------------
+def test_failed_reads_only_its_tags():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from chaostracing._data.model import FAILED_TAGS, failed
+
+    keys = st.sampled_from(sorted(FAILED_TAGS) + ["span.kind", "http.url",
+                                                  "status", "x"])
+    values = (st.booleans() | st.integers(-1, 700) | st.sampled_from(
+        ["true", "True", "ERROR", "OK", "503", " 500 ", "abc", ""]))
+
+    @settings(max_examples=120, deadline=None)
+    @given(st.dictionaries(keys, values, max_size=6))
+    def same(tags):
+        kept = {k: v for k, v in tags.items() if k in FAILED_TAGS}
+        assert failed(kept) is failed(tags)
+
+    same()
+
+
+@pytest.mark.parametrize("fault", [{"error_rate": 0.5}, {"latency_ms": 40}])
+def test_the_lean_read_gives_the_impact_the_full_read_gives(fault):
+    from chaostracing._data.jaegerjson import read_document, to_document
+    from chaostracing._impact import source
+
+    spans = run_of(fault, fallback="error_rate" in fault)
+    for span in spans[::7]:  # what the impact does not read
+        span.logs.append((span.start_us, {"event": "noise", "n": 1}))
+        span.tags.update({"http.url": "http://x/", "otel.scope.name": "y"})
+    document = json.loads(json.dumps(to_document(spans)))
+    full = read_document(document)
+    lean = read_document(document, tag_keys=source.TAGS)
+    assert len(lean) == len(full) == len(spans)
+    for a, b in zip(full, lean):
+        assert (a.trace_id, a.span_id, a.parent_id, a.start_us,
+                a.duration_us, a.operation_name, a.process.service_name) == (
+            b.trace_id, b.span_id, b.parent_id, b.start_us, b.duration_us,
+            b.operation_name, b.process.service_name)
+        assert b.tags == {k: v for k, v in a.tags.items()
+                          if k in source.TAGS}
+        assert b.logs == [] and b.process.tags == ()
+    windows = win.make(TIMES, 10, 5)
+    assert analysis.analyze(lean, windows).as_json() == \
+        analysis.analyze(full, windows).as_json()
+
+
 # -- units -----------------------------------------------------------------
 def test_units_are_services_operations_and_edges_between_services():
     samples = units.collect(run_of(), win.make(TIMES, 10))

@@ -32,6 +32,7 @@ from chaostracing._data.tags import (
 
 __all__ = [
     "CHILD_OF",
+    "FAILED_TAGS",
     "FOLLOWS_FROM",
     "Process",
     "SpanData",
@@ -124,6 +125,11 @@ def http_status(tags: Mapping[str, Any]) -> Optional[int]:
         if isinstance(value, str) and value.strip().isdigit():
             return int(value.strip())
     return None
+
+
+#: every tag :func:`failed` reads: a reader that keeps only some tags (the
+#: impact's) keeps these
+FAILED_TAGS = frozenset((ERROR, OTEL_STATUS_CODE) + HTTP_STATUS_CODES)
 
 
 def failed(tags: Mapping[str, Any]) -> bool:

@@ -23,7 +23,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (
+    AbstractSet,
+    Any,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -283,11 +292,13 @@ def _jaeger_error(error: Any) -> str:
     return f": {str(message)[:300]}"
 
 
-def read_spans(document: Any, url: str,
-               service: Optional[str]) -> List[SpanData]:
+def read_spans(document: Any, url: str, service: Optional[str],
+               tag_keys: Optional[AbstractSet[str]] = None
+               ) -> List[SpanData]:
     """The spans of ``service`` (None: of every service) in a Jaeger
-    ``/api/traces`` answer; ActivityFailed naming the URL when it is not
-    Jaeger's JSON model. A bad span in it (a
+    ``/api/traces`` answer (``tag_keys``: with only those tags, see
+    :func:`~chaostracing._data.jaegerjson.read_document`); ActivityFailed
+    naming the URL when it is not Jaeger's JSON model. A bad span in it (a
     ``startTime`` of -1...) costs only itself: it is left out, and one
     warning says how many were."""
     from chaostracing._data.jaegerjson import Skipped, read_document
@@ -298,7 +309,7 @@ def read_spans(document: Any, url: str,
     skipped = Skipped()
     try:
         with paused_gc():
-            spans = read_document(document, service, skipped)
+            spans = read_document(document, service, skipped, tag_keys)
     except ValueError as error:
         raise ActivityFailed(f"the trace query service at {shown(url)} did "
                              f"not answer Jaeger's JSON model: {error}"
