@@ -18,7 +18,13 @@ usual tags), half of the payments failing during the method.
 2. *The end of a run*: the same 10-action ``chaos run`` with
    ``tracing_impact`` on and off, round by round, against a collector
    whose spans cover the run's windows (60 s of baseline before it, and
-   after it); the wait the journal reports is subtracted.
+   after it); the wait the journal reports is subtracted. Its own baseline
+   is again the bare transfer of the answers for the run's windows (as the
+   journal states them), timed in the same round.
+
+Seconds move with the machine's speed from one run of the benchmark to the
+next; the figures to compare are the ratios to the bare transfer, measured
+round by round in the same run.
 
 Goal: the command in <= 3 s.
 
@@ -135,6 +141,12 @@ def start_server(first_us, last_us, fault, total):
 def iso(us):
     return datetime.datetime.fromtimestamp(
         us / 1e6, datetime.timezone.utc).isoformat()
+
+
+def us(text):
+    """Microseconds since the epoch of an impact's ISO time."""
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(moment.timestamp() * 1e6)
 
 
 def path_taken(url):
@@ -279,7 +291,7 @@ def measure_end_of_run(args, work):
     impacting.write_text(json.dumps(with_impact))
     try:
         timed_chaos_run(plain, work)  # warm
-        base, times, waits, fetch = [], [], [], []
+        base, times, waits, fetch, transfer = [], [], [], [], []
         for _ in range(args.rounds):
             base.append(timed_chaos_run(plain, work))
             elapsed = timed_chaos_run(impacting, work)
@@ -289,6 +301,11 @@ def measure_end_of_run(args, work):
             waits.append(timing["wait"])
             fetch.append(timing["fetch"])
             times.append(elapsed - timing["wait"])
+            spans_of = entry["impact"]["windows"]
+            started = time.perf_counter()
+            raw_transfer(url, us(spans_of["baseline"]["start"]),
+                         us(spans_of["after"]["end"]))
+            transfer.append(time.perf_counter() - started)
     finally:
         proc.stdin.close()
         proc.wait(timeout=60)
@@ -304,6 +321,11 @@ def measure_end_of_run(args, work):
                ("  of which fetching", median(fetch), mad(fetch), "s"),
                ("the wait for late spans (subtracted)", median(waits),
                 mad(waits), "s"),
+               ("the bare transfer of the windows' answers", median(transfer),
+                mad(transfer), "s"),
+               ("added / transfer (paired)", median(
+                   [(t - b) / x for t, b, x in zip(times, base, transfer)]),
+                "x"),
            ])
 
 
