@@ -3,6 +3,7 @@ runs."""
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -47,6 +48,27 @@ def _strict_and_clean():
             control.cleanup_control()
     opentracing.tracer, opentracing.is_tracer_registered = saved
     assert not safety.errors, f"internal errors: {safety.errors}"
+
+
+#: Debian's chromium, for the browser tests (``make test`` installs it where
+#: root and apt allow; elsewhere those tests skip, saying so)
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: what a sandboxed, offline machine needs (see the env notes)
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import CHROMIUM
 from test_apiv3 import NOW, collected, shop_traces
-from test_report_browser import CHROMIUM, FLAGS
 
 from chaostracing._data.model import Process, SpanData
 
@@ -120,17 +120,6 @@ def front(root, backend, index="index.html"):
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

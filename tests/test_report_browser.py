@@ -7,28 +7,22 @@ skip, saying so.
 """
 import html.parser
 import json
-import shutil
 import subprocess
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import CHROMIUM, FLAGS, ROOT
 
 from chaostracing._data.inputs import load
 from chaostracing._data.jaegerjson import write_atomic
 from chaostracing._data.model import Process, SpanData
 from chaostracing._viewers.report import render
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason=(
     "no chromium here: `make test` installs Debian's chromium where root and "
     "apt allow (apt-get install chromium); the report's browser tests skip")),
     # a browser, or playwright's node driver: processes
     pytest.mark.slow]
-#: what a sandboxed, offline machine needs (see the env notes)
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage"]
 EXAMPLE = ROOT / "docs" / "example-trace.json"
 
 
@@ -122,17 +116,6 @@ def test_hostile_span_data_stays_text(tmp_path):
     assert evil in "".join(dom.text)
     # no script of the data ran: the page's title is still its own
     assert "<title>chaostracing report</title>" in dom.raw
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, path):
