@@ -240,7 +240,7 @@ needs_ui = pytest.mark.skipif(not UI_BUILD, reason=(
     "it does"))
 
 
-#: the search form's selects, by their labels (v2.14 to v2.19)
+#: the search form's selects, by their labels (v2.14 to v2.20)
 _SERVICE = ".ant-form-item:has(label:has-text('Service')) .ant-select"
 _OPERATION = ".ant-form-item:has(label:has-text('Operation')) .ant-select"
 
@@ -267,6 +267,15 @@ def real_ui(tmp_path):
         yield server
 
 
+def _list_view(page):
+    """The search results as a list of items: v2.20 shows a table first,
+    with a List switch (remembered in the browser's storage)."""
+    page.wait_for_selector(".ResultItem, label:has-text('List')")
+    if page.query_selector(".ResultItem") is None:
+        page.click("label:has-text('List')")
+        page.wait_for_selector(".ResultItem")
+
+
 @needs_ui
 def test_jaeger_uis_search_finds_and_opens_a_trace(browser, real_ui):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -284,7 +293,7 @@ def test_jaeger_uis_search_finds_and_opens_a_trace(browser, real_ui):
     page.fill("input[name=tags]", "host.name=box-1 error=true")
     page.fill("input[name=minDuration]", "1ms")
     page.click("button:has-text('Find Traces')")
-    page.wait_for_selector(".ResultItem")
+    _list_view(page)
     _screenshot(page, "search")
     (result,) = page.query_selector_all(".ResultItem")
     text = result.inner_text()
