@@ -13,10 +13,10 @@ background load and real users count):
   the call; its duration is the caller's client span's (the wait the
   caller saw, the network included), else the callee's.
 
-A span belongs to the window its start falls in, except one still under
-way when the method starts, which is the method's
-(:class:`~chaostracing._impact.windows.WindowFinder`); a call's times are
-those of the span whose duration it takes. "Failed" is
+A span belongs to the window its start falls in, except one of the
+baseline still under way when the method starts, which is in none
+(:class:`~chaostracing._impact.windows.WindowFinder` says why); a call's
+times are those of the span whose duration it takes. "Failed" is
 :func:`chaostracing._data.model.failed`, the one definition. Percentiles
 are nearest-rank, as the probes compute them.
 """
