@@ -182,5 +182,5 @@ def test_otel_vendor_gcp_or_azure_warns_once_and_traces_over_otlp(
                                    "tracing_port": otlp.port}
     run = chaos(experiment, env={"OTEL_VENDOR": vendor})
     assert run.status == "completed"
-    assert run.log.count("README: Coming from 0.18.1") == 1
+    assert run.log.count("docs: Migrating from 0.18.1, Vendors") == 1
     assert len(otlp.wait_for(12)) == 12

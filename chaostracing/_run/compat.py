@@ -162,8 +162,8 @@ def vendor_note(vendor: Optional[str]) -> Optional[str]:
     where = "Google Cloud Trace" if vendor == "gcp" else "Azure Monitor"
     return (f"OTEL_VENDOR {vendor!r} (tracing_vendor): the run is traced over "
             "OTLP to the configured endpoint; to reach " + where + ", run an "
-            "OpenTelemetry Collector with its exporter (README: Coming from "
-            "0.18.1)")
+            "OpenTelemetry Collector with its exporter (docs: Migrating from "
+            "0.18.1, Vendors)")
 
 
 def _is_set(value: Any) -> bool:
