@@ -130,7 +130,9 @@ def _shut(sock: Any) -> None:
         pass
 
 
-class _Connection(http.client.HTTPConnection):
+class _Watched(http.client.HTTPConnection):
+    """A connection whose socket the deadline watches from its start."""
+
     def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any
                  ) -> None:
         super().__init__(*args, **kwargs)
@@ -142,16 +144,12 @@ class _Connection(http.client.HTTPConnection):
         self.deadline.watch(self.sock)
 
 
-class _SecureConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any
-                 ) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadline = deadline
+class _Connection(_Watched):
+    pass
 
-    def connect(self) -> None:
-        self.timeout = self.deadline.left()
-        super().connect()
-        self.deadline.watch(self.sock)
+
+class _SecureConnection(_Watched, http.client.HTTPSConnection):
+    pass
 
 
 class _Handler(urllib.request.HTTPHandler):
