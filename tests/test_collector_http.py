@@ -11,12 +11,15 @@ import json
 import socket
 import sys
 import time
+import zlib
 
 import pytest
 import requests
 
 from chaostracing._collector import Collector, query
+from chaostracing._collector import http as collector_http
 from chaostracing._collector.http import (
+    MAX_MEMBERS,
     HostGuard,
     HttpError,
     Request,
@@ -203,12 +206,78 @@ def test_a_gzip_bomb_is_413_once_inflated(collector):
 def test_inflate_reads_several_gzip_members_and_refuses_a_cut_one():
     body = gzip.compress(b"ab") + gzip.compress(b"cd")
     assert inflate(body, 100, 100) == b"abcd"
+    assert inflate(body + b"\x00" * 300, 100, 100) == b"abcd"  # padded
     with pytest.raises(HttpError) as cut:
         inflate(body[:-3], 100, 100)
     assert cut.value.status == 400
     with pytest.raises(HttpError) as big:
         inflate(gzip.compress(b"x" * 1000), 2000, 500)
     assert big.value.status == 413
+    with pytest.raises(HttpError) as after:
+        inflate(body + b"\x00\x00x", 100, 100)
+    assert after.value.status == 400
+
+
+class _CountingZlib:
+    """zlib, counting the bytes each inflater is fed and the bytes it
+    copies out as what follows its member (``unused_data``)."""
+
+    error = zlib.error
+    MAX_WBITS = zlib.MAX_WBITS
+
+    def __init__(self):
+        self.bytes = 0
+
+    def decompressobj(self, wbits):
+        real = zlib.decompressobj(wbits)
+        counter = self
+
+        class Inflater:
+            def decompress(self, data, max_length=0):
+                counter.bytes += len(data)
+                out = real.decompress(data, max_length)
+                counter.bytes += len(real.unused_data)
+                return out
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        return Inflater()
+
+
+def test_inflate_is_linear_in_the_members_of_a_body(monkeypatch):
+    # each member used to take a copy of all that followed it: 2,000
+    # members of 22 bytes made 80 MB of copies
+    counting = _CountingZlib()
+    monkeypatch.setattr(collector_http, "zlib", counting)
+    members = [gzip.compress(b"%05d" % i) for i in range(2000)]
+    body = b"".join(members)
+    assert inflate(body, 1 << 20, 1 << 20) == b"".join(
+        b"%05d" % i for i in range(2000))
+    assert counting.bytes < 20 * len(body)
+    # a large member is fed in growing pieces, not copied again either
+    counting.bytes = 0
+    text = bytes(range(256)) * 20_000  # 5 MB, compresses to ~20 KB
+    large = gzip.compress(text) + gzip.compress(b"end")
+    assert inflate(large, 1 << 23, 1 << 23) == text + b"end"
+    assert counting.bytes < 4 * len(large)
+
+
+def test_a_body_of_too_many_gzip_members_is_400(collector):
+    body = gzip.compress(b"") * (MAX_MEMBERS + 1)
+    answer = exchange(collector.otlp_port, post(
+        body, b"Content-Length: %d" % len(body), b"Content-Encoding: gzip"),
+        timeout=30)
+    assert status_of(answer) == 400 and b"gzip members" in answer
+    # a body in many members is read whole
+    spans = otlp_body(count=3)
+    body = b"".join(gzip.compress(spans[i:i + 10])
+                    for i in range(0, len(spans), 10))
+    answer = exchange(collector.otlp_port, post(
+        body, b"Content-Length: %d" % len(body), b"Content-Encoding: gzip"),
+        timeout=30)
+    assert status_of(answer) == 200
+    assert len(collector.store) == 3
 
 
 # -- the Host header, CORS ----------------------------------------------------

@@ -73,6 +73,7 @@ __all__ = [
     "HostGuard",
     "HttpError",
     "Limits",
+    "MAX_MEMBERS",
     "MissingExtra",
     "PIECE",
     "Request",
@@ -94,6 +95,11 @@ PIECE = 256 * 1024
 #: about twice its size again (the parsed message, then Python's strings),
 #: and that is not counted in the budget
 BIG_BODY = 4 * 1024 * 1024
+#: gzip members of one body at most (clients send one, or a few)
+MAX_MEMBERS = 10_000
+#: bytes of a gzip member fed to zlib at first, and at most (see
+#: :func:`inflate`)
+_FEED, _FEED_MAX = 256, 1024 * 1024
 Body = Union[bytes, Iterator[bytes]]
 
 
@@ -352,30 +358,54 @@ def inflate(body: bytes, limit: int, cap: int) -> bytes:
     ``limit`` bytes (what was set aside for it) and never more than
     ``cap`` (the body cap).
 
-    :raises HttpError: 400 when it is not gzip or is cut short, 413 over
-        ``cap``
+    The work is linear in the body: it is read through a view at an
+    offset, a member at a time, never copied whole again. zlib copies what
+    follows a member's end (``unused_data``), so each member is fed in
+    pieces that start at :data:`_FEED` bytes and double while the member
+    goes on: what is copied after a member is under twice what it took,
+    plus :data:`_FEED`. At most :data:`MAX_MEMBERS` members (a client
+    sends one, or a few).
+
+    :raises HttpError: 400 when it is not gzip, is cut short or has more
+        than :data:`MAX_MEMBERS` members, 413 over ``cap``
     :raises _NeedsMore: over ``limit`` but not over ``cap``
     """
     out: List[bytes] = []
     size = 0
-    data = body
+    view = memoryview(body)
+    end = len(view)
+    at = 0
+    members = 0
+    bound = min(limit, cap)
     while True:
+        if members == MAX_MEMBERS:
+            raise HttpError(400, f"more than {MAX_MEMBERS} gzip members")
+        members += 1
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            piece = inflater.decompress(data, min(limit, cap) - size + 1)
-        except zlib.error as error:
-            raise HttpError(400, f"not a gzip body: {error}") from None
-        size += len(piece)
-        out.append(piece)
-        if size > cap:
-            raise HttpError(413, f"more than {cap} bytes once inflated")
-        if size > limit or inflater.unconsumed_tail:
-            raise _NeedsMore()
-        if not inflater.eof:
-            raise HttpError(400, "the gzip body is cut short (it does not "
-                                 "end where its data does)")
-        data = inflater.unused_data
-        if not data.strip(b"\x00"):  # trailing zeros: some writers pad
+        feed = _FEED
+        while not inflater.eof:
+            if at >= end:
+                raise HttpError(400, "the gzip body is cut short (it does "
+                                     "not end where its data does)")
+            data = view[at:at + feed]
+            try:
+                piece = inflater.decompress(data, bound - size + 1)
+            except zlib.error as error:
+                raise HttpError(400, f"not a gzip body: {error}") from None
+            size += len(piece)
+            out.append(piece)
+            if size > cap:
+                raise HttpError(413, f"more than {cap} bytes once inflated")
+            if size > limit or inflater.unconsumed_tail:
+                raise _NeedsMore()
+            at += len(data) - len(inflater.unused_data)
+            feed = min(feed * 2, _FEED_MAX)
+        if at >= end:
+            return b"".join(out)
+        if view[at] == 0:  # trailing zeros: some writers pad
+            if body.count(0, at) != end - at:
+                raise HttpError(400, "not a gzip body: bytes after its "
+                                     "padding")
             return b"".join(out)
 
 
