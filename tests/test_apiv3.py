@@ -605,3 +605,79 @@ def test_bad_dependency_parameters_get_jaegers_400(shop):
         assert answer["errors"] == [{
             "code": 400, "msg": f"unable to parse param '{name}': "
             "strconv.ParseInt: parsing \"1h\": invalid syntax"}]
+
+
+def _until(condition, timeout=30.0):
+    """Wait for ``condition()`` (a hang guard, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the hang guard"
+        time.sleep(0.01)
+
+
+def test_a_span_whose_times_are_out_of_range_costs_only_itself():
+    # a Jaeger Thrift span carries any signed 64-bit time: one before
+    # 1970 or past OTLP's unsigned 64-bit nanoseconds used to make the
+    # whole api_v3 answer unreadable ("startTimeUnixNano": "-5000")
+    import socket
+
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    from chaostracing._jaeger.thrift import (
+        encode_process,
+        encode_span,
+        pack_datagrams,
+    )
+
+    udp = Process("udp")
+    good = SpanData(0xC3, 1, 0, 1, "good", NOW - 1_000_000, 50, process=udp)
+    bad = [good.replace(span_id=2, start_us=-5),
+           good.replace(span_id=3, start_us=1 << 62),
+           good.replace(span_id=4, duration_us=-1),
+           good.replace(span_id=5, logs=[(-1, {"event": "x"})])]
+    ((datagram, count),) = pack_datagrams(
+        encode_process(udp), [encode_span(s) for s in [good] + bad])
+    assert count == 5
+    with Collector(udp_port=0, otlp_port=None, query_port=0) as running:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(datagram, ("127.0.0.1", running.udp_port))
+        _until(lambda: running.agent.handled >= 1)
+        assert running.agent.malformed == 0  # the datagram was read
+        assert [s.span_id for s in running.store.spans()] == [1]
+        assert running.store.malformed == 4
+        assert "4 span(s) refused (a time before 1970" in running.summary()
+        base = f"http://127.0.0.1:{running.query_port}"
+        answer = get_json(base, "/api/v3/traces",
+                          window(**{"query.serviceName": "udp"}))
+        parsed = parse_with(TracesData, answer["result"])
+        (resource,) = parsed.resource_spans
+        assert [s.name for s in resource.scope_spans[0].spans] == ["good"]
+        summaries = get_json(base, "/api/v3/trace-summaries",
+                             window(**{"query.serviceName": "udp"}))
+        assert not check_schema(summaries,
+                                "jaeger.api_v3.FindTraceSummariesResponse")
+        (summary,) = summaries["summaries"]
+        assert summary["minStartTimeUnixNano"] == str(good.start_us * 1000)
+
+
+def test_the_writers_never_write_a_time_out_of_unsigned_64_bits():
+    # a reader other than the collector's store may hold such spans (the
+    # Jaeger JSON reader takes up to 2**62 µs): clamped, never refused
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    from chaostracing._data.model import MAX_TIME_US
+    from chaostracing._data.summary import summarize
+
+    spans = [SpanData(0xD4, 1, 0, 1, "early", -5, 10,
+                      logs=[(-7, {"event": "before"})]),
+             SpanData(0xD4, 2, 1, 1, "late", 1 << 62, 10,
+                      logs=[(1 << 62, {"event": "after"})])]
+    document = traces_data([(0xD4, spans)])
+    parsed = parse_with(TracesData, document)  # refuses a negative, or 2**64
+    times = [(s.start_time_unix_nano, s.end_time_unix_nano,
+              s.events[0].time_unix_nano)
+             for s in parsed.resource_spans[0].scope_spans[0].spans]
+    assert times == [(0, 5000, 0), (MAX_TIME_US * 1000,) * 3]
+    entry = summarize(spans).api_v3()
+    assert entry["minStartTimeUnixNano"] == "0"
+    assert entry["maxEndTimeUnixNano"] == str(MAX_TIME_US * 1000)

@@ -261,6 +261,9 @@ class Collector:
         if store.dropped_for_bytes:
             parts.append(f"{store.dropped_for_bytes} span(s) dropped (oldest "
                          f"traces, over --max-bytes {store.max_bytes})")
+        if store.malformed:
+            parts.append(f"{store.malformed} span(s) refused (a time before "
+                         "1970 or past the year 2554)")
         if store.values_cut:
             parts.append(f"{store.values_cut} value(s) cut to "
                          f"{store.max_value} characters")

@@ -7,7 +7,10 @@ is bounded twice: at most ``max_spans`` spans, and at most about
 strings and fields, :func:`span_size`). Beyond either, the oldest traces
 are evicted whole (a collector that runs for days keeps answering about the
 recent past) and the evicted spans are counted as dropped. A span received
-twice (the same trace and span id) is kept once.
+twice (the same trace and span id) is kept once. A span whose times are out
+of range (before 1970, or past what OTLP's unsigned 64-bit nanoseconds hold:
+a Jaeger Thrift span carries any signed 64-bit number) is refused and
+counted (:attr:`SpanStore.malformed`): it alone, not its request.
 
 No single value may fill it: every tag and log value, operation name and
 process tag longer than ``max_value`` characters (bytes) is cut at ingest
@@ -24,7 +27,12 @@ import itertools
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from chaostracing._data.model import Process, SpanData
+from chaostracing._data.model import (
+    MAX_TIME_US,
+    Process,
+    SpanData,
+    times_in_range,
+)
 from chaostracing._data.spanquery import SpanQuery
 from chaostracing._data.text import TRUNCATED, truncate
 
@@ -74,6 +82,11 @@ class SpanStore:
         self.dropped_for_bytes = 0
         #: values cut at ingest (over max_value)
         self.values_cut = 0
+        #: spans refused at ingest: a time before 1970 or past
+        #: :data:`~chaostracing._data.model.MAX_TIME_US` (what Jaeger
+        #: Thrift's signed 64-bit times allow), which no OTLP or api_v3
+        #: reader would read
+        self.malformed = 0
         #: spans ever added (duplicates excluded)
         self.received = 0
         #: bumped at every change, so a writer knows when to write
@@ -107,7 +120,7 @@ class SpanStore:
         else:
             sizes, cut = self._measured(spans)
         added = total = 0
-        duplicates: List[int] = []
+        uncounted: List[int] = []  # duplicates, refused
         with self._lock:
             if cut is not None:
                 self.values_cut += cut.count
@@ -117,13 +130,20 @@ class SpanStore:
             operations = self._operations
             service_traces = self._service_traces
             for number, span in enumerate(spans):
+                start = span.start_us
+                if (start < 0 or span.duration_us < 0
+                        or start + span.duration_us > MAX_TIME_US
+                        or (span.logs and not times_in_range(span))):
+                    self.malformed += 1
+                    uncounted.append(number)
+                    continue
                 trace_id = span.trace_id
                 trace = stored.get(trace_id)
                 if trace is None:
                     trace = stored[trace_id] = {}
                     trace_bytes[trace_id] = 0
                 elif span.span_id in trace:
-                    duplicates.append(number)
+                    uncounted.append(number)
                     continue
                 trace[span.span_id] = span
                 size = sizes[number]
@@ -138,7 +158,6 @@ class SpanStore:
                 traces = service_traces.get(service)
                 if traces is None:
                     traces = service_traces[service] = {}
-                start = span.start_us
                 starts = traces.get(trace_id)
                 if starts is None:
                     traces[trace_id] = [start, start]
@@ -156,7 +175,7 @@ class SpanStore:
             self._evict()
             rejected = 0
             if self.dropped != before:  # were any of these evicted?
-                skip = set(duplicates)
+                skip = set(uncounted)
                 for number, span in enumerate(spans):
                     if number not in skip and span.span_id not in \
                             self._traces.get(span.trace_id, ()):

@@ -34,6 +34,7 @@ __all__ = [
     "CHILD_OF",
     "FAILED_TAGS",
     "FOLLOWS_FROM",
+    "MAX_TIME_US",
     "Process",
     "SpanData",
     "failed",
@@ -43,6 +44,7 @@ __all__ = [
     "marked_error",
     "parse_id",
     "span_hex",
+    "times_in_range",
     "trace_hex",
 ]
 
@@ -51,6 +53,11 @@ CHILD_OF, FOLLOWS_FROM = 0, 1
 REF_TYPES = {CHILD_OF: "CHILD_OF", FOLLOWS_FROM: "FOLLOWS_FROM"}
 _MASK64 = (1 << 64) - 1
 _MASK128 = (1 << 128) - 1
+
+#: the latest time a span may start, end or log at, in microseconds since
+#: the epoch (in the year 2554): OTLP and api_v3 write times as unsigned
+#: 64-bit nanoseconds, which Jaeger UI and OpenTelemetry's parsers read
+MAX_TIME_US = _MASK64 // 1000
 
 Tag = Tuple[str, Any]
 Reference = Tuple[int, int, int]  # (kind, trace id, span id)
@@ -258,6 +265,22 @@ class SpanData:
             f"SpanData({self.operation_name!r}, trace={self.trace_id_hex}, "
             f"span={span_hex(self.span_id)}, parent={span_hex(self.parent_id)})"
         )
+
+
+def times_in_range(span: SpanData) -> bool:
+    """Whether the span's start, end and log times are all within 0 and
+    :data:`MAX_TIME_US` (a Jaeger Thrift span carries any signed 64-bit
+    number): the collector refuses the other spans at ingest, as the
+    Jaeger JSON reader does."""
+    start = span.start_us
+    duration = span.duration_us
+    if not (0 <= start and 0 <= duration
+            and start + duration <= MAX_TIME_US):
+        return False
+    for timestamp, _ in span.logs:
+        if not 0 <= timestamp <= MAX_TIME_US:
+            return False
+    return True
 
 
 _UNKNOWN = Process("unknown")

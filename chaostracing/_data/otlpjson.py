@@ -35,7 +35,13 @@ import base64
 import math
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from chaostracing._data.model import SpanData, marked_error, span_hex, trace_hex
+from chaostracing._data.model import (
+    MAX_TIME_US,
+    SpanData,
+    marked_error,
+    span_hex,
+    trace_hex,
+)
 from chaostracing._data.tags import (
     ERROR,
     EVENT,
@@ -50,7 +56,7 @@ from chaostracing._data.tags import (
 )
 from chaostracing._data.text import safe_str
 
-__all__ = ["resource_spans", "traces_data"]
+__all__ = ["nanos", "resource_spans", "traces_data"]
 
 #: OTLP's ``Status.StatusCode`` values
 _STATUS_OK, _STATUS_ERROR = 1, 2
@@ -131,8 +137,8 @@ def _span(span: SpanData, scope: Tuple[str, str]) -> Dict[str, Any]:
     if kind is not None:
         out["kind"] = kind.otlp
         skip.add(SPAN_KIND)
-    out["startTimeUnixNano"] = str(span.start_us * 1000)
-    out["endTimeUnixNano"] = str(span.end_us * 1000)
+    out["startTimeUnixNano"] = nanos(span.start_us)
+    out["endTimeUnixNano"] = nanos(span.end_us)
     status = _status(tags)
     if status:
         skip.update((OTEL_STATUS_CODE, OTEL_STATUS_DESCRIPTION))
@@ -156,6 +162,14 @@ def _span(span: SpanData, scope: Tuple[str, str]) -> Dict[str, Any]:
     return out
 
 
+def nanos(us: int) -> str:
+    """A time in microseconds as OTLP's unsigned 64-bit nanoseconds, in
+    decimal: never below 0 nor past :data:`MAX_TIME_US` (the collector
+    refuses such spans at ingest; a reader that took one anyway gets a
+    value every parser reads, rather than an answer none reads)."""
+    return str(min(max(us, 0), MAX_TIME_US) * 1000)
+
+
 def _status(tags: Dict[str, Any]) -> Dict[str, Any]:
     if marked_error(tags):
         status: Dict[str, Any] = {"code": _STATUS_ERROR}
@@ -170,7 +184,7 @@ def _status(tags: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _event(timestamp: int, fields: Dict[str, Any]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"timeUnixNano": str(timestamp * 1000)}
+    out: Dict[str, Any] = {"timeUnixNano": nanos(timestamp)}
     name: Optional[Any] = fields.get(EVENT)
     if name is not None and name != "":
         out["name"] = safe_str(name)

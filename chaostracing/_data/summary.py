@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from chaostracing._data.model import SpanData, failed, trace_hex
+from chaostracing._data.otlpjson import nanos
 
 __all__ = ["ServiceSummary", "TraceSummary", "summarize"]
 
@@ -68,13 +69,13 @@ class TraceSummary(NamedTuple):
     def api_v3(self) -> Dict[str, Any]:
         """This summary as an entry of Jaeger's api_v3 ``TraceSummary``
         (times as decimal strings of nanoseconds, as proto3's JSON writes
-        64-bit integers)."""
+        64-bit integers, within the unsigned 64-bit range)."""
         return {
             "traceId": trace_hex(self.trace_id),
             "rootServiceName": self.root_service,
             "rootOperationName": self.root_operation,
-            "minStartTimeUnixNano": str(self.start_us * 1000),
-            "maxEndTimeUnixNano": str(self.end_us * 1000),
+            "minStartTimeUnixNano": nanos(self.start_us),
+            "maxEndTimeUnixNano": nanos(self.end_us),
             "spanCount": self.span_count,
             "errorSpanCount": self.error_count,
             "orphanSpanCount": self.orphan_count,
