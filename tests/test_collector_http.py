@@ -26,7 +26,8 @@ from chaostracing._collector.http import (
     inflate,
     match,
 )
-from chaostracing._collector.store import SpanStore, span_size
+from chaostracing._collector import store as store_module
+from chaostracing._collector.store import SpanStore, process_size, span_size
 from chaostracing._data.model import Process, SpanData
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -577,5 +578,78 @@ def test_a_datagrams_spans_are_sized_from_it_and_a_huge_trace_measured():
     store.ingest(spans[10:], wire=10 * 1030)
     assert store.bytes <= 30_000
     assert store.bytes == sum(span_size(s) for _, t in store.traces()
-                              for s in t)
+                              for s in t) + process_size(spans[0].process)
     assert store.dropped == store.dropped_for_bytes == 20 - len(store)
+
+
+def test_process_tags_are_counted_once_and_evicted_with_their_spans():
+    # an OTLP request makes a process of its own: 40 tags of 60 KB each
+    # were held without being counted (50 requests: 1.1 GiB, bytes 30,100)
+    value = "v" * 60_000  # one string: the test holds little
+    collector = Collector(udp_port=None, otlp_port=None,
+                          max_bytes=10_000_000)
+    store = collector.store
+    for trace in range(20):
+        process = Process("big", [(f"tag{i}", value) for i in range(40)])
+        collector._add([SpanData(trace + 1, i + 1, process=process)
+                        for i in range(3)])
+        held = {id(s.process): s.process for s in store.spans()}
+        assert store.bytes == sum(span_size(s) for s in store.spans()) + sum(
+            process_size(p) for p in held.values())  # once per process
+        assert store.bytes <= 10_000_000
+    assert process_size(process) > 40 * 60_000
+    assert 1 <= len(store) // 3 <= 4  # 2.4 MB each: four at most
+    assert store.dropped_for_bytes == 60 - len(store)
+    # gone with the last span holding it
+    store.max_bytes = 1_000
+    collector._add([SpanData(99, 1)])
+    assert store.bytes == span_size(SpanData(99, 1)) + process_size(
+        SpanData(99, 1).process)
+
+
+def test_a_long_process_tag_is_cut_at_ingest():
+    store = SpanStore()
+    process = Process("p", [("host", "h" * 100_000), ("pid", 7)])
+    store.ingest([SpanData(1, 1, process=process)])
+    (span,) = store.spans()
+    tags = dict(span.process.tags)
+    assert len(tags["host"]) == 64 * 1024
+    assert tags["host"].endswith("...[truncated; 100000 chars in all]")
+    assert tags["pid"] == 7 and store.values_cut == 1
+    assert store.bytes < 80_000
+
+
+class _Counted:
+    """Counts the calls of a function."""
+
+    def __init__(self, function):
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.function(*args)
+
+
+@pytest.mark.parametrize("wire", [True, False], ids=["udp", "otlp"])
+def test_an_ingest_into_a_full_store_of_one_huge_trace_costs_what_it_adds(
+        monkeypatch, wire):
+    # the store full of one trace: each ingest measured the whole trace
+    # again under the lock (100 ms per span at 200,000 spans)
+    store = SpanStore(max_bytes=2_000_000)
+    spans = [SpanData(1, i + 1, tags={"v": "x" * 100})
+             for i in range(5_000)]
+    for i in range(0, len(spans), 50):
+        store.ingest(spans[i:i + 50], wire=50 * 130 if wire else None)
+    assert store.bytes > 1_000_000
+    store.max_bytes = store.bytes  # full: each span added evicts one
+    measure = _Counted(store_module._measure)
+    monkeypatch.setattr(store_module, "_measure", measure)
+    for i in range(100):
+        span = SpanData(1, 10_000 + i, tags={"v": "y" * 100})
+        store.ingest([span], wire=130 if wire else None)
+    assert measure.calls <= 100 * 3 + len(spans)  # once the whole trace
+    assert store.bytes <= store.max_bytes
+    assert store.bytes == sum(span_size(s) for s in store.spans()) + \
+        process_size(spans[0].process)
+    assert max(s.span_id for s in store.spans()) == 10_099

@@ -4,7 +4,13 @@ Receivers (Jaeger UDP, OTLP/HTTP) add spans from their threads; the writer,
 ``show``/``report`` and the query API read consistent snapshots. The store
 is bounded twice: at most ``max_spans`` spans, and at most about
 ``max_bytes`` bytes of span data (each span's size is estimated from its
-strings and fields, :func:`span_size`). Beyond either, the oldest traces
+strings and fields, :func:`span_size`; each process the stored spans hold,
+its name and tags, once, :func:`process_size`). Sizes count characters: a
+text outside Latin-1 takes two or four bytes a character in memory, so
+``max_bytes`` bounds characters (checking each value's width would cost
+every ingest). An ingest costs what it adds: a trace's size is kept as its
+spans come and go, and a trace alone over the bound is measured once, then
+its new spans as they come. Beyond either, the oldest traces
 are evicted whole (a collector that runs for days keeps answering about the
 recent past) and the evicted spans are counted as dropped. A span received
 twice (the same trace and span id) is kept once. A span whose times are out
@@ -25,7 +31,7 @@ the ids of its traces with the first and last start of its spans there.
 import collections
 import itertools
 import threading
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from chaostracing._data.model import (
     MAX_TIME_US,
@@ -41,6 +47,7 @@ __all__ = [
     "DEFAULT_MAX_SPANS",
     "MAX_VALUE",
     "SpanStore",
+    "process_size",
     "span_size",
 ]
 
@@ -53,6 +60,8 @@ MAX_VALUE = 64 * 1024
 #: what a span costs beyond its strings, estimated (CPython: the object,
 #: its dicts and lists, the ids as integers); a tag, a log, a reference
 _SPAN_COST, _TAG_COST, _LOG_COST, _REF_COST = 600, 120, 200, 120
+#: what a process costs beyond its strings and tags, estimated
+_PROCESS_COST = 300
 
 
 class SpanStore:
@@ -74,6 +83,14 @@ class SpanStore:
         self._service_traces: Dict[str, Dict[int, List[int]]] = {}
         #: trace id -> estimated bytes of its stored spans
         self._trace_bytes: Dict[int, int] = {}
+        #: the traces whose bytes are their spans' measured sizes (see
+        #: :meth:`_evict`): a datagram's spans added to one are measured
+        self._exact: Set[int] = set()
+        #: id of each process stored spans hold -> [the process, how many
+        #: stored spans hold it, its estimated bytes]: a process is
+        #: counted once, while a span holds it (an OTLP request makes its
+        #: own; its tags are not the spans')
+        self._processes: Dict[int, List[Any]] = {}
         self._count = 0
         #: estimated bytes of the stored spans
         self.bytes = 0
@@ -114,8 +131,12 @@ class SpanStore:
         spans = list(spans)
         limit = self.max_value
         cut: Optional[_Cut] = None
-        if wire is not None and wire <= limit:
-            share = wire // max(1, len(spans))
+        estimated = wire is not None and wire <= limit
+        if estimated and spans:
+            # the datagram's process is counted as a process, not in the
+            # spans' share
+            wire = max(0, (wire or 0) - _strings_of_process(spans[0].process))
+            share = wire // len(spans)
             sizes = [_fields(span) + share for span in spans]
         else:
             sizes, cut = self._measured(spans)
@@ -129,6 +150,10 @@ class SpanStore:
             trace_bytes = self._trace_bytes
             operations = self._operations
             service_traces = self._service_traces
+            processes = self._processes
+            exact = self._exact if estimated else ()
+            last_process: Optional[Process] = None
+            held: List[Any] = []
             for number, span in enumerate(spans):
                 start = span.start_us
                 if (start < 0 or span.duration_us < 0
@@ -147,8 +172,19 @@ class SpanStore:
                     continue
                 trace[span.span_id] = span
                 size = sizes[number]
+                if exact and trace_id in exact:
+                    size = _measure(span)
                 trace_bytes[trace_id] += size
                 total += size
+                if span.process is not last_process:
+                    last_process = span.process
+                    entry = processes.get(id(last_process))
+                    if entry is None:
+                        entry = processes[id(last_process)] = [
+                            last_process, 0, process_size(last_process)]
+                        total += entry[2]
+                    held = entry
+                held[1] += 1
                 service = span.process.service_name
                 kinds = operations.get(service)
                 if kinds is None:
@@ -308,6 +344,8 @@ class SpanStore:
             trace_id, oldest = self._traces.popitem(last=False)
             for span in oldest.values():
                 self._index(span, -1)
+                self._release(span.process)
+            self._exact.discard(trace_id)
             self._unindex_trace(trace_id, {s.service_name
                                            for s in oldest.values()})
             self.bytes -= self._trace_bytes.pop(trace_id)
@@ -317,15 +355,20 @@ class SpanStore:
                 self.dropped_for_bytes += len(oldest)
         if self._full() and self._traces:  # one huge trace: cut its oldest
             ((trace_id, trace),) = self._traces.items()
-            # its spans measured, as each one's size is taken off
-            exact = sum(_measure(span) for span in trace.values())
-            self.bytes += exact - self._trace_bytes[trace_id]
-            self._trace_bytes[trace_id] = exact
+            # its spans measured, as each one's size is taken off: once,
+            # then the spans added to it are measured as they come (an
+            # ingest costs what it adds, not the whole trace again)
+            if trace_id not in self._exact:
+                exact = sum(_measure(span) for span in trace.values())
+                self.bytes += exact - self._trace_bytes[trace_id]
+                self._trace_bytes[trace_id] = exact
+                self._exact.add(trace_id)
             services = set()
             while self._full() and trace:
                 for_bytes = self._count <= self.max_spans
                 span = trace.pop(next(iter(trace)))
                 self._index(span, -1)
+                self._release(span.process)
                 services.add(span.service_name)
                 size = span_size(span)
                 self._trace_bytes[trace_id] -= size
@@ -338,6 +381,16 @@ class SpanStore:
             if not trace:
                 del self._traces[trace_id]
                 del self._trace_bytes[trace_id]
+                self._exact.discard(trace_id)
+
+    def _release(self, process: Process) -> None:
+        """A stored span no longer holds ``process``: its bytes go with
+        the last one."""
+        held = self._processes[id(process)]
+        held[1] -= 1
+        if not held[1]:
+            del self._processes[id(process)]
+            self.bytes -= held[2]
 
 
 class _Cut:
@@ -415,6 +468,22 @@ def _measure(span: SpanData) -> int:
             size += _TAG_COST + len(key) + (
                 len(value) if kind is str or kind is bytes else 8)
     return size + _SPAN_COST + _REF_COST * len(span.references)
+
+
+def _strings_of_process(process: Process) -> int:
+    """The characters of a process's name and text tags."""
+    size = len(process.service_name)
+    for key, value in process.tags:
+        size += len(key) + (len(value) if isinstance(value, (str, bytes))
+                            else 0)
+    return size
+
+
+def process_size(process: Process) -> int:
+    """The bytes a stored process takes, estimated as a span's (counted
+    once for the stored spans that hold it)."""
+    return (_PROCESS_COST + _strings_of_process(process)
+            + _TAG_COST * len(process.tags))
 
 
 def _fields(span: SpanData) -> int:
