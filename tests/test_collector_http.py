@@ -18,6 +18,7 @@ import requests
 
 from chaostracing._collector import Collector, query
 from chaostracing._collector import http as collector_http
+from chaostracing._collector import store as store_module
 from chaostracing._collector.http import (
     MAX_MEMBERS,
     HostGuard,
@@ -26,7 +27,6 @@ from chaostracing._collector.http import (
     inflate,
     match,
 )
-from chaostracing._collector import store as store_module
 from chaostracing._collector.store import SpanStore, process_size, span_size
 from chaostracing._data.model import Process, SpanData
 
