@@ -314,6 +314,18 @@ def test_a_search_that_finds_nothing_is_an_empty_list(shop):
      "invalid syntax"),
     (window(**{"query.num_traces": "1.5"}),
      "malformed parameter query.num_traces: "),
+    # past int()'s 4300 digits: it raised outside the 400s (a 500)
+    (window(**{"query.searchDepth": "1" * 5000}),
+     "malformed parameter query.searchDepth: strconv.Atoi: parsing \"111"),
+    (window(**{"query.searchDepth": "99999999999999999999"}),
+     "malformed parameter query.searchDepth: strconv.Atoi: parsing "
+     "\"99999999999999999999\": value out of range"),
+    # \d matched any Unicode digit; Go reads only 0-9
+    (window(**{"query.searchDepth": "\u0663"}),
+     "malformed parameter query.searchDepth: strconv.Atoi: parsing "),
+    (window(**{"query.startTimeMin":
+               "\u0662\u0660\u0662\u0666-01-01T00:00:00Z"}),
+     "malformed parameter query.startTimeMin: parsing time "),
     (window(**{"query.searchDepth": "0"}),
      "malformed parameter query.searchDepth: search depth must be greater "
      "than 0"),
@@ -605,6 +617,15 @@ def test_bad_dependency_parameters_get_jaegers_400(shop):
         assert answer["errors"] == [{
             "code": 400, "msg": f"unable to parse param '{name}': "
             "strconv.ParseInt: parsing \"1h\": invalid syntax"}]
+    for value, problem in (("1" * 5000, "value out of range"),
+                           ("\u0663", "invalid syntax")):
+        answer = get_json(shop.base, "/api/dependencies", {"endTs": value},
+                          status=400)
+        assert answer["data"] is None
+        (error,) = answer["errors"]
+        assert error["code"] == 400 and error["msg"].startswith(
+            "unable to parse param 'endTs': strconv.ParseInt: parsing ")
+        assert error["msg"].endswith(problem)
 
 
 def _until(condition, timeout=30.0):

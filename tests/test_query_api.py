@@ -265,6 +265,11 @@ def test_search_limits_to_the_newest_traces(collector):
     ({"service": "shop", "start": "yesterday"},
      "unable to parse param 'start'"),
     ({"service": "shop", "end": "1.5"}, "unable to parse param 'end'"),
+    ({"service": "shop", "end": "\u0663"}, "unable to parse param 'end'"),
+    ({"service": "shop", "end": "1_000"}, "unable to parse param 'end'"),
+    ({"service": "shop", "start": "1" * 5000},
+     "unable to parse param 'start'"),
+    ({"service": "shop", "limit": "\u0663"}, "unable to parse param 'limit'"),
     ({"service": "shop", "minDuration": "5"}, "unable to parse param "
      "'minDuration'"),
     ({"service": "shop", "maxDuration": "1x"}, "unable to parse param "

@@ -97,10 +97,11 @@ DEFAULT_SEARCH_DEPTH = 100
 PIECE = 256 * 1024
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
+# [0-9], not \d: \d matches any Unicode digit, which Go's parsers refuse
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:(Z)|([+-])(\d{2}):(\d{2}))\Z")
-_GO_INT = re.compile(r"[+-]?\d+\Z")
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]+))?(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))\Z")
+_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True,
              "True": True, "0": False, "f": False, "F": False, "FALSE": False,
              "false": False, "False": False}
@@ -266,6 +267,12 @@ def _depth(params: Params) -> int:
     if not _GO_INT.match(text):
         raise _Malformed(f"malformed parameter {name}: strconv.Atoi: parsing "
                          f"{_go_quote(text)}: invalid syntax")
+    # past 64 bits, as Go says (and before int(), which refuses more than
+    # 4300 digits with a ValueError of its own)
+    if len(text.lstrip("+-").lstrip("0")) > 19 or not (
+            -(1 << 63) <= int(text) < 1 << 63):
+        raise _Malformed(f"malformed parameter {name}: strconv.Atoi: parsing "
+                         f"{_go_quote(text)}: value out of range")
     depth = int(text)
     if depth <= 0:
         raise _Malformed(f"malformed parameter {name}: search depth must be "

@@ -28,7 +28,8 @@ __all__ = ["DEFAULT_LOOKBACK_MS", "dependencies"]
 #: what Jaeger looks back over when ``lookback`` is not given: a day
 DEFAULT_LOOKBACK_MS = 24 * 3600 * 1000
 _JSON = "application/json"
-_GO_INT = re.compile(r"[+-]?\d+\Z")
+#: [0-9], not \d: \d matches any Unicode digit, which Go's parser refuses
+_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 _INT64 = 1 << 63
 
 
@@ -68,9 +69,16 @@ def _millis(params: Mapping[str, List[str]], name: str, default: int) -> int:
     text = _first(params, name)
     if not text:
         return default
-    if not _GO_INT.match(text) or not -_INT64 <= int(text) < _INT64:
+    if not _GO_INT.match(text):
         raise _Malformed(f"unable to parse param '{name}': strconv.ParseInt: "
                          f"parsing {json.dumps(text[:80])}: invalid syntax")
+    # past 64 bits, as Go says (and before int(), which refuses more than
+    # 4300 digits with a ValueError of its own)
+    if len(text.lstrip("+-").lstrip("0")) > 19 or not (
+            -_INT64 <= int(text) < _INT64):
+        raise _Malformed(f"unable to parse param '{name}': strconv.ParseInt: "
+                         f"parsing {json.dumps(text[:80])}: value out of "
+                         "range")
     return int(text)
 
 
