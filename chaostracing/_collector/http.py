@@ -291,8 +291,10 @@ class HostGuard:
         self.any_address = host.strip("[]") in _WILDCARDS
         self.names = names | {_host_name(host)} | set(_LOOPBACK_NAMES)
         self.origins = {origin.rstrip("/") for origin in cors}
-        #: refused Host names and how many times
-        self.refused: Dict[str, int] = {}
+        #: requests refused for their Host (a count, not the names: a
+        #: client may send any number of them; the first few are said,
+        #: see :meth:`Serving._warn_host`)
+        self.refused = 0
 
     def refusal(self, host: Optional[str], http11: bool
                 ) -> Optional[Tuple[int, str]]:
@@ -310,7 +312,7 @@ class HostGuard:
         address = _address(name)
         if address is not None and (self.any_address or address.is_loopback):
             return None
-        self.refused[name] = self.refused.get(name, 0) + 1
+        self.refused += 1
         return 421, (f"Host {name[:100]!r} is not an address served here (a "
                      "guard against DNS rebinding): start collect with "
                      f"--allow-host {name[:100]} to accept it")
