@@ -155,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
         "cut first); a number with K, M or G, or bytes (default: 512M)"
     )
     collect.add_argument(
-        "--timeout", type=_seconds, default=30.0, metavar="S",
+        "--timeout", type=_timeout, default=30.0, metavar="S",
         help="an HTTP connection idle this long is closed, and so is a "
         "request whose headers or body take longer (default: 30)"
     )
@@ -248,7 +248,7 @@ def _impact_parser(commands: "argparse._SubParsersAction[Any]") -> None:
     impact.add_argument("--limit", type=_positive, default=100_000,
                         metavar="N", help="traces asked for per service at "
                         "most (default: 100000)")
-    impact.add_argument("--timeout", type=_seconds, default=30.0,
+    impact.add_argument("--timeout", type=_timeout, default=30.0,
                         metavar="S", help="seconds for the whole query "
                         "(default: 30)")
     impact.set_defaults(run=_impact)
@@ -292,19 +292,40 @@ def _probability(text: str) -> float:
                                      "0 and 1")
 
 
+#: the largest --max-bytes (bytes): a bound, not infinity (int(inf) raised)
+_MAX_SIZE = 1 << 40
+#: --timeout's range (seconds): shorter, the idle sweep would spin; longer,
+#: stopping cannot wait for it (threading.TIMEOUT_MAX; 1e300 raised there
+#: and the final write never ran)
+_TIMEOUT_RANGE = (0.1, 86400.0)
+
+
 def _size(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
     number, unit = text.strip(), 1
     if number[-1:].lower() in units:
         number, unit = number[:-1], units[number[-1].lower()]
     try:
-        value = int(float(number) * unit)
+        value = float(number) * unit
     except ValueError:
-        value = 0
-    if value > 0:
+        value = 0.0
+    if 1 <= value <= _MAX_SIZE:  # not NaN, not infinite
+        return int(value)
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: expected a size from 1 byte to 1024G, such as 512M, 2G "
+        "or 100000000")
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    low, high = _TIMEOUT_RANGE
+    if low <= value <= high:  # not NaN, not infinite
         return value
     raise argparse.ArgumentTypeError(
-        f"{text!r}: expected a size, such as 512M, 2G or 100000000")
+        f"{text!r}: expected seconds from {low:g} to {high:g} (a day)")
 
 
 def _seconds(text: str) -> float:

@@ -166,6 +166,35 @@ def test_a_bad_port_is_refused_with_a_clear_error(capsys):
             in capsys.readouterr().err)
 
 
+@pytest.mark.parametrize("option, value, expected", [
+    ("--max-bytes", "inf", "expected a size from 1 byte to 1024G"),
+    ("--max-bytes", "nan", "expected a size from 1 byte to 1024G"),
+    ("--max-bytes", "2000G", "expected a size from 1 byte to 1024G"),
+    ("--timeout", "1e300", "expected seconds from 0.1 to 86400"),
+    ("--timeout", "inf", "expected seconds from 0.1 to 86400"),
+    ("--timeout", "1e-300", "expected seconds from 0.1 to 86400"),
+])
+def test_sizes_and_timeouts_out_of_range_are_refused_naming_the_option(
+        capsys, option, value, expected):
+    # --max-bytes inf raised OverflowError; --timeout 1e300 raised in stop()
+    # and the final write never ran
+    with pytest.raises(SystemExit) as done:
+        cli.main(["collect", option, value])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {value!r}: {expected}" in err
+
+
+def test_a_huge_timeout_still_stops():
+    from chaostracing._collector.http import Limits, Serving, Site
+
+    serving = Serving(Limits(timeout=1e300))
+    serving.bind("127.0.0.1", 0, Site("t", [], None, None))
+    serving.start()
+    serving.stop()  # raised OverflowError in Thread.join
+    assert serving._thread is not None and not serving._thread.is_alive()
+
+
 def free_udp_port():
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))

@@ -601,7 +601,7 @@ class Serving:
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(self.limits.timeout + 5)
+            thread.join(min(self.limits.timeout + 5, threading.TIMEOUT_MAX))
         else:
             for sock, _ in self._bound:
                 sock.close()
