@@ -536,6 +536,53 @@ def test_an_output_unwritable_at_the_end_goes_to_the_temporary_folder(
         os.unlink(fallback)
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o400])
+def test_the_fallback_file_is_new_private_and_not_where_one_could_guess(
+        tmp_path, monkeypatch, mode):
+    # it was f"{tempdir}/chaostracing-collect-{pid}-{name}", 0666 less the
+    # umask: a 0600 output's spans became world-readable, and a file
+    # planted there kept its own mode
+    import os
+    import stat
+    import tempfile
+
+    import chaostracing._collector as collector_package
+
+    output = tmp_path / "trace.json"
+    output.write_text("{}")
+    output.chmod(mode)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    planted = tmp_path / "tmp" / f"chaostracing-collect-{os.getpid()}-" \
+        "trace.json"
+    planted.write_text("planted")
+    planted.chmod(0o666)
+    real = collector_package._write
+
+    def unwritable(path, traces):  # the output only (a full disk, say)
+        if path == str(output):
+            raise OSError(28, "No space left on device")
+        real(path, traces)
+
+    monkeypatch.setattr(collector_package, "_write", unwritable)
+    old_umask = os.umask(0)
+    try:
+        collector = Collector(udp_port=None, otlp_port=None,
+                              output=str(output), warn=lambda message: None)
+        collector._add([SpanData(1, 1, operation_name="kept")])
+        assert not collector.write(force=True)
+        fallback = collector.write_elsewhere()
+    finally:
+        os.umask(old_umask)
+    assert fallback is not None and fallback != str(planted)
+    assert os.path.dirname(fallback) == str(tmp_path / "tmp")
+    assert stat.S_IMODE(os.stat(fallback).st_mode) == mode & 0o600
+    assert json.loads(open(fallback).read())["data"][0]["spans"][0][
+        "operationName"] == "kept"
+    assert planted.read_text() == "planted"
+    assert f"written to {fallback} instead" in collector.summary()
+
+
 # -- UDP ----------------------------------------------------------------------
 @pytest.mark.skipif(not sys.platform.startswith("linux"),
                     reason="the kernel's drop count is read on Linux")

@@ -30,6 +30,7 @@ answering go on: what was acknowledged is written once the file can be.
 """
 import logging
 import os
+import stat
 import tempfile
 import time
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
@@ -208,16 +209,27 @@ class Collector:
 
     def write_elsewhere(self) -> Optional[str]:
         """When the output could not be written at the end: the spans into
-        a file of the temporary folder instead; its path (``None`` when
-        that fails too)."""
+        a new file of the temporary folder instead, of a name no one can
+        guess, readable by its owner only (or as the output was, if
+        stricter); its path (``None`` when that fails too)."""
         if self.output is None or self.write_problem is None:
             return None
         traces = self.store.traces()
         name = os.path.basename(self.output) or "chaostracing-trace.json"
-        path = os.path.join(tempfile.gettempdir(),
-                            f"chaostracing-collect-{os.getpid()}-{name}")
+        # a new file of ours (the temporary folder is shared: a name known
+        # in advance may be taken, or made, by another user), no more
+        # readable than the output was
         try:
-            _write(path, traces)
+            mode = 0o600 & stat.S_IMODE(os.stat(self.output).st_mode)
+        except OSError:
+            mode = 0o600
+        try:
+            fd, path = tempfile.mkstemp(
+                prefix=f"chaostracing-collect-{os.getpid()}-",
+                suffix=f"-{name[:100]}")
+            os.close(fd)
+            os.chmod(path, mode)
+            _write(path, traces)  # it keeps the mode of the file there
         except OSError:
             return None
         self.fallback = path
