@@ -561,6 +561,9 @@ class Serving:
         self._sweeper: Optional[asyncio.Task[None]] = None
         #: connections turned away (over max_connections)
         self.busy = 0
+        #: requests whose handling is over, answered or not (a body cut
+        #: short ends one without an answer)
+        self.handled = 0
 
     @property
     def malformed(self) -> int:
@@ -693,6 +696,7 @@ class Serving:
         try:
             return await self._answer(state, raw)
         finally:
+            self.handled += 1
             if protocol.transport is not None:
                 self._idle[protocol] = asyncio.get_event_loop().time()
 
