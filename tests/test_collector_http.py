@@ -420,6 +420,91 @@ def test_a_large_search_is_streamed_in_pieces(collector):
     assert len(small.json()["data"]) == 2
 
 
+def test_max_connections_holds_in_a_burst():
+    # counted once aiohttp had a connection: the 100 connections of a
+    # burst were all accepted past a limit of 5
+    import threading
+
+    from chaostracing._collector.http import Limits, Serving
+
+    serving = Serving(Limits(max_connections=5, timeout=30))
+    port = serving.bind("127.0.0.1", 0, query.site(SpanStore()))
+    serving.start()
+    try:
+        gate = threading.Event()  # the loop waits: the 100 come at once
+        serving._loop.call_soon_threadsafe(gate.wait, 60)
+        sockets = []
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /api/services HTTP/1.1\r\nHost: 127.0.0.1"
+                         b"\r\nConnection: close\r\n\r\n")
+            sockets.append(sock)
+        gate.set()
+        statuses = []
+        for sock in sockets:
+            with sock:
+                sock.settimeout(30)  # a hang guard
+                out = b""
+                try:
+                    while True:
+                        piece = sock.recv(65536)
+                        if not piece:
+                            break
+                        out += piece
+                except ConnectionResetError:  # closed with the request unread
+                    pass
+                statuses.append(status_of(out))
+        assert statuses.count(200) == 5
+        assert serving.busy == 95
+        assert set(statuses) <= {200, 503, 0}
+    finally:
+        serving.stop()
+
+
+def _pieces_then(error_after):
+    def pieces():
+        for _ in range(error_after):
+            yield b"x" * 10
+        raise KeyError("a bug")
+    return pieces
+
+
+@pytest.mark.parametrize("error_after", [0, 1, 3])
+def test_an_answer_that_fails_as_it_is_made_is_cut_and_counted(
+        caplog, error_after):
+    # it escaped: aiohttp answered its own 500 (or a cut answer), counted
+    # as an answer and as a malformed request
+    from chaostracing._collector.http import (
+        Answer,
+        Limits,
+        Route,
+        Serving,
+        Site,
+    )
+
+    pieces = _pieces_then(error_after)
+    site = Site("t", [Route("GET", "/a", lambda context, request: Answer(
+        200, "text/plain", pieces()))], None,
+        lambda status, message: Answer(status, "text/plain",
+                                       message.encode()))
+    serving = Serving(Limits(timeout=30))
+    port = serving.bind("127.0.0.1", 0, site)
+    serving.start()
+    try:
+        with caplog.at_level("WARNING", logger="chaostoolkit"):
+            answer = exchange(port, b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              b"Connection: close\r\n\r\n", timeout=30)
+    finally:
+        serving.stop()
+    assert b"0\r\n\r\n" not in answer  # never a whole answer
+    assert b" 500 " not in answer
+    assert site.counters == {"requests": 0, "refused": 1}
+    assert serving.malformed == 0
+    (warning,) = [r for r in caplog.records if "failed as it was made"
+                  in r.getMessage()]
+    assert "KeyError('a bug')" in warning.getMessage()
+
+
 def test_endpoints_are_plain_functions_of_store_and_request():
     store = SpanStore()
     store.add([SpanData(7, 1, operation_name="GET /", process=Process("web"))])

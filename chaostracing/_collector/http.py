@@ -559,6 +559,9 @@ class Serving:
         #: (None: one is)
         self._idle: Dict[Any, Optional[float]] = {}
         self._sweeper: Optional[asyncio.Task[None]] = None
+        #: connections accepted that aiohttp does not count yet (until
+        #: their connection_made), and since when
+        self._pending: Dict[Any, float] = {}
         #: connections turned away (over max_connections)
         self.busy = 0
         #: requests whose handling is over, answered or not (a body cut
@@ -636,9 +639,18 @@ class Serving:
         quiet.propagate = False
         quiet.handlers = [self._parse_errors]
         loop = asyncio.get_event_loop()
+        pending = self._pending
+
+        class Server(web.Server):
+            """aiohttp's, saying when it counts a connection."""
+
+            def connection_made(self, handler: Any, transport: Any) -> None:
+                pending.pop(handler, None)
+                super().connection_made(handler, transport)
+
         for sock, site in self._bound:
             site_state = _SiteState(site, self.limits.max_requests)
-            server = web.Server(
+            server = Server(
                 functools.partial(self._handle, site_state),
                 keepalive_timeout=self.limits.timeout, access_log=None,
                 auto_decompress=False, logger=quiet, lingering_time=2.0)
@@ -681,12 +693,22 @@ class Serving:
                 pass
 
     def _protocol(self, server: Any) -> asyncio.BaseProtocol:
+        """A connection accepted: counted now, not once aiohttp has it
+        (a burst is accepted whole before any is handed over)."""
+        now = asyncio.get_event_loop().time()
+        pending = self._pending
+        while pending:  # never handed over (its transport failed): let go
+            oldest, since = next(iter(pending.items()))
+            if now - since < 5.0:
+                break
+            del pending[oldest]
         open_now = sum(len(web.connections) for web in self._web)
-        if open_now >= self.limits.max_connections:
+        if open_now + len(pending) >= self.limits.max_connections:
             self.busy += 1
             return _Busy()
         protocol: asyncio.BaseProtocol = server()
-        self._idle[protocol] = asyncio.get_event_loop().time()
+        pending[protocol] = now
+        self._idle[protocol] = now
         return protocol
 
     async def _handle(self, state: "_SiteState", raw: Any) -> Any:
@@ -944,6 +966,16 @@ class Serving:
             return response
         except ConnectionError:  # gone, or too slow and let go
             return response
+        except _Broken as broken:  # a bug of ours: the collector goes on
+            logger.warning("chaostracing collect: %s %s: its answer failed "
+                           "as it was made (the connection is closed): %r",
+                           raw.method, raw.path[:200], broken.error)
+            _abort(raw)  # whatever was sent is not taken for an answer
+            if release is not None and answer.status < 400:
+                counters = release[0].site.counters
+                counters["requests"] -= 1
+                counters["refused"] += 1
+            return response
         finally:
             if release is not None:
                 self._budget.give(release[1])
@@ -962,9 +994,16 @@ class Serving:
             timer.cancel()
 
     async def _next(self, pieces: Iterator[bytes]) -> Optional[bytes]:
+        """The next piece of an answer (``None``: no more).
+
+        :raises _Broken: the pieces' generator raised
+        """
         loop = asyncio.get_event_loop()
-        piece: Optional[bytes] = await loop.run_in_executor(
-            self._pool, next, pieces, None)
+        try:
+            piece: Optional[bytes] = await loop.run_in_executor(
+                self._pool, next, pieces, None)
+        except Exception as error:
+            raise _Broken(error) from error
         return piece
 
     def _warn_host(self, host: str) -> None:
@@ -974,6 +1013,14 @@ class Serving:
             self._warn(f"refused requests for Host {name[:100]!r} (421, a "
                        "guard against DNS rebinding): if that name is "
                        f"yours, add --allow-host {name[:100]}")
+
+
+class _Broken(Exception):
+    """An answer's pieces could not be made: ``error`` was raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _abort(raw: Any) -> None:
