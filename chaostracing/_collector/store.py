@@ -153,11 +153,15 @@ class SpanStore:
             processes = self._processes
             exact = self._exact if estimated else ()
             last_process: Optional[Process] = None
+            # what depends on the process only: spans of a request share one
             held: List[Any] = []
+            kinds: Dict[Tuple[str, str], int] = {}
+            traces: Dict[int, List[int]] = {}
             for number, span in enumerate(spans):
                 start = span.start_us
-                if (start < 0 or span.duration_us < 0
-                        or start + span.duration_us > MAX_TIME_US
+                duration = span.duration_us
+                if (start < 0 or duration < 0
+                        or start + duration > MAX_TIME_US
                         or (span.logs and not times_in_range(span))):
                     self.malformed += 1
                     uncounted.append(number)
@@ -176,24 +180,21 @@ class SpanStore:
                     size = _measure(span)
                 trace_bytes[trace_id] += size
                 total += size
-                if span.process is not last_process:
-                    last_process = span.process
-                    entry = processes.get(id(last_process))
+                process = span.process
+                if process is not last_process:
+                    last_process = process
+                    entry = processes.get(id(process))
                     if entry is None:
-                        entry = processes[id(last_process)] = [
-                            last_process, 0, process_size(last_process)]
+                        entry = processes[id(process)] = [
+                            process, 0, process_size(process)]
                         total += entry[2]
                     held = entry
+                    service = process.service_name
+                    kinds = operations.setdefault(service, {})
+                    traces = service_traces.setdefault(service, {})
                 held[1] += 1
-                service = span.process.service_name
-                kinds = operations.get(service)
-                if kinds is None:
-                    kinds = operations[service] = {}
                 key = (span.operation_name, span.kind)
                 kinds[key] = kinds.get(key, 0) + 1
-                traces = service_traces.get(service)
-                if traces is None:
-                    traces = service_traces[service] = {}
                 starts = traces.get(trace_id)
                 if starts is None:
                     traces[trace_id] = [start, start]
