@@ -32,9 +32,10 @@ hold the loop that keeps the connections and their clocks. What it holds to:
   ``body_budget`` (counted as they arrive, not as a ``Content-Length``
   promises them): beyond, a request waits for room, then 503. Bodies of
   :data:`BIG_BODY` or more are decoded one at a time. A gzip body
-  that is cut short is 400. A body that is not read and decoded whole is
-  never answered 200: a connection that ends in the middle of one gets no
-  answer, and nothing of it is stored.
+  that is cut short, or has more than :data:`MAX_MEMBERS` members, is 400;
+  inflating takes time linear in the body (:func:`inflate`). A body that
+  is not read and decoded whole is never answered 200: a connection that
+  ends in the middle of one gets no answer, and nothing of it is stored.
 - **Host**: the ``Host`` header must name an address served (see
   :class:`HostGuard`), against DNS rebinding; else 421. No CORS headers,
   unless an origin is allowed (``--cors``).
