@@ -809,3 +809,14 @@ def test_an_ingest_into_a_full_store_of_one_huge_trace_costs_what_it_adds(
     assert store.bytes == sum(span_size(s) for s in store.spans()) + \
         process_size(spans[0].process)
     assert max(s.span_id for s in store.spans()) == 10_099
+
+
+def test_text_outside_ascii_counts_the_bytes_it_may_take():
+    # characters were counted: 10,000 of U+1F600 take 40 KB in memory
+    ascii_span = SpanData(1, 1, tags={"v": "a" * 10_000})
+    wide_span = SpanData(1, 2, tags={"v": "\U0001F600" * 10_000},
+                         logs=[(1, {"m": "\u00e9" * 10_000})])
+    assert span_size(ascii_span) < 11_000
+    assert span_size(wide_span) >= 4 * 20_000
+    wide = Process("p", [("host", "\u65e5" * 10_000)])
+    assert process_size(wide) >= 4 * 10_000

@@ -5,12 +5,12 @@ Receivers (Jaeger UDP, OTLP/HTTP) add spans from their threads; the writer,
 is bounded twice: at most ``max_spans`` spans, and at most about
 ``max_bytes`` bytes of span data (each span's size is estimated from its
 strings and fields, :func:`span_size`; each process the stored spans hold,
-its name and tags, once, :func:`process_size`). Sizes count characters: a
-text outside Latin-1 takes two or four bytes a character in memory, so
-``max_bytes`` bounds characters (checking each value's width would cost
-every ingest). An ingest costs what it adds: a trace's size is kept as its
-spans come and go, and a trace alone over the bound is measured once, then
-its new spans as they come. Beyond either, the oldest traces
+its name and tags, once, :func:`process_size`). A value's ASCII text
+counts a byte a character, other text four, the most CPython takes (names
+and keys count a byte a character; the 64 KiB cut counts characters). An
+ingest costs what it adds: a trace's size is kept as its spans come and
+go, and a trace alone over the bound is measured once, then its new spans
+as they come. Beyond either, the oldest traces
 are evicted whole (a collector that runs for days keeps answering about the
 recent past) and the evicted spans are counted as dropped. A span received
 twice (the same trace and span id) is kept once. A span whose times are out
@@ -62,6 +62,10 @@ MAX_VALUE = 64 * 1024
 _SPAN_COST, _TAG_COST, _LOG_COST, _REF_COST = 600, 120, 200, 120
 #: what a process costs beyond its strings and tags, estimated
 _PROCESS_COST = 300
+#: bytes a character of a tag or log value takes in memory, at most, when
+#: the text is not ASCII (CPython keeps 1, 2 or 4 a character, the widest
+#: character's size; ``str.isascii`` is a flag, finding the widest is not)
+_WIDE = 4
 
 
 class SpanStore:
@@ -460,14 +464,16 @@ def _measure(span: SpanData) -> int:
     size = len(span.operation_name)
     for key, value in span.tags.items():
         kind = type(value)
-        size += len(key) + (len(value) if kind is str or kind is bytes
-                            else 8)
+        size += len(key) + (
+            (len(value) if value.isascii() else _WIDE * len(value))
+            if kind is str else len(value) if kind is bytes else 8)
     size += _TAG_COST * len(span.tags) + _LOG_COST * len(span.logs)
     for _, fields in span.logs:
         for key, value in fields.items():
             kind = type(value)
             size += _TAG_COST + len(key) + (
-                len(value) if kind is str or kind is bytes else 8)
+                (len(value) if value.isascii() else _WIDE * len(value))
+                if kind is str else len(value) if kind is bytes else 8)
     return size + _SPAN_COST + _REF_COST * len(span.references)
 
 
@@ -475,8 +481,13 @@ def _strings_of_process(process: Process) -> int:
     """The characters of a process's name and text tags."""
     size = len(process.service_name)
     for key, value in process.tags:
-        size += len(key) + (len(value) if isinstance(value, (str, bytes))
-                            else 0)
+        if isinstance(value, str):
+            size += len(key) + (len(value) if value.isascii()
+                                else _WIDE * len(value))
+        elif isinstance(value, bytes):
+            size += len(key) + len(value)
+        else:
+            size += len(key)
     return size
 
 
