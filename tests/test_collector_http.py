@@ -195,6 +195,40 @@ def test_a_body_that_stops_arriving_is_408_at_the_timeout(collector):
     assert collector.otlp.counters["refused"] == 1
 
 
+def test_expect_100_continue_is_answered_before_the_body(collector):
+    # curl sends a body over 1 MiB this way: it waits for the interim
+    # answer (a second, then sends anyway); the collector gives it at once
+    body = otlp_body(count=2)
+    with socket.create_connection(("127.0.0.1", collector.otlp_port)) as sock:
+        sock.settimeout(10)  # a hang guard: the interim answer comes first
+        sock.sendall(post(b"", b"Expect: 100-continue",
+                          b"Content-Length: %d" % len(body)))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += sock.recv(1)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        assert len(collector.store) == 0
+        sock.sendall(body)
+        answer = b""
+        while _whole(answer) < 1:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    assert status_of(answer) == 200, answer
+    assert len(collector.store) == 2
+
+
+def test_another_expectation_is_417_and_over_the_cap_no_continue(collector):
+    answer = exchange(collector.otlp_port, post(
+        b"", b"Expect: something-else", b"Content-Length: 10"), timeout=3)
+    assert status_of(answer) == 417
+    answer = exchange(collector.otlp_port, post(
+        b"", b"Expect: 100-continue", b"Content-Length: 999999999"),
+        timeout=3)
+    assert b"100 Continue" not in answer and status_of(answer) == 413
+
+
 def test_over_the_cap_is_413_before_the_body_is_read(collector):
     answer = exchange(collector.otlp_port, post(
         b"", b"Content-Length: 999999999"), timeout=3)

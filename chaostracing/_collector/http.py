@@ -356,6 +356,20 @@ class _NeedsMore(Exception):
     """An inflated body grew past what was set aside for it."""
 
 
+async def _continue(raw: Any) -> None:
+    """A client that asked to be told before it sends its body (``Expect:
+    100-continue``; curl does for a body over 1 MiB) is told now, once the
+    head was accepted: aiohttp's low-level server leaves that to us (it
+    would wait, then send anyway). Another expectation is 417, as RFC 9110
+    says."""
+    expect = raw.headers.get("Expect")
+    if expect is None or raw.version < (1, 1):
+        return
+    if expect.strip().lower() != "100-continue":
+        raise HttpError(417, "only Expect: 100-continue is understood")
+    await raw.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 def inflate(body: bytes, limit: int, cap: int) -> bytes:
     """A gzip body inflated (several members, as gzip allows), at most
     ``limit`` bytes (what was set aside for it) and never more than
@@ -821,6 +835,7 @@ class Serving:
         length = raw.content_length
         if length is not None and length > limits.max_body:
             raise HttpError(413, f"more than {limits.max_body} bytes")
+        await _continue(raw)
         loop = asyncio.get_event_loop()
         deadline = loop.time() + limits.timeout
         reader = object()
