@@ -350,6 +350,17 @@ def test_malformed_search_parameters_get_jaegers_400(shop, path, params,
     assert get_error(shop.base, path, params).startswith(message)
 
 
+def test_leading_zeros_are_read_as_go_reads_them(shop):
+    # Go's strconv reads any number of leading zeros; int() refuses more
+    # than 4300 digits, zeros included (a 500 when it was called on them)
+    one = "0" * 5000 + "1"
+    answer = get_json(shop.base, "/api/v3/trace-summaries",
+                      window(**{"query.searchDepth": one}))
+    assert len(answer["summaries"]) == 1
+    answer = get_json(shop.base, "/api/dependencies", {"endTs": one})
+    assert answer["errors"] is None and answer["data"] == []
+
+
 # -- traces, as OTLP/JSON -----------------------------------------------------
 def test_a_trace_as_otlp_json_field_by_field(shop):
     answer = get_json(shop.base, "/api/v3/traces/" + "a1".zfill(32))

@@ -334,6 +334,7 @@ def test_a_foreign_host_is_421_and_said_once(collector, host):
     assert collector.warnings == [
         f"refused requests for Host {name!r} (421, a guard against DNS "
         f"rebinding): if that name is yours, add --allow-host {name}"]
+    assert "2 request(s) refused for their Host (421)" in collector.summary()
 
 
 def test_refused_hosts_are_counted_not_kept():
@@ -661,7 +662,7 @@ def test_an_output_unwritable_at_the_end_goes_to_the_temporary_folder(
         os.unlink(fallback)
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o644, 0o400])
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o400, 0o200])
 def test_the_fallback_file_is_new_private_and_not_where_one_could_guess(
         tmp_path, monkeypatch, mode):
     # it was f"{tempdir}/chaostracing-collect-{pid}-{name}", 0666 less the
@@ -701,11 +702,35 @@ def test_the_fallback_file_is_new_private_and_not_where_one_could_guess(
         os.umask(old_umask)
     assert fallback is not None and fallback != str(planted)
     assert os.path.dirname(fallback) == str(tmp_path / "tmp")
-    assert stat.S_IMODE(os.stat(fallback).st_mode) == mode & 0o600
+    # the output's mode, no more than 0600, and always readable by its
+    # owner (a write-only output made an unreadable fallback)
+    assert stat.S_IMODE(os.stat(fallback).st_mode) == mode & 0o600 | 0o400
     assert json.loads(open(fallback).read())["data"][0]["spans"][0][
         "operationName"] == "kept"
     assert planted.read_text() == "planted"
     assert f"written to {fallback} instead" in collector.summary()
+
+
+def test_a_fallback_that_cannot_be_written_leaves_no_file(tmp_path,
+                                                          monkeypatch):
+    import tempfile
+
+    import chaostracing._collector as collector_package
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    def full(path, traces):  # a full disk: the output and the fallback
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(collector_package, "_write", full)
+    collector = Collector(udp_port=None, otlp_port=None,
+                          output=str(tmp_path / "trace.json"),
+                          warn=lambda message: None)
+    collector._add([SpanData(1, 1, operation_name="kept")])
+    assert not collector.write(force=True)
+    assert collector.write_elsewhere() is None
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 # -- UDP ----------------------------------------------------------------------

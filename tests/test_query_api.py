@@ -259,6 +259,17 @@ def test_search_limits_to_the_newest_traces(collector):
     assert len(search(collector, service="shop", limit=-1)) == 150
 
 
+def test_leading_zeros_are_read_as_go_reads_them(collector):
+    # Go's strconv reads any number of leading zeros; int() refuses more
+    # than 4300 digits, zeros included (a 500 when it was called on them)
+    collector.store.add(shop_trace(0xA1, NOW - 2_000_000))
+    collector.store.add(shop_trace(0xA2, NOW - 1_000_000))
+    status, answer, _ = get(collector.base, "/api/traces", service="shop",
+                            limit="0" * 5000 + "1")
+    assert status == 200, answer
+    assert [t["traceID"] for t in answer["data"]] == ["00000000000000a2"]
+
+
 @pytest.mark.parametrize("params, message", [
     ({}, "parameter 'service' is required"),
     ({"service": "shop", "limit": "ten"}, "unable to parse param 'limit'"),

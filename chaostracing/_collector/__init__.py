@@ -28,6 +28,7 @@ trace at a time. When it cannot be written (a full disk, a folder made
 read-only), the collector says so once and tries again, and receiving and
 answering go on: what was acknowledged is written once the file can be.
 """
+import contextlib
 import logging
 import os
 import stat
@@ -220,17 +221,25 @@ class Collector:
         # in advance may be taken, or made, by another user), no more
         # readable than the output was
         try:
-            mode = 0o600 & stat.S_IMODE(os.stat(self.output).st_mode)
+            # what the output allowed, but always readable by its owner (a
+            # write-only output would make an unreadable fallback)
+            mode = (0o600 & stat.S_IMODE(os.stat(self.output).st_mode)
+                    ) | stat.S_IRUSR
         except OSError:
             mode = 0o600
+        path = None
         try:
             fd, path = tempfile.mkstemp(
                 prefix=f"chaostracing-collect-{os.getpid()}-",
                 suffix=f"-{name[:100]}")
             os.close(fd)
-            os.chmod(path, mode)
+            os.chmod(path, mode | stat.S_IWUSR)  # ours to write, first
             _write(path, traces)  # it keeps the mode of the file there
+            os.chmod(path, mode)
         except OSError:
+            if path is not None:  # no empty file left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             return None
         self.fallback = path
         return path
@@ -259,6 +268,9 @@ class Collector:
         if self.otlp is not None and self.otlp.counters["refused"]:
             parts.append(f"{self.otlp.counters['refused']} OTLP request(s) "
                          "refused")
+        if self.http is not None and self.http.guard.refused:
+            parts.append(f"{self.http.guard.refused} request(s) refused for "
+                         "their Host (421)")
         if self.http is not None and self.http.malformed:
             parts.append(f"{self.http.malformed} malformed HTTP request(s) "
                          "refused")

@@ -65,7 +65,11 @@ from chaostracing._collector.store import SpanStore
 from chaostracing._data.gcpause import paused_gc
 from chaostracing._data.model import SpanData
 from chaostracing._data.otlpjson import resource_spans, traces_data
-from chaostracing._data.spanquery import SpanQuery, parse_duration_ns
+from chaostracing._data.spanquery import (
+    SpanQuery,
+    parse_duration_ns,
+    parse_go_int,
+)
 from chaostracing._data.summary import summarize
 from chaostracing._data.tags import INTERNAL
 
@@ -101,7 +105,6 @@ _TEXT = "text/plain; charset=utf-8"
 _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))\Z")
-_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True,
              "True": True, "0": False, "f": False, "F": False, "FALSE": False,
              "false": False, "False": False}
@@ -264,16 +267,14 @@ def _depth(params: Params) -> int:
         text, name = _get(params, "query.num_traces"), "query.num_traces"
     if not text:
         return DEFAULT_SEARCH_DEPTH
-    if not _GO_INT.match(text):
+    try:
+        depth = parse_go_int(text)
+    except OverflowError:
+        raise _Malformed(f"malformed parameter {name}: strconv.Atoi: parsing "
+                         f"{_go_quote(text)}: value out of range") from None
+    if depth is None:
         raise _Malformed(f"malformed parameter {name}: strconv.Atoi: parsing "
                          f"{_go_quote(text)}: invalid syntax")
-    # past 64 bits, as Go says (and before int(), which refuses more than
-    # 4300 digits with a ValueError of its own)
-    if len(text.lstrip("+-").lstrip("0")) > 19 or not (
-            -(1 << 63) <= int(text) < 1 << 63):
-        raise _Malformed(f"malformed parameter {name}: strconv.Atoi: parsing "
-                         f"{_go_quote(text)}: value out of range")
-    depth = int(text)
     if depth <= 0:
         raise _Malformed(f"malformed parameter {name}: search depth must be "
                          "greater than 0")

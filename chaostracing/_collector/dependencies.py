@@ -15,22 +15,19 @@ the stored traces that lie whole in ``[endTs - lookback, endTs]``, as
 Jaeger's in-memory store does. Calls inside a service are not edges.
 """
 import json
-import re
 import time
 from typing import List, Mapping, Optional, Tuple
 
 from chaostracing._collector.store import SpanStore
 from chaostracing._data.edges import edges
 from chaostracing._data.model import SpanData
+from chaostracing._data.spanquery import parse_go_int
 
 __all__ = ["DEFAULT_LOOKBACK_MS", "dependencies"]
 
 #: what Jaeger looks back over when ``lookback`` is not given: a day
 DEFAULT_LOOKBACK_MS = 24 * 3600 * 1000
 _JSON = "application/json"
-#: [0-9], not \d: \d matches any Unicode digit, which Go's parser refuses
-_GO_INT = re.compile(r"[+-]?[0-9]+\Z")
-_INT64 = 1 << 63
 
 
 class _Malformed(ValueError):
@@ -69,17 +66,16 @@ def _millis(params: Mapping[str, List[str]], name: str, default: int) -> int:
     text = _first(params, name)
     if not text:
         return default
-    if not _GO_INT.match(text):
-        raise _Malformed(f"unable to parse param '{name}': strconv.ParseInt: "
-                         f"parsing {json.dumps(text[:80])}: invalid syntax")
-    # past 64 bits, as Go says (and before int(), which refuses more than
-    # 4300 digits with a ValueError of its own)
-    if len(text.lstrip("+-").lstrip("0")) > 19 or not (
-            -_INT64 <= int(text) < _INT64):
+    try:
+        value = parse_go_int(text)
+    except OverflowError:
         raise _Malformed(f"unable to parse param '{name}': strconv.ParseInt: "
                          f"parsing {json.dumps(text[:80])}: value out of "
-                         "range")
-    return int(text)
+                         "range") from None
+    if value is None:
+        raise _Malformed(f"unable to parse param '{name}': strconv.ParseInt: "
+                         f"parsing {json.dumps(text[:80])}: invalid syntax")
+    return value
 
 
 def _envelope(data: object, status: int = 200,

@@ -23,7 +23,6 @@ store, so queries are consistent while spans arrive.
 """
 import html
 import json
-import re
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -51,6 +50,7 @@ from chaostracing._data.spanquery import (
     DEFAULT_LOOKBACK_US,
     SpanQuery,
     parse_duration_ns,
+    parse_go_int,
 )
 from chaostracing._data.summary import summarize
 
@@ -281,12 +281,6 @@ def _first(params: Dict[str, List[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-#: a decimal integer as Go parses it: [0-9] (int() also reads any Unicode
-#: digit, underscores and spaces), at most 19 digits (beyond, int() may
-#: raise on its own)
-_DECIMAL = re.compile(r"[+-]?0*[0-9]{1,19}\Z")
-
-
 def _now_us() -> int:
     return time.time_ns() // 1000
 
@@ -295,18 +289,25 @@ def _time(params: Dict[str, List[str]], name: str, default: int) -> int:
     text = _first(params, name)
     if not text:
         return default
-    if not _DECIMAL.match(text):
+    try:
+        value = parse_go_int(text)
+    except OverflowError:
+        value = None
+    if value is None:
         raise BadParameter(f"unable to parse param '{name}': expected unix "
                            f"microseconds, got {text[:40]!r}")
-    return int(text, 10)
+    return value
 
 
 def _limit(params: Dict[str, List[str]]) -> int:
     text = _first(params, "limit")
     if not text:
         return DEFAULT_LIMIT
-    value = int(text, 10) if _DECIMAL.match(text) else None
-    if value is None or not -(1 << 31) <= value < (1 << 31):
+    try:
+        value = parse_go_int(text, 32)
+    except OverflowError:
+        value = None
+    if value is None:
         raise BadParameter(f"unable to parse param 'limit': expected an "
                            f"integer, got {text[:40]!r}")
     return value

@@ -270,8 +270,9 @@ class SpanData:
 def times_in_range(span: SpanData) -> bool:
     """Whether the span's start, end and log times are all within 0 and
     :data:`MAX_TIME_US` (a Jaeger Thrift span carries any signed 64-bit
-    number): the collector refuses the other spans at ingest, as the
-    Jaeger JSON reader does."""
+    number): the collector refuses the other spans at ingest (the Jaeger
+    JSON reader refuses only times past 2**62 µs; what reaches a writer
+    outside this range is clamped there)."""
     start = span.start_us
     duration = span.duration_us
     if not (0 <= start and 0 <= duration

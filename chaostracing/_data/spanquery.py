@@ -26,6 +26,7 @@ __all__ = [
     "SpanQuery",
     "is_error",
     "parse_duration_ns",
+    "parse_go_int",
     "tag_text",
 ]
 
@@ -38,6 +39,32 @@ _UNITS_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000,
 _DURATION_PART = re.compile(
     r"(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _MAX_DURATION_NS = (1 << 63) - 1  # Go's time.Duration
+
+
+#: a decimal integer as Go's strconv reads it: [0-9] only (int() also reads
+#: any Unicode digit, underscores and spaces), leading zeros any number
+_GO_INT = re.compile(r"([+-]?)0*([0-9]+)\Z")
+
+
+def parse_go_int(text: str, bits: int = 64) -> Optional[int]:
+    """``text`` as Go's ``strconv.ParseInt(text, 10, bits)`` reads it; None
+    when it is not a decimal integer.
+
+    :raises OverflowError: past ``bits`` bits, as Go's "value out of range"
+        (checked on the digits before ``int()``, which refuses more than
+        4,300 digits, leading zeros included, with a ValueError of its own)
+
+    >>> parse_go_int("-0042"), parse_go_int("4.2"), parse_go_int("0" * 5000)
+    (-42, None, 0)
+    """
+    found = _GO_INT.match(text)
+    if found is None:
+        return None
+    sign, digits = found.groups()
+    value = int(sign + digits) if len(digits) <= 20 else None
+    if value is None or not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+        raise OverflowError(text)
+    return value
 
 
 def parse_duration_ns(text: str) -> int:
