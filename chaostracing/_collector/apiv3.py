@@ -67,6 +67,7 @@ from chaostracing._data.model import SpanData
 from chaostracing._data.otlpjson import resource_spans, traces_data
 from chaostracing._data.spanquery import (
     SpanQuery,
+    first_value,
     parse_duration_ns,
     parse_go_int,
 )
@@ -124,7 +125,7 @@ def services(store: SpanStore, params: Params) -> Answer:
 def operations(store: SpanStore, params: Params) -> Answer:
     """``{"operations": [{"name", "spanKind"}]}`` of ``service`` (of the
     kind ``spanKind``, if given), by name."""
-    service = _get(params, "service")
+    service = first_value(params, "service")
     wanted = _param(params, "spanKind", "span_kind")[0].lower()
     found = sorted({(name, kind or INTERNAL)
                     for name, kind in store.operation_kinds(service)})
@@ -222,8 +223,8 @@ def _search(params: Params) -> Tuple[SpanQuery, int]:
     service = _param(params, "query.serviceName", "query.service_name")[0]
     operation = _param(params, "query.operationName",
                        "query.operation_name")[0]
-    attributes = _attributes(_get(params, "query.attributes"))
-    if _get(params, "query.filter"):
+    attributes = _attributes(first_value(params, "query.attributes"))
+    if first_value(params, "query.filter"):
         raise _Malformed("malformed parameter query.filter: structured "
                          "filters are not supported here (Jaeger's "
                          "jaeger.query.structuredFilters gate)")
@@ -264,7 +265,7 @@ def _find(store: SpanStore, query: SpanQuery, depth: int
 def _depth(params: Params) -> int:
     text, name = _param(params, "query.searchDepth", "query.search_depth")
     if not text:
-        text, name = _get(params, "query.num_traces"), "query.num_traces"
+        text, name = first_value(params, "query.num_traces"), "query.num_traces"
     if not text:
         return DEFAULT_SEARCH_DEPTH
     try:
@@ -299,18 +300,12 @@ def _attributes(text: str) -> Dict[str, str]:
 
 
 # -- parameters, as Go reads them ---------------------------------------------
-def _get(params: Params, name: str) -> str:
-    """``url.Values.Get``: the first value, or ``""``."""
-    values = params.get(name)
-    return values[0] if values else ""
-
-
 def _param(params: Params, canonical: str, deprecated: str) -> Tuple[str, str]:
     """``(value, name)``: the camelCase name's value, else the old one's."""
-    value = _get(params, canonical)
+    value = first_value(params, canonical)
     if value:
         return value, canonical
-    return _get(params, deprecated), deprecated
+    return first_value(params, deprecated), deprecated
 
 
 def _time_ns(params: Params, canonical: str, deprecated: str

@@ -21,7 +21,7 @@ from typing import List, Mapping, Optional, Tuple
 from chaostracing._collector.store import SpanStore
 from chaostracing._data.edges import edges
 from chaostracing._data.model import SpanData
-from chaostracing._data.spanquery import parse_go_int
+from chaostracing._data.spanquery import first_value, parse_go_int
 
 __all__ = ["DEFAULT_LOOKBACK_MS", "dependencies"]
 
@@ -48,7 +48,7 @@ def dependencies(store: SpanStore, params: Mapping[str, List[str]]
         if (min(s.start_us for s in members) >= low
                 and max(s.end_us for s in members) <= high):
             spans.extend(members)
-    service = _first(params, "service")
+    service = first_value(params, "service")
     data = [{"parent": edge.caller, "child": edge.callee,
              "callCount": edge.calls}
             for edge in edges(spans)
@@ -56,14 +56,9 @@ def dependencies(store: SpanStore, params: Mapping[str, List[str]]
     return _envelope(data)
 
 
-def _first(params: Mapping[str, List[str]], name: str) -> str:
-    values = params.get(name)
-    return values[0] if values else ""
-
-
 def _millis(params: Mapping[str, List[str]], name: str, default: int) -> int:
     """``strconv.ParseInt(value, 10, 64)`` of a parameter, or ``default``."""
-    text = _first(params, name)
+    text = first_value(params, name)
     if not text:
         return default
     try:

@@ -68,6 +68,7 @@ from typing import (
 )
 
 from chaostracing._data.otlp import MAX_BODY
+from chaostracing._data.spanquery import first_value
 
 __all__ = [
     "Answer",
@@ -158,8 +159,7 @@ class Request:
 
     def first(self, name: str) -> str:
         """The first value of the query parameter ``name``, or ``""``."""
-        values = self.params.get(name)
-        return values[0] if values else ""
+        return first_value(self.params, name)
 
 
 class Answer:

@@ -49,6 +49,7 @@ from chaostracing._data.model import (
 from chaostracing._data.spanquery import (
     DEFAULT_LOOKBACK_US,
     SpanQuery,
+    first_value,
     parse_duration_ns,
     parse_go_int,
 )
@@ -276,17 +277,12 @@ def _traces_pieces(found: List[Tuple[int, List[SpanData]]],
 ###############################################################################
 # Parameters, as Jaeger's query parser reads them
 ###############################################################################
-def _first(params: Dict[str, List[str]], name: str) -> str:
-    values = params.get(name)
-    return values[0] if values else ""
-
-
 def _now_us() -> int:
     return time.time_ns() // 1000
 
 
 def _time(params: Dict[str, List[str]], name: str, default: int) -> int:
-    text = _first(params, name)
+    text = first_value(params, name)
     if not text:
         return default
     try:
@@ -300,7 +296,7 @@ def _time(params: Dict[str, List[str]], name: str, default: int) -> int:
 
 
 def _limit(params: Dict[str, List[str]]) -> int:
-    text = _first(params, "limit")
+    text = first_value(params, "limit")
     if not text:
         return DEFAULT_LIMIT
     try:
@@ -314,7 +310,7 @@ def _limit(params: Dict[str, List[str]]) -> int:
 
 
 def _duration(params: Dict[str, List[str]], name: str) -> Optional[int]:
-    text = _first(params, name)
+    text = first_value(params, name)
     if not text:
         return None
     try:

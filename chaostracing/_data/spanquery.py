@@ -14,16 +14,19 @@ text, among its tags, its process's tags or its logs' fields (Jaeger's
 significant digits, binary as hex).
 
 Durations are written as Go's ``time.ParseDuration`` reads them, as Jaeger
-does: ``300ms``, ``1.5s``, ``1h30m``, ``250us`` (or ``µs``), ``10ns``.
+does: ``300ms``, ``1.5s``, ``1h30m``, ``250us`` (or ``µs``), ``10ns``; the
+query parameters' integers as its ``strconv`` does (:func:`parse_go_int`),
+and a parameter's value as ``url.Values.Get`` gives it (:func:`first_value`).
 """
 import re
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from chaostracing._data.model import SpanData, failed
 
 __all__ = [
     "DEFAULT_LOOKBACK_US",
     "SpanQuery",
+    "first_value",
     "is_error",
     "parse_duration_ns",
     "parse_go_int",
@@ -39,6 +42,13 @@ _UNITS_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000,
 _DURATION_PART = re.compile(
     r"(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _MAX_DURATION_NS = (1 << 63) - 1  # Go's time.Duration
+
+
+def first_value(params: Mapping[str, List[str]], name: str) -> str:
+    """Go's ``url.Values.Get``: the first value of the query parameter
+    ``name``, or ``""``."""
+    values = params.get(name)
+    return values[0] if values else ""
 
 
 #: a decimal integer as Go's strconv reads it: [0-9] only (int() also reads
